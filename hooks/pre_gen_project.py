@@ -1,0 +1,72 @@
+"""Refuse template answers that would give a broken Actor, before any file is written.
+
+Cookiecutter renders this file and runs it inside the new project folder; on a non-zero exit it deletes
+that folder, so a refused answer leaves nothing behind. The answers reach `main()` as JSON (`tojson`), so
+no answer can ever become Python code here.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+import unicodedata
+
+# Apify's rule for Actor names (the `name` in .actor/actor.json).
+ACTOR_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+# Top-level packages the generated Actor imports: a package of the same name would shadow them.
+DEPENDENCY_PACKAGES = frozenset({"apify", "apify_client", "crawlee", "impit", "pydantic", "yarl", "tests"})
+
+
+def _control_characters(text: str, allowed: str = "") -> list[str]:
+    return [repr(ch) for ch in text if unicodedata.category(ch) == "Cc" and ch not in allowed]
+
+
+def problems(answers: dict) -> list[str]:
+    """Return one message for each answer that cannot make a working Actor (empty: all good)."""
+    found = []
+    name = answers.get("actor_name", "")
+    if not ACTOR_NAME.fullmatch(name):
+        found.append(
+            f"actor_name {name!r} is not a valid Apify Actor name: use 3 to 63 lowercase letters, digits "
+            "and dashes, starting and ending with a letter or digit"
+        )
+    else:
+        package = answers.get("__package_name") or name.replace("-", "_")
+        if not package.isidentifier() or keyword.iskeyword(package):
+            found.append(
+                f"actor_name {name!r} gives the package name {package!r}, which is not a Python identifier: "
+                "start the name with a letter and do not use a Python keyword"
+            )
+        elif package in sys.stdlib_module_names or package in DEPENDENCY_PACKAGES:
+            found.append(
+                f"actor_name {name!r} gives the package name {package!r}, which would shadow the module of "
+                "the same name that the Actor imports: choose another name"
+            )
+    for field in ("actor_title", "author_name"):
+        value = answers.get(field, "")
+        if not value.strip():
+            found.append(f"{field} is empty: give a short one-line text")
+        elif bad := _control_characters(value):
+            found.append(f"{field} {value!r} must be a single line without control characters ({', '.join(bad)})")
+    description = answers.get("description", "")
+    if bad := _control_characters(description, allowed="\n\t"):
+        found.append(f"description must not contain control characters other than newlines and tabs ({', '.join(bad)})")
+    version = answers.get("python_version")
+    if version not in PYTHON_VERSIONS:
+        found.append(f"python_version {version!r} is not supported: choose one of {', '.join(PYTHON_VERSIONS)}")
+    return found
+
+
+def main(answers: dict) -> int:
+    """Print an `ERROR: ...` line per refused answer to stderr; return the exit code."""
+    messages = problems(answers)
+    for message in messages:
+        print(f"ERROR: {message}", file=sys.stderr)
+    return 1 if messages else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

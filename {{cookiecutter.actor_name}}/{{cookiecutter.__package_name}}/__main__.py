@@ -1,0 +1,5 @@
+import asyncio
+
+from .main import main
+
+asyncio.run(main())

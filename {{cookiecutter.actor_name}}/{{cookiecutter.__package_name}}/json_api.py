@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 REQUEST_TIMEOUT = timedelta(seconds=60)
 BACKOFF_BASE_SECS = 0.5
 BACKOFF_MAX_SECS = 60.0
+RETRIED_ERRORS = (impit.HTTPError, TimeoutError)  # connection failures, resets, timeouts
 
 
 class SourceError(Exception):
@@ -47,16 +48,14 @@ def items_at(body: Any, items_path: str) -> list[Any]:
     return node
 
 
-async def get_json(
-    http: HttpClient, url: str, *, max_retries: int, proxy_info: ProxyInfo | None = None
-) -> Any:
+async def get_json(http: HttpClient, url: str, *, max_retries: int, proxy_info: ProxyInfo | None = None) -> Any:
     """GET `url` and parse its JSON body, retrying 429, 5xx and connection errors with backoff and jitter."""
     attempt = 0
     while True:
         retry_after = None
         try:
             response = await http.send_request(url, proxy_info=proxy_info, timeout=REQUEST_TIMEOUT)
-        except (impit.HTTPError, TimeoutError) as error:
+        except RETRIED_ERRORS as error:
             failure = f"{type(error).__name__}: {error}"
         else:
             status = response.status_code
@@ -92,6 +91,6 @@ def _retry_after_secs(header: str | None) -> float | None:
     except ValueError:
         try:
             secs = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
+        except ValueError:
             return None
     return min(max(secs, 0.0), BACKOFF_MAX_SECS)

@@ -44,9 +44,13 @@ def transform(item: Any) -> Any | None:
     return item
 
 
-async def fetch_page(http: HttpClient, actor_input: ActorInput, offset: int, proxy: ProxyConfiguration | None) -> list[Any]:
+async def fetch_page(
+    http: HttpClient, actor_input: ActorInput, offset: int, proxy: ProxyConfiguration | None
+) -> list[Any]:
     """The source items starting at `offset` (fewer than pageSize, or none, at the end of the data)."""
-    url = page_url(actor_input.api_url, {actor_input.offset_param: offset, actor_input.limit_param: actor_input.page_size})
+    url = page_url(
+        actor_input.api_url, {actor_input.offset_param: offset, actor_input.limit_param: actor_input.page_size}
+    )
     proxy_info = await proxy.new_proxy_info() if proxy else None
     body = await get_json(http, url, max_retries=actor_input.max_request_retries, proxy_info=proxy_info)
     return items_at(body, actor_input.items_path)

@@ -79,7 +79,7 @@ class ResumableRun:
         run = cls(state, landed)
         Actor.on(Event.MIGRATING, run._on_migrating)
         Actor.on(Event.ABORTING, run._on_aborting)
-        if state["offset"] or state["pushed"]:
+        if state["offset"] or state["pushed"] or landed:
             Actor.log.info(
                 f"Resuming at offset {run.offset} with {run.pushed} items pushed"
                 + (f"; {landed} items of the next page landed after the last checkpoint" if landed else "")
@@ -129,7 +129,9 @@ class ResumableRun:
                 terminal=True,
             )
         else:
-            await self._set_status(f"Done: {self.pushed} items pushed, source read to offset {self.offset}.", terminal=True)
+            await self._set_status(
+                f"Done: {self.pushed} items pushed, source read to offset {self.offset}.", terminal=True
+            )
 
     async def _on_migrating(self, _event_data: Any) -> None:
         # The SDK runs this listener a second time from inside Actor.reboot(): that call must return at once.
@@ -139,7 +141,7 @@ class ResumableRun:
         async with self._commit_lock:  # the page being pushed reaches its checkpoint first
             if self.state["reboots"] >= MAX_REBOOTS:
                 await self._persist()
-                Actor.log.warning(f"Migrating; {MAX_REBOOTS} reboots already asked in this run: waiting for the platform.")
+                Actor.log.warning(f"Migrating after {MAX_REBOOTS} reboots in this run: waiting for the platform.")
                 return
             self.state["reboots"] += 1
             await self._persist()
@@ -176,7 +178,8 @@ def _checked_state(saved: Any) -> dict[str, Any]:
         return dict(STATE_DEFAULTS)
     if not isinstance(saved, dict):
         raise StateError(
-            f"The state record {STATE_KEY} is a JSON {type(saved).__name__}, not an object: fix or delete it to start over."
+            f"The state record {STATE_KEY} is a JSON {type(saved).__name__}, not an object: "
+            "fix or delete it to start over."
         )
     merged = {**STATE_DEFAULTS, **saved}
     wrong = [

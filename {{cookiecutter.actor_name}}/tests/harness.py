@@ -1,0 +1,193 @@
+"""What the tests, the demo and the rehearsal share: a local paginated JSON source, a way to run the Actor
+as a real subprocess on a storage folder of its own, and readers for what it left there.
+
+The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` for i in 0..total-1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STATE_KEY = "APIFY_GLOBAL_STATE"
+
+
+def package_name() -> str:
+    """The Actor's package: the one folder at the project root with a __main__.py."""
+    (main,) = PROJECT_ROOT.glob("*/__main__.py")
+    return main.parent.name
+
+
+def source_item(index: int) -> dict[str, Any]:
+    return {"id": index, "name": f"item-{index}"}
+
+
+@dataclass
+class PaginatedSource:
+    """A paginated JSON API on 127.0.0.1, with the quirks a test asks for.
+
+    faults maps a page offset to HTTP statuses served, in turn, before that page is served right.
+    """
+
+    total: int
+    items_path: str = ""
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    latency_secs: float = 0.0
+    faults: dict[int, list[int]] = field(default_factory=dict)
+    retry_after: str | None = None
+    requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) served
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/items"
+
+    def __enter__(self) -> PaginatedSource:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def page_body(self, offset: int, limit: int) -> Any:
+        body: Any = [source_item(i) for i in range(offset, min(offset + limit, self.total))]
+        for key in reversed(self.items_path.split(".") if self.items_path else []):
+            body = {key: body, "total": self.total}
+        return body
+
+    def _answer(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        offset, limit = (query.get(name, [""])[0] for name in (self.offset_param, self.limit_param))
+        if not (offset.isdigit() and limit.isdigit()):
+            return 400, {"error": f"{self.offset_param} and {self.limit_param} are required integers"}
+        offset, limit = int(offset), int(limit)
+        with self._lock:
+            pending = self.faults.get(offset)
+            status = pending.pop(0) if pending else 200
+            self.requests.append((offset, limit, status))
+        if status != 200:
+            return status, {"error": "injected fault"}
+        return 200, self.page_body(offset, limit)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if source.latency_secs:
+                    time.sleep(source.latency_secs)
+                parts = urlsplit(self.path)
+                if parts.path != "/items":
+                    status, body = 404, {"error": "not found"}
+                else:
+                    status, body = source._answer(parse_qs(parts.query))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if status == 429 and source.retry_after is not None:
+                    self.send_header("Retry-After", source.retry_after)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_args: object) -> None:  # keep test output readable
+                pass
+
+        return Handler
+
+
+class Storage:
+    """The Actor's local storage folder: input, state record and default dataset, read as files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store = root / "key_value_stores" / "default"
+        self.dataset = root / "datasets" / "default"
+
+    def write_record(self, key: str, text: str, content_type: str = "application/json") -> None:
+        self.store.mkdir(parents=True, exist_ok=True)
+        (self.store / key).write_text(text)
+        metadata = {"key": key, "content_type": content_type, "size": len(text.encode())}
+        (self.store / f"{key}.__metadata__.json").write_text(json.dumps(metadata))
+
+    def write_input(self, actor_input: dict[str, Any]) -> None:
+        self.store.mkdir(parents=True, exist_ok=True)
+        (self.store / "INPUT.json").write_text(json.dumps(actor_input))
+
+    def state(self) -> Any:
+        path = self.store / STATE_KEY
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def item_count(self) -> int:
+        path = self.dataset / "__metadata__.json"
+        return json.loads(path.read_text())["item_count"] if path.exists() else 0
+
+    def items(self) -> list[Any]:
+        """The dataset's items in order (files past item_count are orphans of a crash, not items)."""
+        return [json.loads((self.dataset / f"{n:09d}.json").read_text()) for n in range(1, self.item_count() + 1)]
+
+    def state_text(self) -> str:
+        return (self.store / STATE_KEY).read_text()
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every record and item file and its bytes (not the __metadata__ files, whose access times change
+        on every open), with the item count: to prove that a failed run changed nothing."""
+        files = {str(p.relative_to(self.root)): p.read_bytes() for p in sorted(self.root.rglob("*")) if p.is_file()}
+        kept = {name: data for name, data in files.items() if not name.endswith("/__metadata__.json")}
+        return {**kept, "item_count": str(self.item_count()).encode()}
+
+
+def actor_env(storage: Storage, **extra: str) -> dict[str, str]:
+    """The environment of a local run that resumes from `storage` (purge on start would delete the state)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APIFY_", "ACTOR_", "CRAWLEE_"))}
+    env.update(APIFY_LOCAL_STORAGE_DIR=str(storage.root), APIFY_PURGE_ON_START="0", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def start_actor(
+    storage: Storage, *, entry: str | None = None, log_path: Path | None = None, **env: str
+) -> subprocess.Popen:
+    """Start `python -m <package>` (or a test entry script) from the project root; output goes to log_path."""
+    command = [sys.executable, entry] if entry else [sys.executable, "-m", package_name()]
+    log = open(log_path or storage.root.parent / "actor.log", "ab")  # noqa: SIM115 - the child writes to it
+    try:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=actor_env(storage, **env), stdout=log, stderr=log)
+    finally:
+        log.close()
+
+
+def run_actor(storage: Storage, *, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run the Actor to its end; return its exit code and output."""
+    log_path = storage.root.parent / f"actor-{time.monotonic_ns()}.log"
+    process = start_actor(storage, log_path=log_path, **kwargs)
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, log_path.read_text(errors="replace"), "")
+
+
+def duplicates_and_gaps(items: list[Any], total: int) -> tuple[list[int], list[int]]:
+    """Ids seen more than once, and source ids never seen."""
+    counts = Counter(item["id"] for item in items)
+    return sorted(i for i, n in counts.items() if n > 1), sorted(set(range(total)) - counts.keys())

@@ -1,0 +1,219 @@
+"""The Actor as users run it (`python -m <package>` on local storage) against a real HTTP source:
+complete runs, kill -9 and restart, injected crashes, old and corrupt state, bad input, flaky sources.
+Every check reads the dataset files and the state record the run left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+from harness import PaginatedSource, Storage, duplicates_and_gaps, run_actor, source_item, start_actor
+
+
+def assert_exact(storage: Storage, total: int) -> None:
+    """The dataset is the source, in order: no item lost, none duplicated."""
+    items = storage.items()
+    assert duplicates_and_gaps(items, total) == ([], [])
+    assert items == [source_item(i) for i in range(total)]
+
+
+def test_reads_the_whole_source_in_order(storage: Storage) -> None:
+    with PaginatedSource(total=237, items_path="data.items") as source:
+        storage.write_input({"apiUrl": f"{source.url}?apiKey=abc", "pageSize": 50, "itemsPath": "data.items"})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 237)
+    assert storage.state() == {"offset": 237, "pushed": 237, "reboots": 0, "finished": True}
+    assert [offset for offset, _limit, _status in source.requests] == [0, 50, 100, 150, 200]
+
+
+def test_query_already_in_the_url_is_kept(storage: Storage) -> None:
+    with PaginatedSource(total=30, offset_param="skip") as source:
+        # The URL's own limit is replaced by the page size; its other parameters stay.
+        storage.write_input({"apiUrl": f"{source.url}?limit=999&skip=7", "offsetParam": "skip", "pageSize": 20})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 30)
+    assert [(offset, limit) for offset, limit, _status in source.requests] == [(0, 20), (20, 20)]
+
+
+def test_max_items_stops_without_reading_on(storage: Storage) -> None:
+    with PaginatedSource(total=1000, items_path="products") as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 40, "itemsPath": "products", "maxItems": 130})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == [source_item(i) for i in range(130)]
+    assert len(source.requests) == 4  # 4 pages of 40 hold the 130 items; nothing after them is asked for
+
+
+def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
+    with PaginatedSource(total=60) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 25})
+        assert run_actor(storage).returncode == 0
+        requests_of_first_run = len(source.requests)
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert len(source.requests) == requests_of_first_run
+    assert_exact(storage, 60)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
+    chance = random.Random(seed)
+    total = 900
+    with PaginatedSource(total=total, latency_secs=0.03) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 30})
+        kills = 0
+        for _attempt in range(12):
+            process = start_actor(storage)
+            try:
+                process.wait(timeout=chance.uniform(0.8, 2.5))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                kills += 1
+            if process.returncode == 0:
+                break
+        else:
+            pytest.fail("the Actor did not finish in 12 starts")
+    assert kills >= 1, "no kill landed: the trial proved nothing"
+    assert_exact(storage, total)
+    assert storage.state()["pushed"] == total
+
+
+@pytest.mark.parametrize("crash_after_push", [1, 3])
+def test_crash_between_push_and_checkpoint_is_reconciled(storage: Storage, crash_after_push: int) -> None:
+    with PaginatedSource(total=100) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10})
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH=str(crash_after_push))
+        assert crashed.returncode == -signal.SIGKILL
+        # The dataset is one page ahead of the checkpoint: exactly the case the ledger is for.
+        assert storage.item_count() == 10 * crash_after_push
+        checkpointed = storage.state()["pushed"] if storage.state() else 0
+        assert checkpointed == 10 * (crash_after_push - 1)
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 100)
+    assert "landed after the last checkpoint" in result.stdout
+
+
+def test_state_of_an_older_version_resumes(storage: Storage) -> None:
+    with PaginatedSource(total=90) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20, "maxItems": 40})
+        assert run_actor(storage).returncode == 0
+        # An older version wrote only these two keys; the new keys come from the defaults.
+        storage.write_record("APIFY_GLOBAL_STATE", json.dumps({"offset": 40, "pushed": 40}))
+        storage.write_input({"apiUrl": source.url, "pageSize": 20})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 90)
+    assert storage.state() == {"offset": 90, "pushed": 90, "reboots": 0, "finished": True}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2, 3]", "is a JSON list, not an object"),
+        ('{"offset": "ten", "pushed": 20}', "offset='ten'"),
+        ('{"offset": -5, "pushed": 20}', "offset=-5"),
+        ('{"offset": 40, "pushed": 60}', "holds 20 items but the state record"),
+    ],
+)
+def test_corrupt_state_fails_clearly_and_touches_nothing(storage: Storage, record: str, message: str) -> None:
+    with PaginatedSource(total=50) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "maxItems": 20})
+        assert run_actor(storage).returncode == 0
+        storage.write_record("APIFY_GLOBAL_STATE", record)
+        before = storage.snapshot()
+        requests_before = len(source.requests)
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert message in result.stdout
+    assert storage.snapshot() == before
+    assert storage.state_text() == record
+    assert len(source.requests) == requests_before
+
+
+@pytest.mark.parametrize(
+    ("actor_input", "named"),
+    [
+        ({}, ["apiUrl"]),
+        ({"apiUrl": "ftp://example.com/items"}, ["apiUrl"]),
+        ({"apiUrl": "http://127.0.0.1:9/items", "pageSize": "100"}, ["pageSize"]),
+        ({"apiUrl": "http://127.0.0.1:9/items", "pageSize": 0, "maxItems": -1}, ["pageSize", "maxItems"]),
+        ({"apiUrl": "http://127.0.0.1:9/items", "offsetParam": 3, "itemsPath": None}, ["offsetParam", "itemsPath"]),
+    ],
+)
+def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_input: dict, named: list[str]) -> None:
+    storage.write_input(actor_input)
+    result = run_actor(storage)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if "Invalid input:" in line]
+    for field in named:
+        assert f"{field}:" in line
+    assert storage.item_count() == 0
+    assert storage.state() is None
+
+
+def test_429_and_500_bursts_are_retried_and_the_output_stays_exact(storage: Storage) -> None:
+    faults = {0: [500, 429], 40: [503, 503, 429], 80: [429]}
+    with PaginatedSource(total=100, faults=faults, retry_after="0") as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 100)
+    assert [status for _o, _l, status in source.requests].count(200) == 6
+    assert all(not pending for pending in faults.values())
+
+
+def test_a_source_that_keeps_failing_gives_up_naming_url_and_status(storage: Storage) -> None:
+    with PaginatedSource(total=100, faults={20: [500] * 10}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20, "maxRequestRetries": 2})
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert f"{source.url}?offset=20&limit=20 failed 3 times; last: HTTP 500" in result.stdout
+    assert [offset for offset, _limit, _status in source.requests] == [0, 20, 20, 20]
+    # What came before the failure is kept and checkpointed: a resume goes on from offset 20.
+    assert storage.items() == [source_item(i) for i in range(20)]
+    assert storage.state()["offset"] == 20
+
+
+def test_a_client_error_is_not_retried(storage: Storage) -> None:
+    with PaginatedSource(total=100, faults={0: [403]}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20})
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert "answered HTTP 403; this is not retried" in result.stdout
+    assert len(source.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("items_path", "message"),
+    [("data.rows", "itemsPath 'data.rows': the response has no key 'rows'"), ("", "is a JSON dict, not a list")],
+)
+def test_items_path_that_leads_nowhere_names_the_path(storage: Storage, items_path: str, message: str) -> None:
+    with PaginatedSource(total=10, items_path="data.items") as source:
+        storage.write_input({"apiUrl": source.url, "itemsPath": items_path})
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert message in result.stdout
+    assert storage.item_count() == 0
+
+
+def test_progress_is_shown_as_status_messages(storage: Storage) -> None:
+    with PaginatedSource(total=45) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10})
+        started = time.monotonic()
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    statuses = [line for line in result.stdout.splitlines() if "status message]" in line.lower()]
+    assert "10 items pushed; next offset 10." in statuses[0]
+    assert "Done: 45 items pushed" in statuses[-1]
+    # Throttled: a short run shows its first page and its end, not every page.
+    assert len(statuses) <= 2 + (time.monotonic() - started) // 5

@@ -1,0 +1,58 @@
+"""Fixtures shared by the template's tests: baking a project (once per answer set) and one virtual
+environment, built from a baked project's own requirements and dev group, to run baked projects in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.actor_name}}"
+
+
+def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command; on failure, fail the test with its output."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def bake(tmp_path_factory: pytest.TempPathFactory):
+    """bake(answers) -> the project folder cookiecutter generated from those answers (cached)."""
+    baked: dict[str, Path] = {}
+
+    def _bake(answers: dict[str, str]) -> Path:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in baked:
+            output = tmp_path_factory.mktemp("baked")
+            baked[key] = Path(
+                cookiecutter(
+                    str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output), default_config=True
+                )
+            )
+        return baked[key]
+
+    return _bake
+
+
+@pytest.fixture(scope="session")
+def actor_python(bake, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python of a fresh virtual environment with a baked project's requirements.txt and dev group.
+
+    Every answer set gives the same requirements.txt and dev group (a test checks it), so one is enough.
+    """
+    project = bake({})
+    venv = tmp_path_factory.mktemp("actor-venv")
+    run([sys.executable, "-m", "venv", str(venv)])
+    python = venv / "bin" / "python"
+    run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
+    run([str(python), "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=project)
+    run([str(python), "-m", "pip", "install", "-q", "--group", "dev"], cwd=project)
+    return python

@@ -1,0 +1,63 @@
+"""The pre-gen hook as a module: the rules it applies, and what main() prints and returns."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from conftest import TEMPLATE
+
+spec = importlib.util.spec_from_file_location("pre_gen_project", TEMPLATE / "hooks" / "pre_gen_project.py")
+pre_gen_project = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pre_gen_project)
+
+GOOD = {
+    "actor_name": "my-actor",
+    "__package_name": "my_actor",
+    "actor_title": "My Actor",
+    "description": "Two\nlines\tand a tab",
+    "author_name": "Anne O'Nymous",
+    "python_version": "3.14",
+}
+
+
+def test_good_answers_pass_silently(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pre_gen_project.main(GOOD) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("name", ["abc", "a" * 63, "web-scraper-2", "x0-9"])
+def test_names_apify_accepts_pass(name: str) -> None:
+    assert pre_gen_project.problems({**GOOD, "actor_name": name, "__package_name": name.replace("-", "_")}) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"actor_name": "ab"}, "actor_name 'ab' is not a valid Apify Actor name: use 3 to 63"),
+        ({"actor_name": "a--b", "__package_name": "a__b"}, None),
+        ({"actor_name": "import", "__package_name": "import"}, "'import', which is not a Python identifier"),
+        ({"actor_name": "asyncio", "__package_name": "asyncio"}, "'asyncio', which would shadow"),
+        ({"actor_name": "tests", "__package_name": "tests"}, "'tests', which would shadow"),
+        ({"actor_title": ""}, "actor_title is empty"),
+        ({"author_name": "a\x00b"}, "author_name 'a\\x00b' must be a single line without control characters"),
+        ({"description": "bell\x07"}, "description must not contain control characters"),
+        ({"python_version": "3.10"}, "python_version '3.10' is not supported: choose one of 3.11, 3.12, 3.13, 3.14"),
+    ],
+)
+def test_each_rule_names_the_value(change: dict, expected: str | None) -> None:
+    found = pre_gen_project.problems({**GOOD, **change})
+    if expected is None:
+        assert found == []
+    else:
+        assert len(found) == 1
+        assert expected in found[0]
+
+
+def test_main_prints_one_error_line_per_problem_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pre_gen_project.main({**GOOD, "actor_name": "X", "python_version": "2.7"}) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("ERROR: ") for line in lines)

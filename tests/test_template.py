@@ -1,0 +1,175 @@
+"""The template, declaratively: answer sets that must bake, answer sets that must be refused, and the checks
+that every baked project must pass."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE, TEMPLATE_PROJECT, run
+
+NAME_63 = "a" + "-b2" * 20 + "-z"
+MUST_BAKE: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "python 3.13": {"python_version": "3.13"},
+    "python 3.12": {"python_version": "3.12"},
+    "python 3.11": {"python_version": "3.11"},
+    "awkward text": {
+        "actor_name": "quote-test",
+        "actor_title": "Zoë's \"quoted\" \\ title {{ not jinja }} ✓ 🚀",
+        "description": "Line one\nLine \"two\" with a \\backslash,\ta tab, an apostrophe ' and ünïcode 漢字 🚀",
+        "author_name": "O'Brien \"Bob\" \\ Ltd — Ünïcode",
+    },
+    "63-character name": {"actor_name": NAME_63},
+}
+# Refused answers: what is wrong, and the words the ERROR line must say.
+MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
+    "too short": ({"actor_name": "ab"}, "actor_name 'ab' is not a valid Apify Actor name"),
+    "too long": ({"actor_name": "a" * 64}, f"actor_name '{'a' * 64}' is not a valid Apify Actor name"),
+    "uppercase": ({"actor_name": "My-Actor"}, "actor_name 'My-Actor' is not a valid Apify Actor name"),
+    "underscore": ({"actor_name": "my_actor"}, "actor_name 'my_actor' is not a valid Apify Actor name"),
+    "leading dash": ({"actor_name": "-my-actor"}, "actor_name '-my-actor' is not a valid Apify Actor name"),
+    "trailing dash": ({"actor_name": "my-actor-"}, "actor_name 'my-actor-' is not a valid Apify Actor name"),
+    "empty name": ({"actor_name": ""}, "actor_name '' is not a valid Apify Actor name"),
+    "starts with a digit": ({"actor_name": "3d-scraper"}, "package name '3d_scraper', which is not a Python identifier"),
+    "shadows the stdlib": ({"actor_name": "json"}, "package name 'json', which would shadow the module"),
+    "shadows a dependency": ({"actor_name": "crawlee"}, "package name 'crawlee', which would shadow the module"),
+    "title on two lines": ({"actor_title": "two\nlines"}, "actor_title 'two\\nlines' must be a single line"),
+    "blank author": ({"author_name": "  "}, "author_name is empty"),
+}
+# Projects whose full test suite runs: one per distinct package name. The other answer sets give the very
+# same .py files (test_python_files_are_copied_verbatim), so their suite runs its quick part only.
+FULL_SUITE = ("defaults", "63-character name")
+APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
+
+
+def answers_of(name: str) -> dict[str, str]:
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    answers = {"actor_name": "my-actor", "python_version": "3.14", **MUST_BAKE[name]}
+    answers.setdefault("actor_title", answers["actor_name"].replace("-", " ").title())
+    answers.setdefault("description", defaults["description"])
+    answers.setdefault("author_name", defaults["author_name"])
+    return answers
+
+
+@pytest.fixture(params=MUST_BAKE, scope="module")
+def baked(request, bake) -> tuple[str, Path]:
+    return request.param, bake(MUST_BAKE[request.param])
+
+
+@pytest.mark.parametrize("case", MUST_REFUSE)
+def test_refused_answers_stop_with_one_error_line_and_leave_nothing(case: str, tmp_path: Path) -> None:
+    answers, message = MUST_REFUSE[case]
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--default-config", str(TEMPLATE), "-o", str(tmp_path)]
+        + [f"{key}={value}" for key, value in answers.items()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nothing_is_left_unrendered(baked) -> None:
+    _name, project = baked
+    for path in project.rglob("*"):
+        if path.is_file():
+            text = APIFY_OUTPUT_TEMPLATE.sub("", path.read_text())
+            assert not re.search(r"\{\{|\{%|\{#|cookiecutter\.", text), path
+
+
+def test_json_and_toml_parse_and_hold_the_answers(baked) -> None:
+    name, project = baked
+    answers = answers_of(name)
+    package = answers["actor_name"].replace("-", "_")
+    actor = json.loads((project / ".actor" / "actor.json").read_text())
+    assert (actor["name"], actor["title"], actor["description"]) == (
+        answers["actor_name"],
+        answers["actor_title"],
+        answers["description"],
+    )
+    input_schema = json.loads((project / ".actor" / "input_schema.json").read_text())
+    assert input_schema["title"] == f"{answers['actor_title']} input"
+    for schema in ("dataset_schema.json", "output_schema.json"):
+        json.loads((project / ".actor" / schema).read_text())
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == answers["actor_name"]
+    assert pyproject["project"]["description"] == answers["description"]
+    assert pyproject["project"]["authors"] == [{"name": answers["author_name"]}]
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(".", "")
+    dockerfile = (project / "Dockerfile").read_text()
+    assert f"FROM apify/actor-python:{answers['python_version']}\n" in dockerfile
+    assert f'CMD ["python", "-m", "{package}"]' in dockerfile
+    assert f"compileall -q {package}/" in dockerfile
+    assert (project / package / "__main__.py").is_file()
+    assert f"# {answers['actor_title']}\n" in (project / "README.md").read_text()
+
+
+def test_python_files_are_copied_verbatim(baked) -> None:
+    _name, project = baked
+    template_files = {
+        path.relative_to(TEMPLATE_PROJECT).as_posix().replace("{{cookiecutter.__package_name}}", "PKG"): path
+        for path in TEMPLATE_PROJECT.rglob("*.py")
+    }
+    package = next(project.glob("*/__main__.py")).parent.name
+    baked_files = {
+        path.relative_to(project).as_posix().replace(f"{package}/", "PKG/", 1): path for path in project.rglob("*.py")
+    }
+    assert set(baked_files) == set(template_files)
+    for relative, path in baked_files.items():
+        assert path.read_bytes() == template_files[relative].read_bytes(), relative
+
+
+def test_apify_schemas_accept_the_actor(baked) -> None:
+    _name, project = baked
+    validator = TEMPLATE / "tests" / "apify_schemas" / "validate.cjs"
+    run(["node", str(validator), str(project)])
+
+
+def test_apify_schema_check_can_fail(bake, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    run(["cp", "-r", str(bake({})), str(broken)])
+    actor_json = broken / ".actor" / "actor.json"
+    actor_json.write_text(actor_json.read_text().replace('"version": "0.0"', '"version": "zero"'))
+    validator = TEMPLATE / "tests" / "apify_schemas" / "validate.cjs"
+    result = subprocess.run(["node", str(validator), str(broken)], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "actor.json/version: must match pattern" in result.stdout
+
+
+def test_ruff_finds_nothing(baked) -> None:
+    _name, project = baked
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_every_answer_set_needs_the_same_environment(baked, bake) -> None:
+    _name, project = baked
+    default = bake({})
+    assert (project / "requirements.txt").read_text() == (default / "requirements.txt").read_text()
+    dev_group = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]
+    assert dev_group == tomllib.loads((default / "pyproject.toml").read_text())["dependency-groups"]
+
+
+def test_the_projects_own_tests_pass(baked, actor_python: Path) -> None:
+    name, project = baked
+    quick = [] if name in FULL_SUITE else ["tests/test_parts.py", "tests/test_resume.py::test_reads_the_whole_source_in_order"]
+    result = subprocess.run(
+        [str(actor_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *quick],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert re.search(r"\d+ passed", result.stdout)

@@ -6,6 +6,7 @@ The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -37,7 +38,8 @@ def source_item(index: int) -> dict[str, Any]:
 class PaginatedSource:
     """A paginated JSON API on 127.0.0.1, with the quirks a test asks for.
 
-    faults maps a page offset to HTTP statuses served, in turn, before that page is served right.
+    faults maps a page offset to HTTP statuses served, in turn, before that page is served right;
+    slow_pages maps a page offset to extra seconds that page takes. Requests are recorded as they arrive.
     """
 
     total: int
@@ -45,6 +47,7 @@ class PaginatedSource:
     offset_param: str = "offset"
     limit_param: str = "limit"
     latency_secs: float = 0.0
+    slow_pages: dict[int, float] = field(default_factory=dict)
     faults: dict[int, list[int]] = field(default_factory=dict)
     retry_after: str | None = None
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) served
@@ -82,6 +85,7 @@ class PaginatedSource:
             pending = self.faults.get(offset)
             status = pending.pop(0) if pending else 200
             self.requests.append((offset, limit, status))
+        time.sleep(self.latency_secs + self.slow_pages.get(offset, 0.0))
         if status != 200:
             return status, {"error": "injected fault"}
         return 200, self.page_body(offset, limit)
@@ -91,8 +95,6 @@ class PaginatedSource:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if source.latency_secs:
-                    time.sleep(source.latency_secs)
                 parts = urlsplit(self.path)
                 if parts.path != "/items":
                     status, body = 404, {"error": "not found"}
@@ -105,7 +107,8 @@ class PaginatedSource:
                 if status == 429 and source.retry_after is not None:
                     self.send_header("Retry-After", source.retry_after)
                 self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(OSError):  # the Actor may have been killed while it waited
+                    self.wfile.write(payload)
 
             def log_message(self, *_args: object) -> None:  # keep test output readable
                 pass

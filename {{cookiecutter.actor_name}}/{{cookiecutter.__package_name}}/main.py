@@ -57,6 +57,7 @@ async def fetch_page(
 
 
 async def main() -> None:
+    run = ResumableRun()  # listens for migrating and aborting from the very start
     async with Actor:
         try:
             actor_input = ActorInput.model_validate(await Actor.get_input() or {})
@@ -66,7 +67,7 @@ async def main() -> None:
 
         try:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
-            run = await ResumableRun.restore()
+            await run.restore()
 
             # 2. Walk the source: each page is one push and one checkpoint of the next offset.
             proxy = None

@@ -36,12 +36,16 @@ class StateError(Exception):
 class ResumableRun:
     """The run's checkpoint, its reconciliation with the dataset, and the migrating/aborting handlers."""
 
-    def __init__(self, state: dict[str, Any], landed: int) -> None:
-        self.state = state
+    def __init__(self) -> None:
+        """Start listening for the platform's events. Create the run before `async with Actor`: a migration
+        announced while the Actor starts up is then not missed."""
+        self.state: dict[str, Any] = {}  # loaded by restore()
         self.stopping: str | None = None  # "migrating" or "aborting" once the platform asks us to stop
-        self._landed = landed  # items of the page at `offset` already in the dataset (see module doc)
+        self._landed = 0  # items of the page at `offset` already in the dataset (see module doc)
         self._commit_lock = asyncio.Lock()
         self._status_at = 0.0
+        Actor.event_manager.on(event=Event.MIGRATING, listener=self._on_migrating)
+        Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
 
     @property
     def offset(self) -> int:
@@ -55,9 +59,8 @@ class ResumableRun:
     def finished(self) -> bool:
         return self.state["finished"]
 
-    @classmethod
-    async def restore(cls) -> ResumableRun:
-        """Load the state record, check it against the dataset, and start listening for platform events.
+    async def restore(self) -> None:
+        """Load the state record and check it against the dataset.
 
         Raises StateError, before anything is written, when the record is corrupt or does not fit the dataset.
         """
@@ -76,15 +79,14 @@ class ResumableRun:
         state = await Actor.use_state(dict(STATE_DEFAULTS))
         for key, value in STATE_DEFAULTS.items():
             state.setdefault(key, value)  # a record written by an older version may lack newer keys
-        run = cls(state, landed)
-        Actor.on(Event.MIGRATING, run._on_migrating)
-        Actor.on(Event.ABORTING, run._on_aborting)
-        if state["offset"] or state["pushed"] or landed:
+        self.state, self._landed = state, landed
+        if self.offset or self.pushed or landed:
             Actor.log.info(
-                f"Resuming at offset {run.offset} with {run.pushed} items pushed"
+                f"Resuming at offset {self.offset} with {self.pushed} items pushed"
                 + (f"; {landed} items of the next page landed after the last checkpoint" if landed else "")
             )
-        return run
+        if self.stopping == "migrating":  # announced before the state was loaded: the listener left this to us
+            await self._save_and_reboot()
 
     async def commit(self, items: Sequence[Any], next_offset: int) -> bool:
         """Push one page's items with one push_data call, then checkpoint `next_offset`.
@@ -138,6 +140,10 @@ class ResumableRun:
         if self.stopping == "migrating":
             return
         self.stopping = "migrating"
+        if self.state:  # before restore() has loaded the state, restore() finishes the job
+            await self._save_and_reboot()
+
+    async def _save_and_reboot(self) -> None:
         async with self._commit_lock:  # the page being pushed reaches its checkpoint first
             if self.state["reboots"] >= MAX_REBOOTS:
                 await self._persist()
@@ -152,9 +158,10 @@ class ResumableRun:
         if self.stopping:
             return
         self.stopping = "aborting"
-        async with self._commit_lock:
-            await self._persist()
-        Actor.log.info(f"Aborting: state saved at offset {self.offset}.")
+        if self.state:  # before restore(), the saved record is already the latest
+            async with self._commit_lock:
+                await self._persist()
+            Actor.log.info(f"Aborting: state saved at offset {self.offset}.")
 
     async def _persist(self) -> None:
         store = await Actor.open_key_value_store()

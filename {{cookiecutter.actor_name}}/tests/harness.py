@@ -7,6 +7,7 @@ The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` fo
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -32,6 +33,13 @@ def package_name() -> str:
 
 def source_item(index: int) -> dict[str, Any]:
     return {"id": index, "name": f"item-{index}"}
+
+
+def expected_items(count: int) -> list[Any]:
+    """What the Actor's own `transform` makes of the first `count` source items, in order: what the dataset
+    must hold after reading them, each exactly once. (So these tests go on passing when you change it.)"""
+    transform = importlib.import_module(f"{package_name()}.main").transform
+    return [out for index in range(count) if (out := transform(source_item(index))) is not None]
 
 
 @dataclass
@@ -190,7 +198,8 @@ def run_actor(storage: Storage, *, timeout: float = 120, **kwargs: Any) -> subpr
     return subprocess.CompletedProcess(process.args, process.returncode, log_path.read_text(errors="replace"), "")
 
 
-def duplicates_and_gaps(items: list[Any], total: int) -> tuple[list[int], list[int]]:
-    """Ids seen more than once, and source ids never seen."""
-    counts = Counter(item["id"] for item in items)
-    return sorted(i for i, n in counts.items() if n > 1), sorted(set(range(total)) - counts.keys())
+def duplicates_and_missing(items: list[Any], expected: list[Any]) -> tuple[int, int]:
+    """How many items are there more often than expected, and how many expected ones are not there."""
+    have = Counter(json.dumps(item, sort_keys=True) for item in items)
+    want = Counter(json.dumps(item, sort_keys=True) for item in expected)
+    return sum((have - want).values()), sum((want - have).values())

@@ -9,7 +9,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 import pytest
-from harness import PaginatedSource, Storage, source_item
+from harness import PaginatedSource, Storage, expected_items
 from platform_standin import PlatformStandIn
 
 TOTAL = 400
@@ -18,7 +18,7 @@ STATUS_INTERVAL_SECS = 5.0  # resumable.STATUS_INTERVAL_SECS
 
 
 def assert_exact(storage: Storage, total: int = TOTAL) -> None:
-    assert storage.items() == [source_item(i) for i in range(total)]
+    assert storage.items() == expected_items(total)
 
 
 def scenario(
@@ -46,7 +46,7 @@ def assert_clean_migration(platform: PlatformStandIn, index: int = 0) -> None:
     state = migration.state_at_reboot
     assert state["reboots"] == index + 1
     assert state["pushed"] == migration.item_count_at_reboot  # checkpoint written before the reboot call
-    assert state["offset"] == state["pushed"]
+    assert state["pushed"] == len(expected_items(state["offset"]))
 
 
 def test_migrating_before_the_first_page(storage: Storage) -> None:
@@ -73,7 +73,7 @@ def test_migrating_mid_run(storage: Storage) -> None:
     assert len(platform.reboot_calls()) == 1
     assert platform.exit_codes == [-9, 0]
     assert_exact(storage)
-    assert storage.state() == {"offset": TOTAL, "pushed": TOTAL, "reboots": 1, "finished": True}
+    assert storage.state() == {"offset": TOTAL, "pushed": len(expected_items(TOTAL)), "reboots": 1, "finished": True}
 
 
 def test_migrating_during_a_slow_page_abandons_it_and_fetches_it_again(storage: Storage) -> None:
@@ -85,7 +85,7 @@ def test_migrating_during_a_slow_page_abandons_it_and_fetches_it_again(storage: 
     with PaginatedSource(total=TOTAL, slow_pages={100: 3.0}) as source:
         platform = scenario(storage, source, script)
     assert_clean_migration(platform)
-    assert platform.migrations[0].item_count_at_reboot == 100
+    assert platform.migrations[0].item_count_at_reboot == len(expected_items(100))
     # The reboot did not wait for the slow page; the restarted run asked for it again.
     assert platform.migrations[0].reboot_after_secs < 3.0
     assert [offset for offset, _l, _s in source.requests].count(100) == 2
@@ -94,7 +94,7 @@ def test_migrating_during_a_slow_page_abandons_it_and_fetches_it_again(storage: 
 
 def test_migrating_after_the_last_page(storage: Storage) -> None:
     async def script(platform: PlatformStandIn) -> None:
-        await platform.wait_for_items(TOTAL)
+        await platform.wait_for_items(len(expected_items(TOTAL)))
         await platform.migrate()
 
     with PaginatedSource(total=TOTAL) as source:
@@ -161,8 +161,8 @@ def test_aborting_checkpoints_and_exits_and_a_resumed_run_continues(storage: Sto
         await platform.send("aborting")
         assert await platform.wait_for_exit(within=30) == 0
         stopped_at = storage.state()
-        assert stopped_at["pushed"] == storage.item_count() < TOTAL
-        assert stopped_at["offset"] == stopped_at["pushed"]
+        assert stopped_at["pushed"] == storage.item_count() < len(expected_items(TOTAL))
+        assert stopped_at["pushed"] == len(expected_items(stopped_at["offset"]))
         assert stopped_at["finished"] is False
         await platform.start()  # resurrect
 
@@ -183,12 +183,13 @@ def test_status_messages_reach_the_platform_rate_limited(storage: Storage) -> No
     messages = platform.status_messages()
     progress = [(at, text) for at, text, terminal in messages if not terminal]
     assert len(progress) >= 2
-    assert progress[0][1] == f"{PAGE} items pushed; next offset {PAGE}."
+    assert progress[0][1] == f"{len(expected_items(PAGE))} items pushed; next offset {PAGE}."
     assert all(
         later - earlier >= STATUS_INTERVAL_SECS * 0.95 for (earlier, _), (later, _) in itertools.pairwise(progress)
     )
     assert len(progress) < TOTAL // PAGE  # not one per page
-    assert messages[-1][1:] == (f"Done: {TOTAL} items pushed, source read to offset {TOTAL}.", True)
+    done = f"Done: {len(expected_items(TOTAL))} items pushed, source read to offset {TOTAL}."
+    assert messages[-1][1:] == (done, True)
 
 
 @pytest.mark.parametrize("kill_at_items", [40, 200])

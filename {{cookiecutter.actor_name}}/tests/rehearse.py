@@ -1,0 +1,117 @@
+"""Rehearse migrations and crashes on your own Actor, locally, before production.
+
+Runs the Actor as on the platform (the stand-in in platform_standin.py), migrates it and/or kills it with
+SIGKILL as often as asked, lets it finish, and reports what the dataset holds: duplicates, and (with the
+built-in source, whose items are known) missing items. Exit 1 when an item is duplicated or missing.
+
+    python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5
+    python tests/rehearse.py --input my-input.json --migrate-after 10 --times 2   # your real API
+
+With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness import PROJECT_ROOT, PaginatedSource, Storage, duplicates_and_missing, expected_items, package_name
+from platform_standin import PlatformStandIn
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--migrate-after", type=float, metavar="SECS", help="send `migrating` SECS after each start")
+    parser.add_argument("--kill-after", type=float, metavar="SECS", help="kill -9 the Actor SECS after each start")
+    parser.add_argument("--times", type=int, default=3, help="how many migrations and kills in all (default 3)")
+    parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
+    parser.add_argument("--total", type=int, default=2000, help="items in the built-in source (default 2000)")
+    parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in source (default 50)")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per page of the built-in source")
+    parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
+    args = parser.parse_args(argv)
+    if args.times < 0 or (args.times and args.migrate_after is None and args.kill_after is None):
+        parser.error("--times needs --migrate-after and/or --kill-after")
+    return args
+
+
+async def rehearse(args: argparse.Namespace, storage: Storage) -> tuple[PlatformStandIn, int]:
+    """Run the Actor at home with the disruptions asked for; return the stand-in and how many kills it took."""
+    kills = 0
+    disruptions = [d for d in ("migrate", "kill") if getattr(args, f"{d}_after") is not None]
+    async with PlatformStandIn(storage) as platform:
+        await platform.start()
+        for number in range(args.times):
+            kind = disruptions[number % len(disruptions)]
+            deadline = time.monotonic() + getattr(args, f"{kind}_after")
+            while time.monotonic() < deadline and platform.process.poll() is None:
+                await asyncio.sleep(0.01)
+            if platform.process.poll() is not None:
+                break  # the Actor finished first
+            if kind == "migrate":
+                await platform.migrate()
+            else:
+                platform.kill()
+                kills += 1
+                await platform.start()
+        await platform.wait_for_exit(within=args.timeout)
+        return platform, kills
+
+
+def report(
+    platform: PlatformStandIn, kills: int, items: list[Any], expected: list[Any] | None
+) -> tuple[list[str], bool]:
+    """The report's lines, and whether the dataset is exact."""
+    seen = Counter(json.dumps(item, sort_keys=True) for item in items)
+    duplicates = sum(count - 1 for count in seen.values())
+    lines = [
+        f"migrations sent        {len(platform.migrations)}",
+        f"reboots asked          {len(platform.reboot_calls())}",
+        f"kills (SIGKILL)        {kills}",
+        f"starts                 {platform.starts}",
+        f"exit codes             {' '.join(map(str, platform.exit_codes))}",
+        f"items in dataset       {len(items)}" + (f" (expected {len(expected)})" if expected is not None else ""),
+        f"duplicates             {duplicates}",
+    ]
+    exact = duplicates == 0 and platform.exit_codes[-1:] == [0]
+    if expected is not None:
+        _surplus, missing = duplicates_and_missing(items, expected)
+        lines.append(f"missing                {missing}")
+        exact = exact and missing == 0 and items == expected
+    delays = [m.reboot_after_secs for m in platform.migrations if m.reboot_after_secs is not None]
+    if delays:
+        lines.append(f"migrating -> reboot    {min(delays) * 1000:.0f} ms min, {max(delays) * 1000:.0f} ms max")
+    return lines, exact
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
+    if args.input:
+        storage.write_input(json.loads(args.input.read_text()))
+        platform, kills = asyncio.run(rehearse(args, storage))
+        expected = None
+    else:
+        with PaginatedSource(total=args.total, latency_secs=args.latency) as source:
+            storage.write_input({"apiUrl": source.url, "pageSize": args.page_size})
+            platform, kills = asyncio.run(rehearse(args, storage))
+        expected = expected_items(args.total)  # what your transform makes of the source, in order
+    lines, exact = report(platform, kills, storage.items(), expected)
+    print(f"Rehearsal of {package_name()} ({'your input' if args.input else 'built-in local source'}):")
+    print("\n".join(f"  {line}" for line in lines))
+    print(f"  storage and log        {storage.root}, {storage.root.parent / 'actor.log'}")
+    print("RESULT: exact, every item once, in order" if exact else "RESULT: NOT EXACT (see above and actor.log)")
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(PROJECT_ROOT))
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The rehearsal command users run on their own Actor: it reports exactly, and it can report failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import PROJECT_ROOT, Storage, expected_items, source_item
+from platform_standin import PlatformStandIn
+from rehearse import report
+
+
+def test_rehearsal_with_migrations_and_kills_reports_an_exact_dataset(tmp_path: Path) -> None:
+    command = [sys.executable, "tests/rehearse.py", "--migrate-after", "1.6", "--kill-after", "1.3", "--times", "2"]
+    command += ["--total", "600", "--page-size", "20", "--latency", "0.08", "--storage", str(tmp_path / "storage")]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "migrations sent        1\n" in result.stdout
+    assert "reboots asked          1\n" in result.stdout
+    assert "kills (SIGKILL)        1\n" in result.stdout
+    assert "duplicates             0\n" in result.stdout
+    assert "missing                0\n" in result.stdout
+    assert "RESULT: exact" in result.stdout
+    assert Storage(tmp_path / "storage").items() == expected_items(600)
+
+
+def test_the_report_counts_duplicates_and_missing_items(tmp_path: Path) -> None:
+    platform = PlatformStandIn(Storage(tmp_path / "storage"), starts=2, exit_codes=[-9, 0])
+    expected = [source_item(i) for i in range(5)]
+    dataset = [source_item(0), source_item(1), source_item(1), source_item(3), source_item(4)]
+    lines, exact = report(platform, 1, dataset, expected)
+    assert not exact
+    assert "duplicates             1" in lines
+    assert "missing                1" in lines
+    assert report(platform, 1, expected, expected)[1]

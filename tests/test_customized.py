@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-RESHAPE_AND_DROP = '''    if item["id"] % 3 == 0:
+RESHAPE_AND_DROP = """    if item["id"] % 3 == 0:
         return None  # drop every third item
     return {"id": item["id"], "label": item["name"].upper()}
-'''
-NOT_DETERMINISTIC = '''    import random
+"""
+NOT_DETERMINISTIC = """    import random
 
     return {**item, "nonce": random.random()}
-'''
+"""
 REHEARSAL = ["tests/rehearse.py", "--total", "600", "--page-size", "20", "--latency", "0.08"]
 
 

@@ -21,9 +21,9 @@ MUST_BAKE: dict[str, dict[str, str]] = {
     "python 3.11": {"python_version": "3.11"},
     "awkward text": {
         "actor_name": "quote-test",
-        "actor_title": "Zoë's \"quoted\" \\ title {{ not jinja }} ✓ 🚀",
-        "description": "Line one\nLine \"two\" with a \\backslash,\ta tab, an apostrophe ' and ünïcode 漢字 🚀",
-        "author_name": "O'Brien \"Bob\" \\ Ltd — Ünïcode",
+        "actor_title": 'Zoë\'s "quoted" \\ title {braces} ✓ 🚀',
+        "description": 'Line one\nLine "two" with a \\backslash,\ta tab, an apostrophe \' and ünïcode 漢字 🚀',
+        "author_name": 'O\'Brien "Bob" \\ Ltd — Ünïcode',
     },
     "63-character name": {"actor_name": NAME_63},
 }

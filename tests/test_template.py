@@ -35,7 +35,8 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
     "underscore": ({"actor_name": "my_actor"}, "actor_name 'my_actor' is not a valid Apify Actor name"),
     "leading dash": ({"actor_name": "-my-actor"}, "actor_name '-my-actor' is not a valid Apify Actor name"),
     "trailing dash": ({"actor_name": "my-actor-"}, "actor_name 'my-actor-' is not a valid Apify Actor name"),
-    "empty name": ({"actor_name": ""}, "actor_name '' is not a valid Apify Actor name"),
+    # An empty name makes the project folder the output folder itself: cookiecutter refuses before the hook.
+    "empty name": ({"actor_name": ""}, "directory already exists"),
     "starts with a digit": ({"actor_name": "3d-scraper"}, "package name '3d_scraper', which is not a Python"),
     "shadows the stdlib": ({"actor_name": "json"}, "package name 'json', which would shadow the module"),
     "shadows a dependency": ({"actor_name": "crawlee"}, "package name 'crawlee', which would shadow the module"),
@@ -80,7 +81,7 @@ def test_refused_answers_stop_with_one_error_line_and_leave_nothing(case: str, t
         check=False,
     )
     assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    errors = [line for line in result.stderr.splitlines() if line.upper().startswith("ERROR: ")]
     assert len(errors) == 1, result.stderr
     assert message in errors[0]
     assert list(tmp_path.iterdir()) == []

@@ -75,13 +75,15 @@ def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
 def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
     chance = random.Random(seed)
     total = 900
-    with PaginatedSource(total=total, latency_secs=0.03) as source:
+    # 30 pages of at least 0.08 s: a run lasts over 2.4 s, so a first start waited on for at most 2.4 s is
+    # always killed; later ones may finish.
+    with PaginatedSource(total=total, latency_secs=0.08) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 30})
         kills = 0
         for _attempt in range(12):
             process = start_actor(storage)
             try:
-                process.wait(timeout=chance.uniform(0.8, 2.5))
+                process.wait(timeout=chance.uniform(0.3, 2.4))
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait()

@@ -4,6 +4,8 @@ environment, built from a baked project's own requirements and dev group, to run
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.actor_name}}"
+APIFY_TOOLS = TEMPLATE / "tests" / "apify_tools"  # npm ci --prefix tests/apify_tools installs them
+APIFY_CLI = APIFY_TOOLS / "node_modules" / ".bin" / "apify"
 
 
 def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -44,7 +48,8 @@ def bake(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def actor_python(bake, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Python of a fresh virtual environment with a baked project's requirements.txt and dev group.
+    """The Python of a fresh virtual environment built from a baked project the way its Dockerfile builds
+    the image (its own `RUN pip install ...` line), plus the project's dev group.
 
     Every answer set gives the same requirements.txt and dev group (a test checks it), so one is enough.
     """
@@ -53,6 +58,13 @@ def actor_python(bake, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
     run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
-    run([str(python), "-m", "pip", "install", "-q", "-r", "requirements.txt"], cwd=project)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PIP_QUIET": "1"}
+    run(["bash", "-c", dockerfile_install_command(project)], cwd=project, env=env)
     run([str(python), "-m", "pip", "install", "-q", "--group", "dev"], cwd=project)
     return python
+
+
+def dockerfile_install_command(project: Path) -> str:
+    """The one `RUN pip install ...` command of the project's Dockerfile."""
+    (command,) = re.findall(r"^RUN (pip install .+)$", (project / "Dockerfile").read_text(), re.MULTILINE)
+    return command

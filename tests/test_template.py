@@ -4,14 +4,16 @@ that every baked project must pass."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, TEMPLATE_PROJECT, run
+from conftest import APIFY_CLI, APIFY_TOOLS, TEMPLATE, TEMPLATE_PROJECT, run
 
 NAME_63 = "a" + "-b2" * 20 + "-z"
 MUST_BAKE: dict[str, dict[str, str]] = {
@@ -53,6 +55,7 @@ QUICK_PART = [
     "tests/test_resume.py::test_reads_the_whole_source_in_order",
     "tests/test_migration.py::test_migrating_mid_run",
 ]
+CLI_QUIET = {"APIFY_CLI_DISABLE_TELEMETRY": "1"}
 APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
 
 
@@ -81,8 +84,9 @@ def test_refused_answers_stop_with_one_error_line_and_leave_nothing(case: str, t
         check=False,
     )
     assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.upper().startswith("ERROR: ")]
-    assert len(errors) == 1, result.stderr
+    output = result.stdout + result.stderr  # the hook writes to stderr, cookiecutter's own refusals to stdout
+    errors = [line for line in output.splitlines() if line.upper().startswith("ERROR: ")]
+    assert len(errors) == 1, output
     assert message in errors[0]
     assert list(tmp_path.iterdir()) == []
 
@@ -140,7 +144,7 @@ def test_python_files_are_copied_verbatim(baked) -> None:
 
 def test_apify_schemas_accept_the_actor(baked) -> None:
     _name, project = baked
-    validator = TEMPLATE / "tests" / "apify_schemas" / "validate.cjs"
+    validator = APIFY_TOOLS / "validate.cjs"
     run(["node", str(validator), str(project)])
 
 
@@ -149,7 +153,7 @@ def test_apify_schema_check_can_fail(bake, tmp_path: Path) -> None:
     run(["cp", "-r", str(bake({})), str(broken)])
     actor_json = broken / ".actor" / "actor.json"
     actor_json.write_text(actor_json.read_text().replace('"version": "0.0"', '"version": "zero"'))
-    validator = TEMPLATE / "tests" / "apify_schemas" / "validate.cjs"
+    validator = APIFY_TOOLS / "validate.cjs"
     result = subprocess.run(["node", str(validator), str(broken)], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "actor.json/version: must match pattern" in result.stdout
@@ -159,6 +163,38 @@ def test_ruff_finds_nothing(baked) -> None:
     _name, project = baked
     run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project)
     run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_apify_cli_validates_the_schemas(baked) -> None:
+    _name, project = baked
+    result = run([str(APIFY_CLI), "validate-schema"], cwd=project, env={**os.environ, **CLI_QUIET})
+    assert "Input schema is valid" in result.stdout + result.stderr
+
+
+def test_apify_cli_schema_check_can_fail(bake, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(bake({}), broken)
+    input_schema = broken / ".actor" / "input_schema.json"
+    input_schema.write_text(input_schema.read_text().replace('"editor": "number"', '"editor": "dial"', 1))
+    result = subprocess.run(
+        [str(APIFY_CLI), "validate-schema"],
+        cwd=broken,
+        env={**os.environ, **CLI_QUIET},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "pageSize.editor must be equal to one of the allowed values" in result.stdout + result.stderr
+
+
+def test_the_dockerfile_passes_hadolint_and_copies_what_exists(baked) -> None:
+    _name, project = baked
+    run([str(Path(sys.executable).parent / "hadolint"), "Dockerfile"], cwd=project)
+    dockerfile = (project / "Dockerfile").read_text()
+    copies = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE)
+    assert copies == ["requirements.txt", "."]
+    assert all((project / source).exists() for source in copies)
 
 
 def test_every_answer_set_needs_the_same_environment(baked, bake) -> None:

@@ -18,7 +18,7 @@ NOT_DETERMINISTIC = """    import random
 
     return {**item, "nonce": random.random()}
 """
-REHEARSAL = ["tests/rehearse.py", "--total", "600", "--page-size", "20", "--latency", "0.08"]
+REHEARSAL = ["tests/rehearse.py", "--total", "600", "--page-size", "20", "--latency", "0.3"]
 
 
 def customized(bake, tmp_path: Path, body: str) -> Path:

@@ -84,9 +84,10 @@ def test_refused_answers_stop_with_one_error_line_and_leave_nothing(case: str, t
         check=False,
     )
     assert result.returncode == 1
-    output = result.stdout + result.stderr  # the hook writes to stderr, cookiecutter's own refusals to stdout
-    errors = [line for line in output.splitlines() if line.upper().startswith("ERROR: ")]
-    assert len(errors) == 1, output
+    hook_errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    cookiecutter_errors = [line for line in result.stdout.splitlines() if line.startswith("Error: ")]
+    errors = hook_errors + cookiecutter_errors
+    assert len(errors) == 1, result.stdout + result.stderr
     assert message in errors[0]
     assert list(tmp_path.iterdir()) == []
 

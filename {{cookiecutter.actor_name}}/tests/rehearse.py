@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
     parser.add_argument("--total", type=int, default=2000, help="items in the built-in source (default 2000)")
     parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in source (default 50)")
-    parser.add_argument("--latency", type=float, default=0.1, help="seconds per page of the built-in source")
+    parser.add_argument("--latency", type=float, default=0.4, help="seconds per page of the built-in source")
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
     args = parser.parse_args(argv)

@@ -22,7 +22,10 @@ def assert_exact(storage: Storage, total: int = TOTAL) -> None:
 
 
 def scenario(
-    storage: Storage, source: PaginatedSource, script: Callable[[PlatformStandIn], Awaitable[None]]
+    storage: Storage,
+    source: PaginatedSource,
+    script: Callable[[PlatformStandIn], Awaitable[None]],
+    **actor_input: object,
 ) -> PlatformStandIn:
     """Start the Actor at home, play `script` against it, then let it run to its end."""
 
@@ -34,7 +37,7 @@ def scenario(
                 await platform.wait_for_exit(within=120)
             return platform
 
-    storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+    storage.write_input({"apiUrl": source.url, "pageSize": PAGE, **actor_input})
     return asyncio.run(play())
 
 
@@ -78,8 +81,8 @@ def test_migrating_mid_run(storage: Storage) -> None:
 
 def test_migrating_during_a_slow_page_abandons_it_and_fetches_it_again(storage: Storage) -> None:
     async def script(platform: PlatformStandIn) -> None:
-        while (100, PAGE, 200) not in source.requests:  # the slow page is being fetched
-            await asyncio.sleep(0.01)
+        await platform.wait_for_items(len(expected_items(100)))  # all before the slow page is saved
+        assert (100, PAGE, 200) in source.requests  # and the slow page is being fetched
         await platform.migrate()
 
     with PaginatedSource(total=TOTAL, slow_pages={100: 3.0}) as source:
@@ -178,8 +181,8 @@ def test_status_messages_reach_the_platform_rate_limited(storage: Storage) -> No
     async def script(platform: PlatformStandIn) -> None:
         pass
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.6) as source:  # a run of about 12 s
-        platform = scenario(storage, source, script)
+    with PaginatedSource(total=TOTAL, latency_secs=0.6) as source:  # a run of about 12 s, a page at a time
+        platform = scenario(storage, source, script, prefetchPages=1)
     messages = platform.status_messages()
     progress = [(at, text) for at, text, terminal in messages if not terminal]
     assert len(progress) >= 2

@@ -1,4 +1,4 @@
-"""Reading pages of a JSON API politely: page URLs, retries with backoff, and finding the item list."""
+"""Reading pages of a JSON API politely: page URLs, retries with backoff, the item list, pages ahead."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import impit
 from apify import Actor
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from crawlee.http_clients import HttpClient
     from crawlee.proxy_configuration import ProxyInfo
 
@@ -94,3 +96,37 @@ def _retry_after_secs(header: str | None) -> float | None:
         except ValueError:
             return None
     return min(max(secs, 0.0), BACKOFF_MAX_SECS)
+
+
+class PagesAhead:
+    """Fetches the pages after the current one while it is being saved: up to `ahead` requests in flight,
+    while pages are still handed out one at a time, strictly in offset order.
+
+    Use it as an async context manager: leaving it cancels every fetch still in flight (at the end of the
+    data, or when the run stops for a migration: those pages are simply fetched again after the restart).
+    """
+
+    def __init__(self, fetch: Callable[[int], Awaitable[list[Any]]], page_size: int) -> None:
+        self._fetch = fetch
+        self._page_size = page_size
+        self._in_flight: dict[int, asyncio.Task[list[Any]]] = {}
+
+    async def __aenter__(self) -> PagesAhead:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._cancel(list(self._in_flight))
+
+    async def get(self, offset: int, ahead: int) -> list[Any]:
+        """The page at `offset`, with the `ahead - 1` pages after it requested too."""
+        await self._cancel([stale for stale in self._in_flight if stale < offset])
+        for upcoming in range(offset, offset + max(1, ahead) * self._page_size, self._page_size):
+            if upcoming not in self._in_flight:
+                self._in_flight[upcoming] = asyncio.create_task(self._fetch(upcoming))
+        return await self._in_flight.pop(offset)
+
+    async def _cancel(self, offsets: list[int]) -> None:
+        tasks = [self._in_flight.pop(offset) for offset in offsets]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # their errors no longer matter

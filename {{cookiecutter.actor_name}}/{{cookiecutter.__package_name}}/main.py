@@ -16,7 +16,7 @@ from crawlee.http_clients import HttpClient, ImpitHttpClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from .json_api import SourceError, get_json, items_at, page_url
+from .json_api import PagesAhead, SourceError, get_json, items_at, page_url
 from .resumable import ResumableRun, StateError
 
 
@@ -32,7 +32,17 @@ class ActorInput(BaseModel):
     items_path: str = ""
     max_items: int = Field(0, ge=0)
     max_request_retries: int = Field(5, ge=0, le=20)
+    prefetch_pages: int = Field(4, ge=1, le=32)
     proxy_configuration: dict[str, Any] | None = None
+
+    def room_left(self, pushed: int) -> int | None:
+        """How many more items the dataset may take (None: no limit)."""
+        return max(0, self.max_items - pushed) if self.max_items else None
+
+    def pages_ahead(self, pushed: int) -> int:
+        """Pages to have in flight: prefetchPages, but no more than the items still wanted can fill."""
+        room = self.room_left(pushed)
+        return self.prefetch_pages if room is None else max(1, min(self.prefetch_pages, -(-room // self.page_size)))
 
 
 def transform(item: Any) -> Any | None:
@@ -69,20 +79,23 @@ async def main() -> None:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
             await run.restore()
 
-            # 2. Walk the source: each page is one push and one checkpoint of the next offset.
+            # 2. Walk the source: each page is one push and one checkpoint of the next offset; the pages
+            #    after it are being fetched meanwhile.
             proxy = None
             if actor_input.proxy_configuration:
                 proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
-            async with ImpitHttpClient() as http:
+            async with (
+                ImpitHttpClient() as http,
+                PagesAhead(lambda offset: fetch_page(http, actor_input, offset, proxy), actor_input.page_size) as pages,
+            ):
                 while not run.finished and not run.stopping:
-                    page = await fetch_page(http, actor_input, run.offset, proxy)
+                    page = await pages.get(run.offset, ahead=actor_input.pages_ahead(run.pushed))
                     items = [out for item in page if (out := transform(item)) is not None]
-                    if actor_input.max_items:
-                        items = items[: max(0, actor_input.max_items - run.pushed)]
+                    items = items[: actor_input.room_left(run.pushed)]
                     if not await run.commit(items, next_offset=run.offset + len(page)):
                         break  # migrating or aborting: this page is fetched again after the restart
-                    if len(page) < actor_input.page_size or 0 < actor_input.max_items <= run.pushed:
-                        await run.finish()
+                    if len(page) < actor_input.page_size or actor_input.room_left(run.pushed) == 0:
+                        await run.finish()  # the source has ended, or maxItems is reached
         except (StateError, SourceError) as error:
             await Actor.fail(status_message=str(error))
             return

@@ -3,6 +3,7 @@ input schema that Apify Console shows (the two must describe the same input)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -73,3 +74,43 @@ def test_input_with_unknown_fields_is_accepted_and_wrong_types_are_not() -> None
     actor_main.ActorInput.model_validate({"apiUrl": "https://api.test/", "addedLater": True})
     with pytest.raises(ValidationError, match="pageSize"):
         actor_main.ActorInput.model_validate({"apiUrl": "https://api.test/", "pageSize": 1.5})
+
+
+def test_pages_ahead_hands_out_pages_in_order_with_a_bounded_number_in_flight() -> None:
+    in_flight, peak, finished = 0, 0, []
+
+    async def fetch(offset: int) -> list[int]:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05 - offset / 4000)  # later pages answer sooner
+        in_flight -= 1
+        finished.append(offset)
+        return [offset]
+
+    async def read() -> list[list[int]]:
+        async with json_api.PagesAhead(fetch, page_size=10) as pages:
+            return [await pages.get(offset, ahead=4) for offset in range(0, 120, 10)]
+
+    assert asyncio.run(read()) == [[offset] for offset in range(0, 120, 10)]
+    assert peak == 4
+    assert finished != sorted(finished)
+
+
+def test_leaving_pages_ahead_cancels_what_is_still_in_flight() -> None:
+    cancelled = []
+
+    async def fetch(offset: int) -> list[int]:
+        try:
+            await asyncio.sleep(0 if offset == 0 else 10)
+        except asyncio.CancelledError:
+            cancelled.append(offset)
+            raise
+        return [offset]
+
+    async def read_first_page() -> list[int]:
+        async with json_api.PagesAhead(fetch, page_size=10) as pages:
+            return await pages.get(0, ahead=5)
+
+    assert asyncio.run(read_first_page()) == [0]
+    assert sorted(cancelled) == [10, 20, 30, 40]

@@ -64,6 +64,29 @@ def test_max_items_stops_without_reading_on(storage: Storage) -> None:
     assert len(source.requests) == pages_holding(130, 40)  # nothing after the page with the 130th item
 
 
+def test_max_items_bounds_the_pages_fetched_ahead(storage: Storage) -> None:
+    with PaginatedSource(total=1000) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20, "maxItems": 50, "prefetchPages": 8})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(1000)[:50]
+    # Never more pages ahead than the items still wanted could fill: nothing past the last page needed.
+    assert {offset for offset, _limit, _status in source.requests} == {
+        20 * page for page in range(pages_holding(50, 20))
+    }
+
+
+def test_the_end_of_the_data_drops_the_pages_fetched_past_it(storage: Storage) -> None:
+    # Pages past the end fail here: they were asked for ahead of time and must not matter.
+    past_the_end = {offset: [500] * 10 for offset in range(100, 300, 20)}
+    with PaginatedSource(total=90, faults=past_the_end, slow_pages={80: 0.5}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 20, "prefetchPages": 8, "maxRequestRetries": 0})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 90)
+    assert any(offset >= 100 for offset, _limit, _status in source.requests)
+
+
 def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
     with PaginatedSource(total=60) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 25})

@@ -58,7 +58,8 @@ class PaginatedSource:
     slow_pages: dict[int, float] = field(default_factory=dict)
     faults: dict[int, list[int]] = field(default_factory=dict)
     retry_after: str | None = None
-    requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) served
+    requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) asked for
+    answered: list[tuple[int, float]] = field(default_factory=list)  # (offset, time.monotonic()) answered
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -94,6 +95,7 @@ class PaginatedSource:
             status = pending.pop(0) if pending else 200
             self.requests.append((offset, limit, status))
         time.sleep(self.latency_secs + self.slow_pages.get(offset, 0.0))
+        self.answered.append((offset, time.monotonic()))
         if status != 200:
             return status, {"error": "injected fault"}
         return 200, self.page_body(offset, limit)

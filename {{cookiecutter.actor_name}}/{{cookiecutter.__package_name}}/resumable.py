@@ -19,7 +19,6 @@ from apify import Actor, Event
 
 STATE_KEY = "APIFY_GLOBAL_STATE"  # the record Actor.use_state() keeps by default
 STATE_DEFAULTS: dict[str, Any] = {"offset": 0, "pushed": 0, "reboots": 0, "finished": False}
-STATE_TYPES = {"offset": int, "pushed": int, "reboots": int, "finished": bool}
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
@@ -191,8 +190,8 @@ def _checked_state(saved: Any) -> dict[str, Any]:
     merged = {**STATE_DEFAULTS, **saved}
     wrong = [
         f"{key}={merged[key]!r}"
-        for key, kind in STATE_TYPES.items()
-        if type(merged[key]) is not kind or (kind is int and merged[key] < 0)
+        for key, default in STATE_DEFAULTS.items()
+        if type(merged[key]) is not type(default) or (type(default) is int and merged[key] < 0)
     ]
     if wrong:
         raise StateError(f"The state record {STATE_KEY} has invalid values ({', '.join(wrong)}): fix or delete it.")

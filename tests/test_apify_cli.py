@@ -61,7 +61,7 @@ def test_apify_run_reads_the_whole_source(project: Path, actor_python: Path, har
 
 def test_apify_run_killed_then_resurrected_finishes_exactly(project: Path, actor_python: Path, harness) -> None:
     storage = harness.Storage(project / "storage")
-    with harness.PaginatedSource(total=1500, latency_secs=0.03) as source:
+    with harness.PaginatedSource(total=1500, latency_secs=0.1) as source:
         write_input(project, {"apiUrl": source.url, "pageSize": 25})
         cli = subprocess.Popen(
             [str(APIFY_CLI), "run"],

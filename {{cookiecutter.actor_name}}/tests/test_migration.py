@@ -14,6 +14,8 @@ from platform_standin import PlatformStandIn
 
 TOTAL = 400
 PAGE = 20
+# Sources are slow enough that a run is still going when a test's migration or abort arrives: 20 pages of
+# 0.2 s, 4 at a time, or of 0.1 s one at a time, leave well over half a second after any of those points.
 STATUS_INTERVAL_SECS = 5.0  # resumable.STATUS_INTERVAL_SECS
 
 
@@ -70,7 +72,7 @@ def test_migrating_mid_run(storage: Storage) -> None:
         await platform.wait_for_items(100)
         await platform.migrate()
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.03) as source:
+    with PaginatedSource(total=TOTAL, latency_secs=0.2) as source:
         platform = scenario(storage, source, script)
     assert_clean_migration(platform)
     assert len(platform.reboot_calls()) == 1
@@ -118,8 +120,8 @@ def test_two_migrations_in_one_run(storage: Storage) -> None:
         await platform.wait_for_items(240)
         await platform.migrate()
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.03) as source:
-        platform = scenario(storage, source, script)
+    with PaginatedSource(total=TOTAL, latency_secs=0.1) as source:
+        platform = scenario(storage, source, script, prefetchPages=1)
     assert_clean_migration(platform, 0)
     assert_clean_migration(platform, 1)
     assert len(platform.reboot_calls()) == 2
@@ -133,8 +135,8 @@ def test_migrations_past_the_reboot_guard_wait_for_the_platform_instead_of_loopi
             await platform.wait_for_items(storage.item_count() + PAGE)
             await platform.migrate(time_remaining_secs=3)
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.03) as source:
-        platform = scenario(storage, source, script)
+    with PaginatedSource(total=TOTAL, latency_secs=0.1) as source:
+        platform = scenario(storage, source, script, prefetchPages=1)
     for index in range(3):
         assert_clean_migration(platform, index)
     fourth = platform.migrations[3]
@@ -150,7 +152,7 @@ def test_the_migrating_handler_run_twice_by_reboot_does_the_work_once(storage: S
         await platform.wait_for_items(60)
         await platform.migrate()
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.03) as source:
+    with PaginatedSource(total=TOTAL, latency_secs=0.2) as source:
         platform = scenario(storage, source, script)
     log = (storage.root.parent / "actor.log").read_text()
     # Actor.reboot() calls the listener again; the second call returns at once: one reboot, one save.
@@ -171,8 +173,8 @@ def test_aborting_checkpoints_and_exits_and_a_resumed_run_continues(storage: Sto
         assert stopped_at["finished"] is False
         await platform.start()  # resurrect
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.03) as source:
-        platform = scenario(storage, source, script)
+    with PaginatedSource(total=TOTAL, latency_secs=0.1) as source:
+        platform = scenario(storage, source, script, prefetchPages=1)
     assert platform.exit_codes == [0, 0]
     assert platform.reboot_calls() == []
     assert any("Stopped (aborting)" in message for _t, message, _terminal in platform.status_messages())
@@ -204,7 +206,7 @@ def test_a_crash_on_the_platform_is_resumed_exactly(storage: Storage, kill_at_it
         platform.kill()
         await platform.start()
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.02) as source:
+    with PaginatedSource(total=TOTAL, latency_secs=0.2) as source:
         platform = scenario(storage, source, script)
     assert platform.exit_codes == [-9, 0]
     assert_exact(storage)

@@ -59,6 +59,16 @@ def test_apify_run_reads_the_whole_source(project: Path, actor_python: Path, har
     assert storage.state()["finished"] is True
 
 
+def test_python_m_with_input_json_in_the_project_folder(project: Path, actor_python: Path, harness) -> None:
+    """The generated README's first way to run it: INPUT.json beside the package, `python -m <package>`."""
+    with harness.PaginatedSource(total=130, offset_param="skip", items_path="products") as source:
+        (project / "INPUT.json").write_text(
+            json.dumps({"apiUrl": source.url, "offsetParam": "skip", "itemsPath": "products", "pageSize": 30})
+        )
+        run([str(actor_python), "-m", project.name.replace("-", "_")], cwd=project, env=cli_env(actor_python))
+    assert harness.Storage(project / "storage").items() == [harness.source_item(i) for i in range(130)]
+
+
 def test_apify_run_killed_then_resurrected_finishes_exactly(project: Path, actor_python: Path, harness) -> None:
     storage = harness.Storage(project / "storage")
     with harness.PaginatedSource(total=1500, latency_secs=0.1) as source:

@@ -53,7 +53,7 @@ FULL_SUITE = "defaults"
 QUICK_PART = [
     "tests/test_parts.py",
     "tests/test_resume.py::test_reads_the_whole_source_in_order",
-    "tests/test_migration.py::test_migrating_mid_run",
+    "tests/test_migration.py::test_migrating_mid_run_asks_one_reboot_though_the_handler_runs_twice",
 ]
 CLI_QUIET = {"APIFY_CLI_DISABLE_TELEMETRY": "1"}
 APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")

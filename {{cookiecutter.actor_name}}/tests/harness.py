@@ -148,13 +148,21 @@ class Storage:
         path = self.store / STATE_KEY
         return json.loads(path.read_text()) if path.exists() else None
 
+    def progress(self) -> dict[str, Any]:
+        """Where the saved run stands: the state record's position, counts and end mark."""
+        state = self.state()
+        return {key: state[key] for key in ("offset", "pushed", "pending", "finished")}
+
     def item_count(self) -> int:
         path = self.dataset / "__metadata__.json"
         return json.loads(path.read_text())["item_count"] if path.exists() else 0
 
+    def item(self, index: int) -> Any:
+        return json.loads((self.dataset / f"{index + 1:09d}.json").read_text())
+
     def items(self) -> list[Any]:
         """The dataset's items in order (files past item_count are orphans of a crash, not items)."""
-        return [json.loads((self.dataset / f"{n:09d}.json").read_text()) for n in range(1, self.item_count() + 1)]
+        return [self.item(index) for index in range(self.item_count())]
 
     def state_text(self) -> str:
         return (self.store / STATE_KEY).read_text()

@@ -2,15 +2,21 @@
 
 - events: a websocket server that sends `{"name": ..., "data": ...}` messages, as the platform does;
 - API: an HTTP server answering the calls a run makes (`GET`/`PUT /v2/actor-runs/{id}`,
-  `POST /v2/actor-runs/{id}/reboot`) and recording them, with the state record as it was at each call;
-- supervisor: starts the Actor with APIFY_IS_AT_HOME=1 through tests/at_home.py (file-system storages,
-  the Actor's code unchanged) and, like the platform, kills it after a reboot request, or when the
-  migration's time is up, then starts it again on the same storage.
+  `POST /v2/actor-runs/{id}/reboot`, `POST /v2/actor-runs/{id}/charge`) and recording them, with the state
+  record as it was at each call;
+- storage API: the default dataset and key-value store as the SDK's own Apify storage client reaches them
+  (`/v2/datasets/default...`, `/v2/key-value-stores/default...`), kept in the local storage folder's layout
+  so that tests read them as files. The platform's ways are switchable (`PlatformWays`): a dataset item count
+  that lags pushes, pushes whose response is lost after the items were stored, pushes refused with 5xx;
+- supervisor: starts the Actor with APIFY_IS_AT_HOME=1 (the Actor's code unchanged, all its storage through
+  the API) and, like the platform, kills it after a reboot request, or when the migration's time is up, then
+  starts it again on the same storage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import signal
 import subprocess
@@ -18,8 +24,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import brotli
 from harness import Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -66,9 +75,119 @@ class Migration:
 
 
 @dataclass
+class PlatformWays:
+    """How the stand-in's storage API behaves, as the real one can."""
+
+    item_count_lag_secs: float = 0.0  # a dataset's itemCount shows pushes this late (items show at once)
+    lost_push_responses: set[int] = field(default_factory=set)  # these pushes (1 = first) store, then answer 502
+    refused_pushes: set[int] = field(default_factory=set)  # these pushes store nothing and answer 503
+
+
+class StorageApi:
+    """The default dataset and key-value store behind the API, in the storage folder's own file layout."""
+
+    def __init__(self, storage: Storage, ways: PlatformWays) -> None:
+        self.storage, self.ways = storage, ways
+        self.pushes = 0
+        self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
+        self._lock = threading.Lock()
+
+    def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
+        parts = path.strip("/").split("/")  # v2, datasets|key-value-stores, id, ...
+        if parts[1] == "datasets":
+            return self._dataset(method, parts[3:], query, raw)
+        return self._key_value_store(method, parts[3:], raw)
+
+    def _dataset(self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
+        if not rest:
+            now = _iso_now()
+            count = self._lagging_item_count()
+            data = {
+                "id": "default",
+                "userId": "standInUser000001",
+                "createdAt": now,
+                "modifiedAt": now,
+                "accessedAt": now,
+                "itemCount": count,
+                "cleanItemCount": count,
+                "consoleUrl": "https://console.apify.com/storage/datasets/default",
+            }
+            return 200, {"data": data}, {}
+        if method == "POST":
+            items = json.loads(raw)
+            with self._lock:
+                self.pushes += 1
+                if self.pushes in self.ways.refused_pushes:
+                    return 503, {"error": {"type": "server-error", "message": "stand-in: push refused"}}, {}
+                self._append(items if isinstance(items, list) else [items])
+                if self.pushes in self.ways.lost_push_responses:
+                    return 502, {"error": {"type": "bad-gateway", "message": "stand-in: response lost"}}, {}
+            return 201, {}, {}
+        offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["999999999"])[0])
+        count = self.storage.item_count()
+        items = [self.storage.item(n) for n in range(offset, min(count, offset + limit))]
+        headers = {
+            "x-apify-pagination-total": str(self._lagging_item_count()),
+            "x-apify-pagination-offset": str(offset),
+            "x-apify-pagination-count": str(len(items)),
+            "x-apify-pagination-limit": str(limit),
+            "x-apify-pagination-desc": "false",
+        }
+        return 200, items, headers
+
+    def _append(self, items: list[Any]) -> None:
+        count = self.storage.item_count()
+        self.storage.dataset.mkdir(parents=True, exist_ok=True)
+        for number, item in enumerate(items, start=count + 1):
+            _write_atomically(self.storage.dataset / f"{number:09d}.json", json.dumps(item))
+        _write_atomically(self.storage.dataset / "__metadata__.json", json.dumps({"item_count": count + len(items)}))
+        self._counts.append((time.monotonic(), count + len(items)))
+
+    def _lagging_item_count(self) -> int:
+        seen_by = time.monotonic() - self.ways.item_count_lag_secs
+        return max([count for at, count in self._counts if at <= seen_by] or [0])
+
+    def _key_value_store(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any, dict]:
+        if not rest:
+            now = _iso_now()
+            return 200, {"data": {"id": "default", "createdAt": now, "modifiedAt": now, "accessedAt": now}}, {}
+        if rest[0] == "keys":
+            keys = [{"key": path.name, "size": path.stat().st_size} for path in self._records()]
+            return 200, {"data": {"items": keys, "count": len(keys), "limit": 1000, "isTruncated": False}}, {}
+        key = unquote(rest[1])
+        path = self.storage.store / key
+        if key == "INPUT" and not path.exists():
+            path = self.storage.store / "INPUT.json"  # where tests (and `apify run`) put the input
+        if method == "PUT":
+            self.storage.store.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self.storage.store / key, raw.decode())
+            return 200, {}, {}
+        if method == "DELETE":
+            path.unlink(missing_ok=True)
+            return 204, None, {}
+        if not path.exists():
+            return 404, {"error": {"type": "record-not-found", "message": f"no record {key}"}}, {}
+        return 200, path.read_bytes(), {"content-type": "application/json; charset=utf-8"}
+
+    def _records(self) -> list[Path]:
+        return sorted(p for p in self.storage.store.glob("*") if not p.name.endswith("__metadata__.json"))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+@dataclass
 class PlatformStandIn:
     storage: Storage
     env: dict[str, str] = field(default_factory=dict)
+    ways: PlatformWays = field(default_factory=PlatformWays)
     calls: list[ApiCall] = field(default_factory=list)
     migrations: list[Migration] = field(default_factory=list)
     starts: int = 0
@@ -78,6 +197,7 @@ class PlatformStandIn:
         self._connections: set[ServerConnection] = set()
         self._connected = asyncio.Event()
         self._events = await serve(self._on_connection, "127.0.0.1", 0)
+        self.storage_api = StorageApi(self.storage, self.ways)
         self._api = ThreadingHTTPServer(("127.0.0.1", 0), self._api_handler())
         self._api.daemon_threads = True
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -105,6 +225,9 @@ class PlatformStandIn:
             "APIFY_API_BASE_URL": api,
             "APIFY_API_PUBLIC_BASE_URL": api,
             "ACTOR_EVENTS_WEBSOCKET_URL": f"ws://127.0.0.1:{events_port}",
+            "ACTOR_DEFAULT_DATASET_ID": "default",
+            "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": "default",
+            "ACTOR_DEFAULT_REQUEST_QUEUE_ID": "default",
             # Without these the charging manager asks the API for the run's pricing.
             "APIFY_ACTOR_PRICING_INFO": '{"pricingModel": "FREE"}',
             "APIFY_CHARGED_ACTOR_EVENT_COUNTS": '{"actor-start": 0}',
@@ -212,23 +335,30 @@ class PlatformStandIn:
             def _answer(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw.strip() else None
-                path = self.path.split("?")[0]
-                standin.calls.append(
-                    ApiCall(
-                        method, path, body, time.monotonic(), _read_state(standin.storage), standin.storage.item_count()
-                    )
-                )
-                if path.startswith(f"/v2/actor-runs/{RUN_ID}"):
-                    status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
+                raw = {"br": brotli.decompress, "gzip": gzip.decompress}.get(
+                    self.headers.get("Content-Encoding", ""), bytes
+                )(raw)
+                url = urlsplit(self.path)
+                path, headers = url.path, {"content-type": "application/json"}
+                if path.startswith(("/v2/datasets/", "/v2/key-value-stores/")):
+                    status, payload, extra = standin.storage_api.answer(method, path, parse_qs(url.query), raw)
+                    headers.update(extra)
                 else:
-                    status, payload = 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}
-                data = json.dumps(payload).encode()
+                    body = json.loads(raw) if raw.strip() else None
+                    at, state, count = time.monotonic(), _read_state(standin.storage), standin.storage.item_count()
+                    standin.calls.append(ApiCall(method, path, body, at, state, count))
+                    if path.startswith(f"/v2/actor-runs/{RUN_ID}"):
+                        status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
+                    else:
+                        status, payload = 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode() if payload else b""
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if method != "HEAD":
+                    self.wfile.write(data)
 
             def do_GET(self) -> None:
                 self._answer("GET")
@@ -238,6 +368,12 @@ class PlatformStandIn:
 
             def do_POST(self) -> None:
                 self._answer("POST")
+
+            def do_HEAD(self) -> None:
+                self._answer("HEAD")
+
+            def do_DELETE(self) -> None:
+                self._answer("DELETE")
 
             def log_message(self, *_args: object) -> None:
                 pass

@@ -37,7 +37,7 @@ def test_reads_the_whole_source_in_order(storage: Storage) -> None:
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert_exact(storage, 237)
-    assert storage.state() == {"offset": 237, "pushed": len(expected_items(237)), "reboots": 0, "finished": True}
+    assert storage.progress() == {"offset": 237, "pushed": len(expected_items(237)), "pending": 0, "finished": True}
     offsets = [offset for offset, _limit, _status in source.requests]
     assert sorted(offset for offset in offsets if offset < 237) == [0, 50, 100, 150, 200]  # each page once
     assert max(offsets) < 200 + 4 * 50  # past the end, no more than the prefetched pages were asked for
@@ -151,7 +151,7 @@ def test_state_of_an_older_version_resumes(storage: Storage) -> None:
     assert result.returncode == 0, result.stdout
     assert f"Resuming at offset {old['offset']} with {old['pushed']} items pushed" in result.stdout
     assert_exact(storage, 90)
-    assert storage.state() == {"offset": 90, "pushed": len(expected_items(90)), "reboots": 0, "finished": True}
+    assert storage.progress() == {"offset": 90, "pushed": len(expected_items(90)), "pending": 0, "finished": True}
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_state_of_an_older_version_resumes(storage: Storage) -> None:
         ("[1, 2, 3]", "is a JSON list, not an object"),
         ('{"offset": "ten", "pushed": 20}', "offset='ten'"),
         ('{"offset": -5, "pushed": 20}', "offset=-5"),
-        ('{"offset": 40, "pushed": 600}', "items but the state record APIFY_GLOBAL_STATE says 600 were pushed"),
+        ('{"offset": 40, "pushed": 600}', "fewer than the 600 items the state record APIFY_GLOBAL_STATE says"),
     ],
 )
 def test_corrupt_state_fails_clearly_and_touches_nothing(storage: Storage, record: str, message: str) -> None:

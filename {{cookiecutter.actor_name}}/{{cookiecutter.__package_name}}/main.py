@@ -35,6 +35,10 @@ class ActorInput(BaseModel):
     prefetch_pages: int = Field(4, ge=1, le=32)
     proxy_configuration: dict[str, Any] | None = None
 
+    def source(self) -> dict[str, Any]:
+        """The fields that define what an offset points at: a saved run resumes only with the same ones."""
+        return {"apiUrl": self.api_url, "itemsPath": self.items_path, "offsetParam": self.offset_param}
+
     def room_left(self, pushed: int) -> int | None:
         """How many more items the dataset may take (None: no limit)."""
         return max(0, self.max_items - pushed) if self.max_items else None
@@ -49,7 +53,7 @@ def transform(item: Any) -> Any | None:
     """Turn one source item into one dataset item; return None to drop it.
 
     Must give the same result for the same item every time: a resumed run fetches the page it was on
-    again and relies on that to skip what already landed.
+    again and relies on that to skip what already landed. Dataset items are JSON objects (dicts).
     """
     return item
 
@@ -77,7 +81,7 @@ async def main() -> None:
 
         try:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
-            await run.restore()
+            await run.restore(actor_input.source(), transform)
 
             # 2. Walk the source: each page is one push and one checkpoint of the next offset; the pages
             #    after it are being fetched meanwhile.
@@ -89,11 +93,13 @@ async def main() -> None:
                 PagesAhead(lambda offset: fetch_page(http, actor_input, offset, proxy), actor_input.page_size) as pages,
             ):
                 while not run.finished and not run.stopping:
-                    page = await pages.get(run.offset, ahead=actor_input.pages_ahead(run.pushed))
-                    items = [out for item in page if (out := transform(item)) is not None]
-                    items = items[: actor_input.room_left(run.pushed)]
-                    if not await run.commit(items, next_offset=run.offset + len(page)):
+                    page = await run.unless_stopping(pages.get(run.offset, ahead=actor_input.pages_ahead(run.pushed)))
+                    if page is None:
                         break  # migrating or aborting: this page is fetched again after the restart
+                    room = actor_input.room_left(run.pushed)
+                    await run.commit(page, transform, next_offset=run.offset + len(page), room=room)
+                    if run.stopping:
+                        break
                     if len(page) < actor_input.page_size or actor_input.room_left(run.pushed) == 0:
                         await run.finish()  # the source has ended, or maxItems is reached
         except (StateError, SourceError) as error:

@@ -1,31 +1,54 @@
-"""Exactly-once resumption for a run that walks a source by offsets: the machinery behind main.py.
+"""Exactly-once resumption for a run that walks a source page by page: the machinery behind main.py.
 
-The state record (`Actor.use_state`, key APIFY_GLOBAL_STATE) holds `offset`, the next source offset, and
-`pushed`, how many dataset items the run has written. Both change together, right after each page's single
-`push_data`, and are persisted at once. The dataset is the ledger: after a crash or a migration,
-`item_count - pushed` is how many items of the page at `offset` landed after the last checkpoint; they are
-skipped when that page is fetched again. Nothing is lost and nothing is pushed twice, provided the same
+The state record (`Actor.use_state`, key APIFY_GLOBAL_STATE) holds `offset`, the source position to read
+next, `pushed`, how many dataset items the run has written, and `pending`, how many items a push under way
+may add after those. Each page is one push between two saves of the record:
+
+    save pending=n  →  push the page's n items  →  save offset=next, pushed+=n, pending=0
+
+The dataset is the ledger, read item by item (a dataset's item count lags a push by seconds on the platform,
+its items do not): after a restart with a push pending, the items found after `pushed` are the ones that
+landed; they are compared with the page fetched again and skipped. A push that fails is read back the same
+way before what is missing is pushed again. Nothing is lost and nothing is pushed twice, provided the same
 page gives the same items (a stable source and a deterministic transform).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from types import CodeType
+from typing import Any, TypeVar
 
 from apify import Actor, Event
 
 STATE_KEY = "APIFY_GLOBAL_STATE"  # the record Actor.use_state() keeps by default
-STATE_DEFAULTS: dict[str, Any] = {"offset": 0, "pushed": 0, "reboots": 0, "finished": False}
+STATE_DEFAULTS: dict[str, Any] = {
+    "offset": 0,
+    "pushed": 0,
+    "pending": 0,
+    "source": {},
+    "reboots": 0,
+    "finished": False,
+}
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
 # that fails rather than exit 0 (which would mark it SUCCEEDED and never restart it).
 MIGRATION_WAIT_SECS = 600.0
-# On the platform a dataset's item_count can lag a push by a few seconds.
-ITEM_COUNT_LAG_SECS = 10.0
+# A push cut off by a crash or a failed request may still be landing on the platform: how long to watch the
+# dataset settle before trusting what it holds (never waited for locally, where a push is all or nothing).
+PUSH_SETTLE_SECS = 10.0
+PUSH_ATTEMPTS = 5
+# The platform's per-item event of pay-per-event Actors: pushes stop when the run's maximum charge is reached.
+DATASET_ITEM_EVENT = "apify-default-dataset-item"
+
+Transform = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 class StateError(Exception):
@@ -39,9 +62,10 @@ class ResumableRun:
         """Start listening for the platform's events. Create the run before `async with Actor`: a migration
         announced while the Actor starts up is then not missed."""
         self.state: dict[str, Any] = {}  # loaded by restore()
-        self.stopping: str | None = None  # "migrating" or "aborting" once the platform asks us to stop
-        self._landed = 0  # items of the page at `offset` already in the dataset (see module doc)
+        self.stopping: str | None = None  # why the run stops early: "migrating", "aborting", "charge limit"
+        self._landed: list[Any] = []  # items found in the dataset after `pushed`: the next outputs to skip
         self._commit_lock = asyncio.Lock()
+        self._stop_requested = asyncio.Event()
         self._status_at = 0.0
         Actor.event_manager.on(event=Event.MIGRATING, listener=self._on_migrating)
         Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
@@ -58,58 +82,78 @@ class ResumableRun:
     def finished(self) -> bool:
         return self.state["finished"]
 
-    async def restore(self) -> None:
-        """Load the state record and check it against the dataset.
+    async def restore(self, source: dict[str, Any], transform: Transform) -> None:
+        """Load the state record, check that it was written for this `source` (the input fields that define
+        what the offsets point at) and this `transform`, and reconcile it with the dataset.
 
-        Raises StateError, before anything is written, when the record is corrupt or does not fit the dataset.
+        Raises StateError, before anything is written, when the record is corrupt or does not fit.
         """
         store = await Actor.open_key_value_store()
         saved = await store.get_value(STATE_KEY)
         if saved is None and await store.record_exists(STATE_KEY):
             raise StateError(f"The state record {STATE_KEY} is not valid JSON: fix or delete it to start over.")
         saved = _checked_state(saved)
-        item_count = await _item_count(at_least=saved["pushed"])
-        landed = item_count - saved["pushed"]
-        if landed < 0:
+        fingerprint = _fingerprint(source, transform)
+        if saved["source"] and (changed := sorted(k for k in fingerprint if fingerprint[k] != saved["source"].get(k))):
             raise StateError(
-                f"The dataset holds {item_count} items but the state record {STATE_KEY} says {saved['pushed']} "
-                "were pushed: the record belongs to another dataset. Delete it, or restore the dataset."
+                f"The state record {STATE_KEY} was written for another source ({', '.join(changed)} changed): "
+                "its offsets mean nothing here. To start over, delete the record and empty the dataset "
+                "(locally: run without APIFY_PURGE_ON_START=0, or `apify run --purge`); to resume, restore the input."
             )
+        landed = await _items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0)
         state = await Actor.use_state(dict(STATE_DEFAULTS))
-        for key, value in STATE_DEFAULTS.items():
-            state.setdefault(key, value)  # a record written by an older version may lack newer keys
+        state.update(saved)  # a record written by an older version may lack newer keys
+        state["source"] = fingerprint
         self.state, self._landed = state, landed
         if self.offset or self.pushed or landed:
             Actor.log.info(
                 f"Resuming at offset {self.offset} with {self.pushed} items pushed"
-                + (f"; {landed} items of the next page landed after the last checkpoint" if landed else "")
+                + (f"; {len(landed)} items of the next page landed after the last checkpoint" if landed else "")
             )
         if self.stopping == "migrating":  # announced before the state was loaded: the listener left this to us
             await self._save_and_reboot()
 
-    async def commit(self, items: Sequence[Any], next_offset: int) -> bool:
-        """Push one page's items with one push_data call, then checkpoint `next_offset`.
+    async def unless_stopping(self, work: Awaitable[T]) -> T | None:
+        """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if task.cancelled() else task.result()
 
-        Returns False, pushing nothing, once the run is stopping: the page is fetched again after the restart.
+    async def commit(self, page: Sequence[Any], transform: Transform, *, next_offset: int, room: int | None) -> None:
+        """Push the dataset items `transform` makes of one page of source items (starting at `offset`), at most
+        `room` of them (None: no limit), with one push_data call; then checkpoint the source position after the
+        last item used. Pushes nothing once the run is stopping: the page is fetched again after the restart.
         """
         async with self._commit_lock:
             if self.stopping:
-                return False
-            if self._landed > len(items):
-                raise StateError(
-                    f"{self._landed} items landed after the last checkpoint, but the page at offset "
-                    f"{self.offset} now gives only {len(items)}: the source or the transform changed."
-                )
-            fresh = items[self._landed :]
-            if fresh:
-                await Actor.push_data(list(fresh))
-            # Offset and count move together, with no await between them.
-            self.state["offset"] = next_offset
-            self.state["pushed"] += len(items)
-            self._landed = 0
+                return
+            outputs = _outputs(page, transform, self.offset)
+            skipped = self._skip_landed(outputs)
+            batch = outputs[skipped:]
+            if room is not None:
+                batch = batch[: max(0, room - skipped)]
+            if (chargeable := _chargeable_items()) is not None and chargeable < len(batch):
+                batch = batch[:chargeable]
+                self.stopping = "charge limit"
+            used = skipped + len(batch)
+            # Go on from the page's end, or, when the page was cut short, just after the last item used.
+            resume_at = next_offset if used == len(outputs) else self.offset + (outputs[used - 1][0] + 1 if used else 0)
+            if batch:
+                self.state["pending"] = len(batch)
+                await self._persist()
+                await self._push([item for _index, item in batch])
+            # Offset, count and marker move together, with no await between them.
+            self.state.update(offset=resume_at, pushed=self.pushed + len(batch), pending=0)
             await self._persist()
         await self._report_progress()
-        return True
 
     async def finish(self) -> None:
         """Mark the source as fully read, so that a restart of a finished run does nothing."""
@@ -118,11 +162,17 @@ class ResumableRun:
             await self._persist()
 
     async def stop(self) -> None:
-        """End the run according to why the loop ended: finished, aborted, or migrating."""
+        """End the run according to why the loop ended: finished, aborted, out of budget, or migrating."""
         if self.stopping == "migrating" and Actor.is_at_home():
             # The platform takes the process (after our reboot request, or on its own). Never exit 0 here.
             await asyncio.sleep(MIGRATION_WAIT_SECS)
             await Actor.fail(status_message="The platform did not restart the run after a migration.")
+        elif self.stopping == "charge limit":
+            await self._set_status(
+                f"Stopped: the run's maximum total charge is reached, after {self.pushed} items (next offset "
+                f"{self.offset}; state saved). Resurrect the run with a higher limit to go on.",
+                terminal=True,
+            )
         elif self.stopping:
             await self._set_status(
                 f"Stopped ({self.stopping}) at offset {self.offset} with {self.pushed} items pushed; state saved. "
@@ -134,11 +184,55 @@ class ResumableRun:
                 f"Done: {self.pushed} items pushed, source read to offset {self.offset}.", terminal=True
             )
 
+    def _skip_landed(self, outputs: list[tuple[int, Any]]) -> int:
+        """How many of `outputs` are already in the dataset (found after a restart or a failed push); checks
+        that they are the very items that landed and counts them as pushed."""
+        skipped = min(len(self._landed), len(outputs))
+        if [_as_stored(item) for _index, item in outputs[:skipped]] != self._landed[:skipped]:
+            raise StateError(
+                f"The dataset holds {len(self._landed)} items after the last checkpoint that differ from what the "
+                f"page at offset {self.offset} gives now: the source or the transform changed. Nothing was written."
+            )
+        self._landed = self._landed[skipped:]
+        self.state["pushed"] += skipped
+        return skipped
+
+    async def _push(self, items: list[Any]) -> None:
+        """Push `items` exactly once: a failed push is read back before what did not land is pushed again
+        (the API client's own blind retries would duplicate a push whose response was lost)."""
+        confirmed = 0
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                with _dataset_client_retries_off(await Actor.open_dataset()):
+                    await Actor.push_data(items[confirmed:])
+                return
+            except Exception as error:
+                if not _may_have_failed_in_transit(error):
+                    raise
+                Actor.log.warning(f"Pushing {len(items) - confirmed} items failed ({error}); reading back what landed.")
+                landed = await _items_after(self.pushed + confirmed, len(items) - confirmed, settle=True)
+                if landed != [_as_stored(item) for item in items[confirmed : confirmed + len(landed)]]:
+                    raise StateError(
+                        "The dataset holds items after the last checkpoint that this run did not push."
+                    ) from error
+                confirmed += len(landed)
+                if confirmed == len(items):
+                    return
+                if attempt == PUSH_ATTEMPTS:
+                    raise StateError(f"Pushing to the dataset failed {attempt} times; last: {error}") from error
+                await asyncio.sleep(min(2**attempt, 30))
+
     async def _on_migrating(self, _event_data: Any) -> None:
         # The SDK runs this listener a second time from inside Actor.reboot(): that call must return at once.
         if self.stopping == "migrating":
             return
+        if self.stopping:  # aborted (or out of budget) already: that is final, save without a reboot
+            if self.state:
+                async with self._commit_lock:
+                    await self._persist()
+            return
         self.stopping = "migrating"
+        self._stop_requested.set()
         if self.state:  # before restore() has loaded the state, restore() finishes the job
             await self._save_and_reboot()
 
@@ -157,6 +251,7 @@ class ResumableRun:
         if self.stopping:
             return
         self.stopping = "aborting"
+        self._stop_requested.set()
         if self.state:  # before restore(), the saved record is already the latest
             async with self._commit_lock:
                 await self._persist()
@@ -198,12 +293,100 @@ def _checked_state(saved: Any) -> dict[str, Any]:
     return merged
 
 
-async def _item_count(at_least: int) -> int:
-    """The dataset's item count; on the platform, wait briefly for a lagging count to reach `at_least`."""
+def _outputs(page: Sequence[Any], transform: Transform, offset: int) -> list[tuple[int, Any]]:
+    """(index in the page, dataset item) for each source item the transform keeps; items must be objects."""
+    outputs = []
+    for index, source_item in enumerate(page):
+        item = transform(source_item)
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            raise StateError(
+                f"The item at source offset {offset + index} is a JSON {type(item).__name__}, not an object: "
+                "dataset items must be objects. Make transform return a dict (or None to drop the item)."
+            )
+        outputs.append((index, item))
+    return outputs
+
+
+def _may_have_failed_in_transit(error: Exception) -> bool:
+    """A failure that pushing again may cure (a lost connection, a timeout, 5xx or 429), not a refusal of the
+    items themselves (not serializable, too large, or a 4xx from the API)."""
+    if isinstance(error, (ValueError, TypeError)):
+        return False
+    status = getattr(error, "status_code", None)
+    return status is None or status >= 500 or status == 429
+
+
+def _as_stored(item: Any) -> Any:
+    """An item as the dataset gives it back (JSON round trip), to compare with what was read."""
+    return json.loads(json.dumps(item))
+
+
+def _fingerprint(source: dict[str, Any], transform: Transform) -> dict[str, str]:
+    """A short hash of each field that defines the source, and of the transform's code: enough to tell a
+    changed input from the same one, with nothing of the input itself (it may hold secrets)."""
+    parts = {**source, "transform": _code_identity(transform.__code__, transform.__doc__)}
+    return {key: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for key, value in parts.items()}
+
+
+def _code_identity(code: CodeType, doc: str | None = None) -> list[Any]:
+    """What a function's code does (bytecode, constants, names), without its docstring or memory addresses."""
+    consts = [
+        _code_identity(const) if isinstance(const, CodeType) else repr(const)
+        for const in code.co_consts
+        if const is not doc or doc is None
+    ]
+    return [code.co_code.hex(), consts, list(code.co_names)]
+
+
+def _chargeable_items() -> int | None:
+    """How many more dataset items the run's maximum total charge allows (None: no limit)."""
+    return Actor.get_charging_manager().calculate_max_event_charge_count_within_limit(DATASET_ITEM_EVENT)
+
+
+@contextlib.contextmanager
+def _dataset_client_retries_off(dataset: Any) -> Iterator[None]:
+    """On the platform, push without the API client's own retries: they resend a push whose response was lost,
+    and the dataset, which has no idempotency key, stores it twice. _push reads back and retries instead.
+    (Reaches into the SDK's dataset client; locally there is no HTTP client and nothing to turn off.)"""
+    http = getattr(getattr(getattr(dataset, "_client", None), "_api_client", None), "_http_client", None)
+    if http is None or not hasattr(http, "_max_retries"):
+        yield
+        return
+    saved, http._max_retries = http._max_retries, 0
+    try:
+        yield
+    finally:
+        http._max_retries = saved
+
+
+async def _items_after(pushed: int, expected: int, *, settle: bool) -> list[Any]:
+    """The dataset's items after the first `pushed` (at most `expected` of them, which a push under way may
+    have added). With `settle`, on the platform, give a push cut off by a crash time to land first.
+
+    Raises StateError when the dataset holds fewer than `pushed` items, or more than `expected` after them.
+    """
     dataset = await Actor.open_dataset()
-    deadline = time.monotonic() + (ITEM_COUNT_LAG_SECS if Actor.is_at_home() else 0)
+    deadline = time.monotonic() + (PUSH_SETTLE_SECS if settle and Actor.is_at_home() else 0)
     while True:
-        count = (await dataset.get_metadata()).item_count
-        if count >= at_least or time.monotonic() >= deadline:
-            return count
-        await asyncio.sleep(1)
+        start = max(0, pushed - 1)  # the last item already counted: it proves the dataset is this run's
+        items = (await dataset.get_data(offset=start, limit=expected + 2)).items
+        if not Actor.is_at_home():
+            # Local storage: a push counts once the item count is written, after the item files; files past
+            # the count are left over from a crash mid-push, and the next push writes over them.
+            items = items[: max(0, (await dataset.get_metadata()).item_count - start)]
+        if pushed and not items:
+            raise StateError(
+                f"The dataset holds fewer than the {pushed} items the state record {STATE_KEY} says were pushed: "
+                "the record belongs to another dataset. Delete it, or restore the dataset."
+            )
+        after = items[1:] if pushed else items
+        if len(after) > expected:
+            raise StateError(
+                f"The dataset holds more items than the state record {STATE_KEY} accounts for ({pushed} pushed, "
+                f"{expected} pending): something else writes to it. Delete the record and empty the dataset."
+            )
+        if len(after) == expected or time.monotonic() >= deadline:
+            return after
+        await asyncio.sleep(0.5)

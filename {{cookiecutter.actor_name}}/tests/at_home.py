@@ -2,12 +2,10 @@
 platform_standin.py): events over the stand-in's websocket, storages through the SDK's own Apify storage
 client against the stand-in's storage API."""
 
-import asyncio
-import importlib
 import os
 import sys
 
 sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
-from harness import package_name
+from harness import run_main_of_the_actor
 
-asyncio.run(importlib.import_module(f"{package_name()}.main").main())
+run_main_of_the_actor()

@@ -1,11 +1,9 @@
 """Test-only entry point: the Actor, unchanged, killed with SIGKILL right after its Nth push_data returns.
 
 That is the one instant where the dataset is ahead of the checkpoint; the next run must reconcile it.
-Usage: CRASH_AFTER_PUSH=N python tests/crash_after_push.py
+Usage: CRASH_AFTER_PUSH=N python tests/crash_after_push.py (locally, or at home under the platform stand-in)
 """
 
-import asyncio
-import importlib
 import os
 import signal
 import sys
@@ -13,7 +11,7 @@ import sys
 from crawlee.storages import Dataset
 
 sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
-from harness import package_name
+from harness import run_main_of_the_actor
 
 crash_after = int(os.environ["CRASH_AFTER_PUSH"])
 pushes = 0
@@ -29,4 +27,4 @@ async def push_data_then_die(self: Dataset, *args: object, **kwargs: object) -> 
 
 
 Dataset.push_data = push_data_then_die
-asyncio.run(importlib.import_module(f"{package_name()}.main").main())
+run_main_of_the_actor()

@@ -6,6 +6,7 @@ The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` fo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import json
@@ -29,6 +30,21 @@ def package_name() -> str:
     """The Actor's package: the one folder at the project root with a __main__.py."""
     (main,) = PROJECT_ROOT.glob("*/__main__.py")
     return main.parent.name
+
+
+# Waits of the Actor that only span an interval, which tests may shorten: set in the environment of a run
+# started through a test entry point (tests/at_home.py, tests/crash_after_push.py).
+TUNABLE_WAITS = ("STATUS_INTERVAL_SECS", "PUSH_SETTLE_SECS", "PUSH_BACKOFF_SECS")
+
+
+def run_main_of_the_actor() -> None:
+    """What a test entry point runs: the Actor's unchanged `main()`, with the waits the environment shortens."""
+    package = package_name()
+    resumable = importlib.import_module(f"{package}.resumable")
+    for name in TUNABLE_WAITS:
+        if name in os.environ:
+            setattr(resumable, name, float(os.environ[name]))
+    asyncio.run(importlib.import_module(f"{package}.main").main())
 
 
 def source_item(index: int) -> dict[str, Any]:
@@ -58,6 +74,7 @@ class PaginatedSource:
     slow_pages: dict[int, float] = field(default_factory=dict)
     faults: dict[int, list[int]] = field(default_factory=dict)
     retry_after: str | None = None
+    not_objects: set[int] = field(default_factory=set)  # items served as a bare string instead of an object
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) asked for
     answered: list[tuple[int, float]] = field(default_factory=list)  # (offset, time.monotonic()) answered
 
@@ -80,7 +97,10 @@ class PaginatedSource:
         self._server.server_close()
 
     def page_body(self, offset: int, limit: int) -> Any:
-        body: Any = [source_item(i) for i in range(offset, min(offset + limit, self.total))]
+        body: Any = [
+            f"item-{i}" if i in self.not_objects else source_item(i)
+            for i in range(offset, min(offset + limit, self.total))
+        ]
         for key in reversed(self.items_path.split(".") if self.items_path else []):
             body = {key: body, "total": self.total}
         return body

@@ -164,7 +164,7 @@ class StorageApi:
             return 200, {}, {}
         if method == "DELETE":
             path.unlink(missing_ok=True)
-            return 204, None, {}
+            return 204, b"", {}
         if not path.exists():
             return 404, {"error": {"type": "record-not-found", "message": f"no record {key}"}}, {}
         return 200, path.read_bytes(), {"content-type": "application/json; charset=utf-8"}
@@ -236,10 +236,10 @@ class PlatformStandIn:
 
     # --- supervisor ---------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, entry: str = AT_HOME_ENTRY, **env: str) -> None:
         """Start (or, after a kill, restart) the Actor on the same storage; wait until it listens for events."""
         self._connected.clear()
-        self.process = start_actor(self.storage, entry=AT_HOME_ENTRY, **self.run_env())
+        self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env})
         self.starts += 1
         self._reaped = False
         while not self._connected.is_set():
@@ -351,7 +351,9 @@ class PlatformStandIn:
                         status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
                     else:
                         status, payload = 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode() if payload else b""
+                data = (
+                    payload if isinstance(payload, bytes) else b"" if payload is None else json.dumps(payload).encode()
+                )
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -5,19 +5,18 @@ way the platform does it. Every check reads the dataset, the state record and th
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
 from collections.abc import Awaitable, Callable
 
 import pytest
-from harness import PaginatedSource, Storage, expected_items, package_name
+from harness import PaginatedSource, Storage, expected_items
 from platform_standin import PlatformStandIn
 
 TOTAL = 400
 PAGE = 20
 # Sources are slow enough that a run is still going when a test's migration or abort arrives: 20 pages of
 # 0.2 s, 4 at a time, or of 0.1 s one at a time, leave well over half a second after any of those points.
-STATUS_INTERVAL_SECS = importlib.import_module(f"{package_name()}.resumable").STATUS_INTERVAL_SECS
+STATUS_INTERVAL_SECS = 1.0  # shortened for these tests (harness.TUNABLE_WAITS); the Actor's own is longer
 
 
 def assert_exact(storage: Storage, total: int = TOTAL) -> None:
@@ -33,7 +32,7 @@ def scenario(
     """Start the Actor at home, play `script` against it, then let it run to its end."""
 
     async def play() -> PlatformStandIn:
-        async with PlatformStandIn(storage) as platform:
+        async with PlatformStandIn(storage, env={"STATUS_INTERVAL_SECS": str(STATUS_INTERVAL_SECS)}) as platform:
             await platform.start()
             await script(platform)
             if platform.process.poll() is None or platform.exit_codes[-1:] != [0]:
@@ -174,7 +173,7 @@ def test_status_messages_reach_the_platform_rate_limited(storage: Storage) -> No
     async def script(platform: PlatformStandIn) -> None:
         pass
 
-    with PaginatedSource(total=TOTAL, latency_secs=0.6) as source:  # a run of about 12 s, a page at a time
+    with PaginatedSource(total=TOTAL, latency_secs=0.15) as source:  # a run of about 3 s, a page at a time
         platform = scenario(storage, source, script, prefetchPages=1)
     messages = platform.status_messages()
     progress = [(at, text) for at, text, terminal in messages if not terminal]

@@ -44,6 +44,7 @@ MIGRATION_WAIT_SECS = 600.0
 # dataset settle before trusting what it holds (never waited for locally, where a push is all or nothing).
 PUSH_SETTLE_SECS = 10.0
 PUSH_ATTEMPTS = 5
+PUSH_BACKOFF_SECS = 2.0  # before the 2nd attempt; doubled before each next one
 # The platform's per-item event of pay-per-event Actors: pushes stop when the run's maximum charge is reached.
 DATASET_ITEM_EVENT = "apify-default-dataset-item"
 
@@ -220,7 +221,7 @@ class ResumableRun:
                     return
                 if attempt == PUSH_ATTEMPTS:
                     raise StateError(f"Pushing to the dataset failed {attempt} times; last: {error}") from error
-                await asyncio.sleep(min(2**attempt, 30))
+                await asyncio.sleep(PUSH_BACKOFF_SECS * 2 ** (attempt - 1))
 
     async def _on_migrating(self, _event_data: Any) -> None:
         # The SDK runs this listener a second time from inside Actor.reboot(): that call must return at once.

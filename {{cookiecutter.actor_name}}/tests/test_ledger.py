@@ -1,0 +1,222 @@
+"""The ledger held to the platform's ways (through the SDK's own Apify storage client against the stand-in's
+storage API: a lagging item count, lost push responses, refused pushes, a maximum total charge), tied to its
+input, and exact at the edges: a smaller page size after a crash, maxItems inside a page, items that are not
+objects, an abort followed by a migration, a stop while a page is still being fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+
+import pytest
+from harness import PaginatedSource, Storage, expected_items, package_name, run_actor, source_item
+from platform_standin import PlatformStandIn, PlatformWays
+
+TOTAL = 200
+PAGE = 20
+CRASH_ENTRY = "tests/crash_after_push.py"
+SHORT_PUSH_WAITS = {"PUSH_SETTLE_SECS": "1", "PUSH_BACKOFF_SECS": "0.1"}  # harness.TUNABLE_WAITS
+
+
+def at_home(
+    storage: Storage,
+    script: Callable[[PlatformStandIn], Awaitable[None]],
+    ways: PlatformWays | None = None,
+    **env: str,
+) -> PlatformStandIn:
+    """Play `script` against the Actor run at home on the stand-in; return the stand-in for its records."""
+
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=env, ways=ways or PlatformWays()) as platform:
+            await script(platform)
+            return platform
+
+    return asyncio.run(play())
+
+
+async def start_and_finish(platform: PlatformStandIn) -> None:
+    await platform.start()
+    assert await platform.wait_for_exit(within=120) == 0
+
+
+def log_of(storage: Storage) -> str:
+    return (storage.root.parent / "actor.log").read_text(errors="replace")
+
+
+@pytest.mark.parametrize("crash_after_push", [1, 2, 5])
+def test_a_kill_right_after_a_push_with_a_lagging_item_count_and_an_instant_restart(
+    storage: Storage, crash_after_push: int
+) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(entry=CRASH_ENTRY, CRASH_AFTER_PUSH=str(crash_after_push))
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        assert storage.progress()["pending"] > 0  # the dataset is ahead of the checkpoint
+        await start_and_finish(platform)  # at once: the item count still says what it said before the push
+
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        at_home(storage, script, PlatformWays(item_count_lag_secs=30))
+    assert storage.items() == expected_items(TOTAL)
+    assert "landed after the last checkpoint" in log_of(storage)
+
+
+def test_a_push_whose_response_is_lost_is_read_back_not_pushed_twice(storage: Storage) -> None:
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        platform = at_home(storage, start_and_finish, PlatformWays(lost_push_responses={2, 5}, item_count_lag_secs=5))
+    assert storage.items() == expected_items(TOTAL)
+    assert platform.storage_api.pushes == len([page for page in range(0, TOTAL, PAGE) if expected_items(page + PAGE)])
+    assert log_of(storage).count("reading back what landed") == 2
+
+
+def test_a_refused_push_is_pushed_again(storage: Storage) -> None:
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        at_home(storage, start_and_finish, PlatformWays(refused_pushes={1, 3, 4}), **SHORT_PUSH_WAITS)
+    assert storage.items() == expected_items(TOTAL)
+    assert storage.progress() == {"offset": TOTAL, "pushed": len(expected_items(TOTAL)), "pending": 0, "finished": True}
+
+
+def pay_per_event(max_total_charge_usd: str, charged_items: int) -> dict[str, str]:
+    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    return {
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(
+            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
+        ),
+        "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": charged_items}),
+        "ACTOR_MAX_TOTAL_CHARGE_USD": max_total_charge_usd,
+    }
+
+
+def test_the_charge_limit_stops_pushes_at_what_landed_and_a_resumed_run_goes_on(storage: Storage) -> None:
+    budget = len(expected_items(TOTAL)) // 3  # items the first run may charge for: inside a page, most likely
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(**pay_per_event(f"{budget * 0.01:.2f}", 0))
+        assert await platform.wait_for_exit(within=60) == 0
+        assert storage.item_count() == budget
+        assert storage.progress()["pushed"] == budget
+        assert not storage.progress()["finished"]
+        _at, message, terminal = platform.status_messages()[-1]
+        assert terminal
+        assert "maximum total charge is reached, after" in message
+        # Resurrected with a higher limit (the platform counts what was charged so far).
+        await platform.start(**pay_per_event("100", budget))
+        assert await platform.wait_for_exit(within=60) == 0
+
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        at_home(storage, script)
+    assert storage.items() == expected_items(TOTAL)
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [({"itemsPath": "data"}, "itemsPath"), ({"offsetParam": "skip"}, "offsetParam"), ({"apiUrl": "other"}, "apiUrl")],
+)
+def test_a_resume_with_another_source_fails_naming_what_changed(storage: Storage, changed: dict, named: str) -> None:
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "maxItems": 50})
+        assert run_actor(storage).returncode == 0
+        other = {**changed, "apiUrl": f"{source.url}?v=2"} if "apiUrl" in changed else changed
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, **other})
+        before = storage.snapshot()
+        requests_before = len(source.requests)
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert f"was written for another source ({named} changed)" in result.stdout
+    assert "To start over" in result.stdout
+    assert storage.snapshot() == before
+    assert len(source.requests) == requests_before
+
+
+def test_page_size_max_items_and_prefetch_may_change_between_restarts(storage: Storage) -> None:
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 30, "maxItems": 45, "prefetchPages": 1})
+        assert run_actor(storage).returncode == 0
+        storage.write_record("APIFY_GLOBAL_STATE", json.dumps({**storage.state(), "finished": False}))
+        storage.write_input({"apiUrl": source.url, "pageSize": 7, "maxItems": 0, "prefetchPages": 6})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(TOTAL)
+
+
+def test_a_smaller_page_size_after_a_crash_in_the_window_carries_the_landed_items_over(storage: Storage) -> None:
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 50})
+        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2")
+        assert crashed.returncode == -signal.SIGKILL
+        storage.write_input({"apiUrl": source.url, "pageSize": 15})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(TOTAL)
+
+
+def test_max_items_inside_a_page_checkpoints_just_after_the_last_item_used(storage: Storage) -> None:
+    wanted = 30
+    used = next(n for n in range(TOTAL + 1) if len(expected_items(n)) == wanted)  # source items that make 30
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "maxItems": wanted})
+        assert run_actor(storage).returncode == 0
+        assert storage.progress() == {"offset": used, "pushed": wanted, "pending": 0, "finished": True}
+        # Raised later (local resume of the same run): it goes on from there, nothing skipped.
+        storage.write_record("APIFY_GLOBAL_STATE", json.dumps({**storage.state(), "finished": False}))
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        assert run_actor(storage).returncode == 0
+    assert storage.items() == expected_items(TOTAL)
+
+
+def test_an_item_that_is_not_an_object_fails_at_once_naming_its_offset(storage: Storage) -> None:
+    transform = __import__(f"{package_name()}.main", fromlist=["transform"]).transform
+    try:
+        kept = transform("item-45")
+    except Exception:
+        pytest.skip("this project's transform does not take bare strings")
+    if kept is None or isinstance(kept, dict):
+        pytest.skip("this project's transform turns bare strings into objects or drops them")
+    with PaginatedSource(total=TOTAL, not_objects={45}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert "The item at source offset 45 is a JSON str, not an object" in result.stdout
+    assert storage.items() == expected_items(40)  # the pages before it, and nothing of its page
+    assert storage.progress()["offset"] == 40
+
+
+def test_an_abort_is_final_a_later_migrating_saves_without_a_reboot(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await platform.wait_for_items(40)
+        await platform.send("aborting")
+        await platform.send("migrating", {"timeRemainingSecs": 30})
+        assert await platform.wait_for_exit(within=30) == 0
+
+    with PaginatedSource(total=TOTAL * 2, latency_secs=0.1) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
+        platform = at_home(storage, script)
+    assert platform.reboot_calls() == []
+    assert "Stopped (aborting)" in platform.status_messages()[-1][1]
+    assert storage.progress()["pushed"] == storage.item_count()
+    assert storage.items() == expected_items(storage.progress()["offset"])
+
+
+def test_a_stop_cancels_the_page_being_fetched(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await platform.wait_for_items(len(expected_items(PAGE)))
+        while (PAGE, PAGE, 200) not in source.requests:  # the slow page is being fetched
+            await asyncio.sleep(0.01)
+        await platform.send("aborting")
+        assert await platform.wait_for_exit(within=20) == 0  # long before the slow page would be answered
+
+    with PaginatedSource(total=TOTAL, slow_pages={PAGE: 60}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
+        at_home(storage, script)
+        assert PAGE not in [offset for offset, _at in source.answered]
+    assert storage.progress() == {"offset": PAGE, "pushed": len(expected_items(PAGE)), "pending": 0, "finished": False}
+
+
+def test_source_item_is_what_the_local_source_serves() -> None:
+    assert source_item(3) == {"id": 3, "name": "item-3"}

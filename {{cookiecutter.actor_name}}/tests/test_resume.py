@@ -102,15 +102,18 @@ def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
 def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
     chance = random.Random(seed)
     total = 900
-    # 30 pages of at least 0.3 s, 4 at a time: a run lasts over 2.4 s, so a first start waited on for at
-    # most 2.4 s is always killed; later ones may finish.
+    # 30 pages of at least 0.3 s, 4 at a time. Each kill is timed from the first item this start lands, so
+    # that a slow start-up on a busy machine does not turn the trial into kills before any work.
     with PaginatedSource(total=total, latency_secs=0.3) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 30})
         kills = 0
         for _attempt in range(12):
+            landed_before = storage.item_count()
             process = start_actor(storage)
+            while storage.item_count() == landed_before and process.poll() is None:
+                time.sleep(0.01)
             try:
-                process.wait(timeout=chance.uniform(0.3, 2.4))
+                process.wait(timeout=chance.uniform(0, 1.2))
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait()

@@ -1,5 +1,5 @@
-"""The Actor's parts on their own: page URLs, item paths, Retry-After, and the input model against the
-input schema that Apify Console shows (the two must describe the same input)."""
+"""The Actor's parts on their own: page URLs, item paths, Link headers, secrets, Retry-After, prefetching,
+and the input model against the input schema that Apify Console shows (the two must describe the same input)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from harness import PROJECT_ROOT, package_name
 from pydantic import ValidationError
 
 json_api = importlib.import_module(f"{package_name()}.json_api")
-actor_main = importlib.import_module(f"{package_name()}.main")
+pagination = importlib.import_module(f"{package_name()}.pagination")
+credentials = importlib.import_module(f"{package_name()}.credentials")
+resumable = importlib.import_module(f"{package_name()}.resumable")
+ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
 
 
@@ -22,17 +25,19 @@ INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_t
     ("api_url", "expected"),
     [
         ("https://api.test/items", "https://api.test/items?offset=40&limit=20"),
-        ("https://api.test/items?key=a%20b&offset=3", "https://api.test/items?key=a+b&offset=40&limit=20"),
+        ("https://api.test/items?key=a%20b&offset=3", "https://api.test/items?key=a%20b&offset=40&limit=20"),
         ("https://api.test/v1/items?sort=id#top", "https://api.test/v1/items?sort=id&offset=40&limit=20#top"),
+        # The user's own query stays as written: a bare flag, a comma, a + for a space.
+        ("https://api.test/items?flag&ids=1,2&q=a+b", "https://api.test/items?flag&ids=1,2&q=a+b&offset=40&limit=20"),
     ],
 )
-def test_page_url_merges_with_the_query_already_there(api_url: str, expected: str) -> None:
-    assert json_api.page_url(api_url, {"offset": 40, "limit": 20}) == expected
+def test_page_url_sets_only_its_own_parameters(api_url: str, expected: str) -> None:
+    assert pagination.page_url(api_url, {"offset": 40, "limit": 20}) == expected
 
 
 def test_items_at_follows_a_dotted_path() -> None:
-    assert json_api.items_at({"data": {"items": [1, 2]}}, "data.items") == [1, 2]
-    assert json_api.items_at([3], "") == [3]
+    assert pagination.items_at({"data": {"items": [1, 2]}}, "data.items") == [1, 2]
+    assert pagination.items_at([3], "") == [3]
 
 
 @pytest.mark.parametrize(
@@ -45,8 +50,31 @@ def test_items_at_follows_a_dotted_path() -> None:
     ],
 )
 def test_items_at_names_the_path_when_it_leads_nowhere(body: object, path: str, message: str) -> None:
-    with pytest.raises(json_api.SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        json_api.items_at(body, path)
+    with pytest.raises(pagination.SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        pagination.items_at(body, path)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"', "?page=2"),
+        ('<https://api.test/items?page=1>; rel="prev first", <https://api.test/items?page=3>; rel=next', "?page=3"),
+        ('<https://api.test/items?page=1>; rel="prev"', None),
+        ("", None),
+    ],
+)
+def test_next_link_reads_the_rel_next_target(header: str, expected: str | None) -> None:
+    link = pagination.next_link(header)
+    assert (link and link.removeprefix("https://api.test/items")) == expected
+
+
+def test_secrets_are_hidden_in_text_and_left_out_of_saved_urls() -> None:
+    secrets = credentials.Secrets("https://u:pa55word@api.test/items?api_key=k3y-v4lue&sort=id", ["Bearer t0k3n/x+y"])
+    text = "GET https://api.test/items?api_key=k3y-v4lue with Bearer t0k3n/x+y (Bearer%20t0k3n%2Fx%2By), pa55word"
+    assert secrets.hide(text) == "GET https://api.test/items?api_key=*** with *** (***), ***"
+    assert credentials.without_secrets("https://u:p@api.test/items?page=2&access_token=abc&per_page=5") == (
+        "https://api.test/items?page=2&per_page=5"
+    )
 
 
 def test_retry_after_in_seconds_or_as_a_date_capped() -> None:
@@ -60,57 +88,91 @@ def test_retry_after_in_seconds_or_as_a_date_capped() -> None:
 
 @pytest.mark.parametrize("name", INPUT_SCHEMA["properties"])
 def test_input_model_and_input_schema_agree_on_each_field(name: str) -> None:
-    model = actor_main.ActorInput.model_json_schema(by_alias=True)
+    model = ActorInput.model_json_schema(by_alias=True)
     assert set(model["properties"]) == set(INPUT_SCHEMA["properties"])
     assert set(model["required"]) == set(INPUT_SCHEMA["required"])
     spec, field = INPUT_SCHEMA["properties"][name], model["properties"][name]
     if "type" in field:  # an optional field is anyOf [its type, null]
         assert field["type"] == spec["type"]
-    for rule in ("default", "minimum", "maximum", "minLength", "pattern"):
+    for rule in ("default", "minimum", "maximum", "minLength", "pattern", "enum"):
         assert field.get(rule) == spec.get(rule), rule
 
 
 def test_input_with_unknown_fields_is_accepted_and_wrong_types_are_not() -> None:
-    actor_main.ActorInput.model_validate({"apiUrl": "https://api.test/", "addedLater": True})
+    ActorInput.model_validate({"apiUrl": "https://api.test/", "addedLater": True})
     with pytest.raises(ValidationError, match="pageSize"):
-        actor_main.ActorInput.model_validate({"apiUrl": "https://api.test/", "pageSize": 1.5})
+        ActorInput.model_validate({"apiUrl": "https://api.test/", "pageSize": 1.5})
 
 
-def test_pages_ahead_hands_out_pages_in_order_with_a_bounded_number_in_flight() -> None:
-    in_flight, peak, finished = 0, 0, []
-
-    async def fetch(offset: int) -> list[int]:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.05 - offset / 4000)  # later pages answer sooner
-        in_flight -= 1
-        finished.append(offset)
-        return [offset]
-
-    async def read() -> list[list[int]]:
-        async with json_api.PagesAhead(fetch, page_size=10) as pages:
-            return [await pages.get(offset, ahead=4) for offset in range(0, 120, 10)]
-
-    assert asyncio.run(read()) == [[offset] for offset in range(0, 120, 10)]
-    assert peak == 4
-    assert finished != sorted(finished)
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"offsetParam": "limit"}, "offsetParam and limitParam are both 'limit'"),
+        ({"pagination": "page", "pageParam": "n", "limitParam": "n"}, "pageParam and limitParam are both 'n'"),
+        ({"pagination": "cursor"}, "needs exactly one of cursorPath and cursorItemField"),
+        ({"pagination": "cursor", "cursorPath": "a", "cursorItemField": "id"}, "exactly one of cursorPath and"),
+        ({"pagination": "nextUrl"}, "needs nextUrlPath"),
+        ({"pagination": "scroll"}, "pagination"),
+    ],
+)
+def test_pagination_that_cannot_work_is_refused_naming_the_fields(fields: dict, named: str) -> None:
+    with pytest.raises(ValidationError, match=named):
+        ActorInput.model_validate({"apiUrl": "https://api.test/", **fields})
 
 
-def test_leaving_pages_ahead_cancels_what_is_still_in_flight() -> None:
-    cancelled = []
+def test_the_source_fingerprint_ignores_credentials_and_what_may_change() -> None:
+    base = {"apiUrl": "https://api.test/items?token=one&sort=id", "pageSize": 10, "maxItems": 5}
+    same = {"apiUrl": "https://api.test/items?token=two&sort=id", "pageSize": 50, "prefetchPages": 9}
+    assert ActorInput.model_validate(base).source() == ActorInput.model_validate(same).source()
+    other = {"apiUrl": "https://api.test/items?token=one&sort=name"}
+    assert ActorInput.model_validate(base).source() != ActorInput.model_validate(other).source()
 
-    async def fetch(offset: int) -> list[int]:
+
+def test_non_object_items_are_named_by_their_source_offset() -> None:
+    with pytest.raises(resumable.StateError, match="The item at source offset 42 is a JSON int"):
+        resumable._outputs([{"a": 1}, {"a": 2}, 7], lambda item: item, 40)
+
+
+def fake_pages(log: list[str], delays: dict[str, float]):
+    async def fetch(url: str, _first: bool) -> pagination.Response:
+        log.append(f"start {url}")
         try:
-            await asyncio.sleep(0 if offset == 0 else 10)
+            await asyncio.sleep(delays.get(url, 0.01))
         except asyncio.CancelledError:
-            cancelled.append(offset)
+            log.append(f"cancelled {url}")
             raise
-        return [offset]
+        log.append(f"done {url}")
+        return pagination.Response([url], None, {})
 
-    async def read_first_page() -> list[int]:
-        async with json_api.PagesAhead(fetch, page_size=10) as pages:
-            return await pages.get(0, ahead=5)
+    return fetch
 
-    assert asyncio.run(read_first_page()) == [0]
-    assert sorted(cancelled) == [10, 20, 30, 40]
+
+def test_pages_ahead_hands_out_pages_in_order_with_the_ones_named_in_flight() -> None:
+    log: list[str] = []
+    urls = [f"p{n}" for n in range(8)]
+
+    async def read() -> list[list[str]]:
+        pages = json_api.PagesAhead(fake_pages(log, {url: 0.05 - n / 200 for n, url in enumerate(urls)}))
+        try:
+            return [(await pages.get(urls[n : n + 4])).items for n in range(len(urls))]
+        finally:
+            await pages.close()
+
+    assert asyncio.run(read()) == [[url] for url in urls]
+    assert log[:4] == ["start p0", "start p1", "start p2", "start p3"]  # four in flight at once
+    assert [line for line in log if line.startswith("done")] != [f"done {url}" for url in urls]  # finished out of order
+    assert log.count("start p5") == 1  # each page fetched once
+
+
+def test_closing_pages_ahead_cancels_what_is_still_in_flight() -> None:
+    log: list[str] = []
+
+    async def read_first_page() -> list[str]:
+        pages = json_api.PagesAhead(fake_pages(log, {"a": 0, "b": 10, "c": 10}))
+        try:
+            return (await pages.get(["a", "b", "c"])).items
+        finally:
+            await pages.close()
+
+    assert asyncio.run(read_first_page()) == ["a"]
+    assert sorted(line for line in log if line.startswith("cancelled")) == ["cancelled b", "cancelled c"]

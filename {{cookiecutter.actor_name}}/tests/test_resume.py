@@ -52,7 +52,8 @@ def test_query_already_in_the_url_is_kept(storage: Storage) -> None:
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert_exact(storage, 30)
-    assert [(offset, limit) for offset, limit, _status in source.requests] == [(0, 20), (20, 20)]
+    # The short page at 20 is confirmed as the end by one more request (it might be a page-size cap).
+    assert [(offset, limit) for offset, limit, _status in source.requests] == [(0, 20), (20, 20), (30, 20)]
 
 
 def test_max_items_stops_without_reading_on(storage: Storage) -> None:

@@ -21,20 +21,24 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from types import CodeType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from apify import Actor, Event
 
 STATE_KEY = "APIFY_GLOBAL_STATE"  # the record Actor.use_state() keeps by default
 STATE_DEFAULTS: dict[str, Any] = {
     "offset": 0,
+    "cursor": None,
+    "skip": 0,
     "pushed": 0,
     "pending": 0,
     "source": {},
     "reboots": 0,
     "finished": False,
 }
+STATE_TYPES = {"cursor": (type(None), str, int)}  # the others have the type of their default
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
@@ -50,6 +54,26 @@ DATASET_ITEM_EVENT = "apify-default-dataset-item"
 
 Transform = Callable[[Any], Any]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the source is read to, as the state record keeps it: `offset`, the source items used before it;
+    `cursor`, what names the page there when an offset does not (a page number, a cursor, a next URL; None
+    for offset paging and the first page); `skip`, the items at the start of that page already used."""
+
+    offset: int = 0
+    cursor: str | int | None = None
+    skip: int = 0
+
+
+class SourcePage(Protocol):
+    """A page as commit() takes it: its items (from the position's `skip` on), where it starts, where to go on."""
+
+    items: list[Any]
+    at: Position
+
+    def after(self, used: int) -> Position: ...
 
 
 class StateError(Exception):
@@ -70,6 +94,10 @@ class ResumableRun:
         self._status_at = 0.0
         Actor.event_manager.on(event=Event.MIGRATING, listener=self._on_migrating)
         Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
+
+    @property
+    def position(self) -> Position:
+        return Position(self.state["offset"], self.state["cursor"], self.state["skip"])
 
     @property
     def offset(self) -> int:
@@ -128,15 +156,17 @@ class ResumableRun:
                     await task
         return None if task.cancelled() else task.result()
 
-    async def commit(self, page: Sequence[Any], transform: Transform, *, next_offset: int, room: int | None) -> None:
-        """Push the dataset items `transform` makes of one page of source items (starting at `offset`), at most
-        `room` of them (None: no limit), with one push_data call; then checkpoint the source position after the
-        last item used. Pushes nothing once the run is stopping: the page is fetched again after the restart.
+    async def commit(self, page: SourcePage, transform: Transform, *, room: int | None) -> None:
+        """Push the dataset items `transform` makes of one page's source items, at most `room` of them (None:
+        no limit), with one push_data call; then checkpoint the position after the last source item used.
+        Pushes nothing once the run is stopping: the page is fetched again after the restart.
         """
         async with self._commit_lock:
             if self.stopping:
                 return
-            outputs = _outputs(page, transform, self.offset)
+            if page.at != self.position:
+                raise StateError(f"A page at {page.at} came for the position {self.position}: pages out of order.")
+            outputs = _outputs(page.items, transform, self.offset)
             skipped = self._skip_landed(outputs)
             batch = outputs[skipped:]
             if room is not None:
@@ -145,14 +175,14 @@ class ResumableRun:
                 batch = batch[:chargeable]
                 self.stopping = "charge limit"
             used = skipped + len(batch)
-            # Go on from the page's end, or, when the page was cut short, just after the last item used.
-            resume_at = next_offset if used == len(outputs) else self.offset + (outputs[used - 1][0] + 1 if used else 0)
+            # Go on after the page, or, when it was cut short, just after the last source item used.
+            resume_at = page.after(len(page.items) if used == len(outputs) else outputs[used - 1][0] + 1 if used else 0)
             if batch:
                 self.state["pending"] = len(batch)
                 await self._persist()
                 await self._push([item for _index, item in batch])
-            # Offset, count and marker move together, with no await between them.
-            self.state.update(offset=resume_at, pushed=self.pushed + len(batch), pending=0)
+            # Position, count and marker move together, with no await between them.
+            self.state.update(asdict(resume_at), pushed=self.pushed + len(batch), pending=0)
             await self._persist()
         await self._report_progress()
 
@@ -287,7 +317,8 @@ def _checked_state(saved: Any) -> dict[str, Any]:
     wrong = [
         f"{key}={merged[key]!r}"
         for key, default in STATE_DEFAULTS.items()
-        if type(merged[key]) is not type(default) or (type(default) is int and merged[key] < 0)
+        if type(merged[key]) not in STATE_TYPES.get(key, (type(default),))
+        or (type(merged[key]) is int and merged[key] < 0)
     ]
     if wrong:
         raise StateError(f"The state record {STATE_KEY} has invalid values ({', '.join(wrong)}): fix or delete it.")

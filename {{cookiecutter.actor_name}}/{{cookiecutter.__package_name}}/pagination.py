@@ -1,0 +1,213 @@
+"""Pagination styles: one small class per style behind one interface (after dlt's REST paginators).
+
+A style knows how to ask for the page at a `Position` and where the next page starts, read from the page
+that came back. A `Position` is what the state record saves: `offset` (source items before it), `cursor`
+(the page number, cursor or next URL; None for offset paging and the first page) and `skip` (items at the
+start of that page already used, after a stop inside a page).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, quote, unquote_plus, urljoin, urlsplit, urlunsplit
+
+from .credentials import looks_secret, without_secrets
+from .resumable import Position
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .actor_input import ActorInput
+
+
+class SourceError(Exception):
+    """The source cannot give the page: a refused request, retries used up, or a body that is not a page."""
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a style may read to find the next page: the page's items, the JSON body and the headers."""
+
+    items: list[Any]
+    body: Any
+    headers: Mapping[str, str]
+
+
+class Style:
+    """How one pagination style asks for pages and finds the next one."""
+
+    positional: ClassVar[bool]  # positions can be computed ahead (prefetch; a short page is confirmed)
+
+    def __init__(self, actor_input: ActorInput) -> None:
+        self.input = actor_input
+        self.api_url, self.page_size, self.limit_param = (
+            actor_input.api_url,
+            actor_input.page_size,
+            actor_input.limit_param,
+        )
+
+    def url(self, at: Position) -> str:
+        raise NotImplementedError
+
+    def next(self, at: Position, response: Response) -> Position | None:
+        """Where the page after the one at `at` starts; None when the response says there is none."""
+        raise NotImplementedError
+
+    def ahead(self, at: Position, step: int, count: int) -> list[Position]:
+        """The positions of the `count` pages after the one at `at`, for fetching ahead (none by default)."""
+        return []
+
+    def after(self, at: Position, used: int) -> Position:
+        """The position after the first `used` items of the page at `at` (those after its `skip`)."""
+        return Position(offset=at.offset + used, cursor=at.cursor, skip=at.skip + used)
+
+    def following(self, at: Position, served: int, cursor: str | int) -> Position:
+        """The position of the page after the one at `at`, which served `served` items, named by `cursor`."""
+        return Position(offset=at.offset - at.skip + served, cursor=cursor)
+
+
+class OffsetPages(Style):
+    """`?offset=200&limit=100`: the position is the offset itself."""
+
+    positional = True
+
+    def url(self, at: Position) -> str:
+        return page_url(self.api_url, {self.input.offset_param: at.offset, self.limit_param: self.page_size})
+
+    def next(self, at: Position, response: Response) -> Position | None:
+        return Position(offset=at.offset + len(response.items))
+
+    def ahead(self, at: Position, step: int, count: int) -> list[Position]:
+        return [Position(offset=at.offset + step * n) for n in range(1, count + 1)]
+
+    def after(self, at: Position, used: int) -> Position:
+        return Position(offset=at.offset + used)
+
+
+class PageNumbers(Style):
+    """`?page=3&per_page=100`: the position is the page number (and the items of it already used)."""
+
+    positional = True
+
+    def number(self, at: Position) -> int:
+        return self.input.first_page if at.cursor is None else int(at.cursor)
+
+    def url(self, at: Position) -> str:
+        return page_url(self.api_url, {self.input.page_param: self.number(at), self.limit_param: self.page_size})
+
+    def next(self, at: Position, response: Response) -> Position | None:
+        return self.following(at, len(response.items), self.number(at) + 1)
+
+    def ahead(self, at: Position, step: int, count: int) -> list[Position]:
+        return [Position(cursor=self.number(at) + n) for n in range(1, count + 1)]  # fetched by url(), not offset
+
+
+class BodyCursor(Style):
+    """`?cursor=abc`, the next cursor read from the body (`meta.next_cursor`) or, Stripe-like, from a field of
+    the page's last item (`starting_after=<id>`); `hasMorePath` may say that there is no more."""
+
+    positional = False
+
+    def url(self, at: Position) -> str:
+        cursor = {} if at.cursor is None else {self.input.cursor_param: at.cursor}
+        return page_url(self.api_url, {**cursor, self.limit_param: self.page_size})
+
+    def next(self, at: Position, response: Response) -> Position | None:
+        has_more_path, cursor_path = self.input.has_more_path, self.input.cursor_path
+        if has_more_path and value_at(response.body, has_more_path, "hasMorePath") is False:
+            return None
+        if cursor_path:
+            cursor = value_at(response.body, cursor_path, "cursorPath", missing=None)
+        elif response.items and isinstance(response.items[-1], dict):
+            cursor = response.items[-1].get(self.input.cursor_item_field)
+        else:
+            cursor = None
+        if cursor is None or cursor == "":
+            return None
+        return self.following(at, len(response.items), str(cursor))
+
+
+class NextUrl(Style):
+    """The next page's URL in the body (`links.next`), or in the `Link: <...>; rel="next"` header (RFC 8288).
+    The URL is saved without secret-looking query parameters; they are taken from apiUrl again to fetch it."""
+
+    positional = False
+
+    def url(self, at: Position) -> str:
+        if at.cursor is None:
+            return page_url(self.api_url, {self.limit_param: self.page_size})
+        secrets = {k: v for k, v in parse_qsl(urlsplit(self.api_url).query, keep_blank_values=True) if looks_secret(k)}
+        return page_url(urljoin(self.api_url, str(at.cursor)), secrets)
+
+    def next(self, at: Position, response: Response) -> Position | None:
+        if self.input.pagination == "linkHeader":
+            link = next_link(response.headers.get("link", ""))
+        else:
+            link = value_at(response.body, self.input.next_url_path, "nextUrlPath", missing=None)
+        if not link:
+            return None
+        absolute = urljoin(self.url(at), str(link))
+        return self.following(at, len(response.items), without_secrets(absolute))
+
+
+STYLES: dict[str, type[Style]] = {
+    "offset": OffsetPages,
+    "page": PageNumbers,
+    "cursor": BodyCursor,
+    "nextUrl": NextUrl,
+    "linkHeader": NextUrl,
+}
+
+
+def style_for(actor_input: ActorInput) -> Style:
+    """The style the input names, set up from its fields."""
+    return STYLES[actor_input.pagination](actor_input)
+
+
+def page_url(api_url: str, params: Mapping[str, Any]) -> str:
+    """`api_url` with `params` set in its query string. The rest of the query stays exactly as written
+    (`?flag`, `a=1,2`): only the parameters named in `params` are replaced or added."""
+    parts = urlsplit(api_url)
+    kept = [p for p in parts.query.split("&") if p and _decoded_name(p) not in params] if parts.query else []
+    added = [f"{_quote(str(name))}={_quote(str(value))}" for name, value in params.items()]
+    return urlunsplit(parts._replace(query="&".join(kept + added)))
+
+
+def value_at(body: Any, path: str, field: str, *, missing: Any = ...) -> Any:
+    """The value at the dotted `path` in a JSON body ("" is the body itself). A missing key raises SourceError
+    naming `field`, unless a `missing` default is given."""
+    node = body
+    for key in path.split(".") if path else []:
+        if not isinstance(node, dict) or key not in node:
+            if missing is not ...:
+                return missing
+            raise SourceError(f"{field} {path!r}: the response has no key {key!r} there.")
+        node = node[key]
+    return node
+
+
+def items_at(body: Any, items_path: str) -> list[Any]:
+    """The list found at the dotted `items_path` inside a JSON body ("" means the body itself)."""
+    node = value_at(body, items_path, "itemsPath")
+    if not isinstance(node, list):
+        where = f"itemsPath {items_path!r}" if items_path else "the response body (itemsPath is empty)"
+        raise SourceError(f"{where} is a JSON {type(node).__name__}, not a list of items.")
+    return node
+
+
+def next_link(header: str) -> str | None:
+    """The target of the `rel="next"` link in an RFC 8288 Link header."""
+    for target, params in re.findall(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)", header):
+        if re.search(r';\s*rel\s*=\s*"?(?:[^";,]*\s)?next(?:\s[^";,]*)?"?', params, re.IGNORECASE):
+            return target
+    return None
+
+
+def _decoded_name(pair: str) -> str:
+    return unquote_plus(pair.split("=", 1)[0])
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe="")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_KEY = "APIFY_GLOBAL_STATE"
@@ -58,15 +58,37 @@ def expected_items(count: int) -> list[Any]:
     return [out for index in range(count) if (out := transform(source_item(index))) is not None]
 
 
+# The input that reads PaginatedSource(style=...) with each pagination style (apiUrl added by `input_for`).
+STYLE_INPUTS: dict[str, dict[str, Any]] = {
+    "offset": {},
+    "page": {"pagination": "page", "pageParam": "page", "limitParam": "per_page"},
+    "cursor": {"pagination": "cursor", "cursorPath": "meta.next_cursor", "itemsPath": "data"},
+    "cursorItem": {
+        "pagination": "cursor",
+        "cursorParam": "starting_after",
+        "cursorItemField": "id",
+        "hasMorePath": "has_more",
+        "itemsPath": "data",
+    },
+    "nextUrl": {"pagination": "nextUrl", "nextUrlPath": "links.next", "itemsPath": "data"},
+    "linkHeader": {"pagination": "linkHeader", "limitParam": "per_page"},
+}
+
+
 @dataclass
 class PaginatedSource:
-    """A paginated JSON API on 127.0.0.1, with the quirks a test asks for.
+    """A paginated JSON API on 127.0.0.1 in any pagination style (STYLE_INPUTS), with the quirks a test asks for.
 
-    faults maps a page offset to HTTP statuses served, in turn, before that page is served right;
-    slow_pages maps a page offset to extra seconds that page takes. Requests are recorded as they arrive.
+    Pages are known by the index of their first item ("start"): faults maps a start to HTTP statuses served,
+    in turn, before that page is served right; slow_pages maps a start to extra seconds that page takes.
+    max_page_size caps the page size as many APIs do; past_the_end says what a position after the last item
+    gets ("empty", "repeat" the last page, or "404"); ignore_position serves the first page whatever is asked.
+    With required_headers or required_query set, a request without them gets 401.
+    Requests are recorded as they arrive.
     """
 
     total: int
+    style: str = "offset"
     items_path: str = ""
     offset_param: str = "offset"
     limit_param: str = "limit"
@@ -75,8 +97,13 @@ class PaginatedSource:
     faults: dict[int, list[int]] = field(default_factory=dict)
     retry_after: str | None = None
     not_objects: set[int] = field(default_factory=set)  # items served as a bare string instead of an object
-    requests: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, limit, status) asked for
-    answered: list[tuple[int, float]] = field(default_factory=list)  # (offset, time.monotonic()) answered
+    max_page_size: int | None = None
+    past_the_end: str = "empty"
+    ignore_position: bool = False
+    required_headers: dict[str, str] = field(default_factory=dict)
+    required_query: dict[str, str] = field(default_factory=dict)
+    requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
+    answered: list[tuple[int, float]] = field(default_factory=list)  # (start, time.monotonic()) answered
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -88,6 +115,13 @@ class PaginatedSource:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/items"
 
+    def input_for(self, **fields: Any) -> dict[str, Any]:
+        """The Actor input that reads this source in its style, with `fields` added."""
+        style_input = {**STYLE_INPUTS[self.style]}
+        if self.style in ("offset", "page") and self.items_path:
+            style_input["itemsPath"] = self.items_path
+        return {"apiUrl": self.url, **style_input, **fields}
+
     def __enter__(self) -> PaginatedSource:
         self._thread.start()
         return self
@@ -96,29 +130,73 @@ class PaginatedSource:
         self._server.shutdown()
         self._server.server_close()
 
+    def page_items(self, start: int, limit: int) -> list[Any]:
+        indexes = range(start, min(start + limit, self.total))
+        return [f"item-{i}" if i in self.not_objects else source_item(i) for i in indexes]
+
     def page_body(self, offset: int, limit: int) -> Any:
-        body: Any = [
-            f"item-{i}" if i in self.not_objects else source_item(i)
-            for i in range(offset, min(offset + limit, self.total))
-        ]
+        body: Any = self.page_items(offset, limit)
         for key in reversed(self.items_path.split(".") if self.items_path else []):
             body = {key: body, "total": self.total}
         return body
 
-    def _answer(self, query: dict[str, list[str]]) -> tuple[int, Any]:
-        offset, limit = (query.get(name, [""])[0] for name in (self.offset_param, self.limit_param))
-        if not (offset.isdigit() and limit.isdigit()):
-            return 400, {"error": f"{self.offset_param} and {self.limit_param} are required integers"}
-        offset, limit = int(offset), int(limit)
+    def _start_and_limit(self, query: dict[str, str]) -> tuple[int, int] | str:
+        limit_name = STYLE_INPUTS[self.style].get("limitParam", self.limit_param)
+        position_name = {"offset": self.offset_param, "page": "page", "cursor": "cursor"}.get(self.style, "start")
+        position_name = "starting_after" if self.style == "cursorItem" else position_name
+        limit, position = query.get(limit_name, ""), query.get(position_name, "")
+        if not limit.isdigit() or not (position.isdigit() or position.startswith("c") or position == ""):
+            return f"{limit_name} must be an integer, {position_name} a position"
+        limit = min(int(limit), self.max_page_size or int(limit))
+        if self.style == "offset":
+            start = int(position) if position else -1
+        elif self.style == "page":
+            start = (int(position or 1) - 1) * limit
+        elif self.style == "cursorItem":
+            start = int(position) + 1 if position else 0
+        else:
+            start = int(position.removeprefix("c") or 0)
+        return (0 if self.ignore_position else start), limit
+
+    def _answer(self, query: dict[str, str], headers: Any) -> tuple[int, Any, dict[str, str]]:
+        if any(headers.get(name) != value for name, value in self.required_headers.items()) or any(
+            query.get(name) != value for name, value in self.required_query.items()
+        ):
+            return 401, {"error": "unauthorized"}, {}
+        parsed = self._start_and_limit(query)
+        if isinstance(parsed, str) or parsed[0] < 0:
+            return 400, {"error": parsed if isinstance(parsed, str) else "a position is required"}, {}
+        start, limit = parsed
         with self._lock:
-            pending = self.faults.get(offset)
+            pending = self.faults.get(start)
             status = pending.pop(0) if pending else 200
-            self.requests.append((offset, limit, status))
-        time.sleep(self.latency_secs + self.slow_pages.get(offset, 0.0))
-        self.answered.append((offset, time.monotonic()))
+            self.requests.append((start, limit, status))
+        time.sleep(self.latency_secs + self.slow_pages.get(start, 0.0))
+        self.answered.append((start, time.monotonic()))
         if status != 200:
-            return status, {"error": "injected fault"}
-        return 200, self.page_body(offset, limit)
+            return status, {"error": "injected fault"}, {}
+        if start >= self.total > 0:
+            if self.past_the_end == "404":
+                return 404, {"error": "no such page"}, {}
+            if self.past_the_end == "repeat":
+                start = (self.total - 1) // limit * limit
+        return (200, *self._page(start, limit, query))
+
+    def _page(self, start: int, limit: int, query: dict[str, str]) -> tuple[Any, dict[str, str]]:
+        items, after = self.page_items(start, limit), min(start + limit, self.total)
+        more = after < self.total
+        if self.style in ("offset", "page"):
+            return self.page_body(start, limit), {}
+        if self.style == "cursor":
+            return {"data": items, "meta": {"next_cursor": f"c{after}" if more else None}}, {}
+        if self.style == "cursorItem":
+            return {"data": items, "has_more": more}, {}
+        # Next URLs keep every query parameter of the request, credentials included (as GitHub's do).
+        next_query = urlencode({**query, "start": after})
+        if self.style == "nextUrl":
+            return {"data": items, "links": {"next": f"/items?{next_query}" if more else None}}, {}
+        link = f'<{self.url}?{next_query}>; rel="next", ' if more else ""
+        return items, {"Link": link + f'<{self.url}?{urlencode({**query, "start": 0})}>; rel="first"'}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         source = self
@@ -127,13 +205,16 @@ class PaginatedSource:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != "/items":
-                    status, body = 404, {"error": "not found"}
+                    status, body, headers = 404, {"error": "not found"}, {}
                 else:
-                    status, body = source._answer(parse_qs(parts.query))
+                    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+                    status, body, headers = source._answer(query, self.headers)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 if status == 429 and source.retry_after is not None:
                     self.send_header("Retry-After", source.retry_after)
                 self.end_headers()

@@ -22,7 +22,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness import PROJECT_ROOT, PaginatedSource, Storage, duplicates_and_missing, expected_items, package_name
+from harness import (
+    PROJECT_ROOT,
+    STYLE_INPUTS,
+    PaginatedSource,
+    Storage,
+    duplicates_and_missing,
+    expected_items,
+    package_name,
+)
 from platform_standin import PlatformStandIn
 
 
@@ -33,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--times", type=int, default=3, help="how many migrations and kills in all (default 3)")
     parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
     parser.add_argument("--total", type=int, default=2000, help="items in the built-in source (default 2000)")
+    parser.add_argument(
+        "--pagination", choices=STYLE_INPUTS, default="offset", help="the built-in source's pagination style"
+    )
     parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in source (default 50)")
     parser.add_argument("--latency", type=float, default=0.4, help="seconds per page of the built-in source")
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
@@ -100,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         platform, kills = asyncio.run(rehearse(args, storage))
         expected = None
     else:
-        with PaginatedSource(total=args.total, latency_secs=args.latency) as source:
-            storage.write_input({"apiUrl": source.url, "pageSize": args.page_size})
+        with PaginatedSource(total=args.total, style=args.pagination, latency_secs=args.latency) as source:
+            storage.write_input(source.input_for(pageSize=args.page_size))
             platform, kills = asyncio.run(rehearse(args, storage))
         expected = expected_items(args.total)  # what your transform makes of the source, in order
     lines, exact = report(platform, kills, storage.items(), expected)

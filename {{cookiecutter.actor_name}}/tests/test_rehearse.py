@@ -6,13 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness import PROJECT_ROOT, Storage, expected_items, source_item
 from platform_standin import PlatformStandIn
 from rehearse import report
 
 
-def test_rehearsal_with_migrations_and_kills_reports_an_exact_dataset(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pagination", ["offset", "cursor"])
+def test_rehearsal_with_migrations_and_kills_reports_an_exact_dataset(tmp_path: Path, pagination: str) -> None:
     command = [sys.executable, "tests/rehearse.py", "--migrate-after", "1.6", "--kill-after", "1.3", "--times", "2"]
+    command += ["--pagination", pagination]
     command += ["--total", "600", "--page-size", "20", "--latency", "0.3", "--storage", str(tmp_path / "storage")]
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,172 @@
+"""Every pagination style end to end against the local source: read completely, and exact through the crash
+window, a kill, a migration and an abort; a safe end of data (page-size caps, totalPath, APIs that repeat or
+answer 404 past the end); APIs that would loop stopped at once; credentials that appear nowhere."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from harness import STYLE_INPUTS, PaginatedSource, Storage, expected_items, run_actor
+from platform_standin import PlatformStandIn
+
+STYLES = list(STYLE_INPUTS)
+CRASH_ENTRY = "tests/crash_after_push.py"
+
+
+def log_of(storage: Storage) -> str:
+    return (storage.root.parent / "actor.log").read_text(errors="replace")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_each_style_reads_the_whole_source_in_order(storage: Storage, style: str) -> None:
+    with PaginatedSource(total=237, style=style) as source:
+        storage.write_input(source.input_for(pageSize=20))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(237)
+    assert storage.progress()["finished"] is True
+    assert sorted({start for start, _limit, status in source.requests if start < 237}) == list(range(0, 237, 20))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_each_style_is_exact_through_the_crash_window_a_kill_a_migration_and_an_abort(
+    storage: Storage, style: str
+) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2")  # killed right after its 2nd push
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        await platform.start()
+        await platform.wait_for_items(storage.item_count() + 40)
+        await platform.migrate()
+        await platform.wait_for_items(storage.item_count() + 40)
+        platform.kill()
+        await platform.start()
+        await platform.wait_for_items(storage.item_count() + 40)
+        await platform.send("aborting")
+        assert await platform.wait_for_exit(within=30) == 0
+        await platform.start()  # resurrected
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with PaginatedSource(total=700, style=style, latency_secs=0.05) as source:
+        storage.write_input(source.input_for(pageSize=20))
+
+        async def play() -> PlatformStandIn:
+            async with PlatformStandIn(storage) as platform:
+                await script(platform)
+                return platform
+
+        platform = asyncio.run(play())
+    assert len(platform.reboot_calls()) == 1
+    assert storage.items() == expected_items(700)
+
+
+@pytest.mark.parametrize("style", ["offset", "page"])
+def test_an_api_that_caps_its_page_size_is_read_completely(storage: Storage, style: str) -> None:
+    with PaginatedSource(total=250, style=style, max_page_size=30) as source:
+        storage.write_input(source.input_for(pageSize=100))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(250)
+
+
+def test_total_path_ends_the_data_without_a_confirming_request(storage: Storage) -> None:
+    with PaginatedSource(total=100, items_path="data.items") as source:
+        storage.write_input(source.input_for(pageSize=30, totalPath="total", prefetchPages=1))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(100)
+    assert [start for start, _limit, _status in source.requests] == [0, 30, 60, 90]
+
+
+def test_an_api_that_repeats_its_last_page_past_the_end_is_read_once(storage: Storage) -> None:
+    with PaginatedSource(total=95, past_the_end="repeat") as source:
+        storage.write_input(source.input_for(pageSize=20))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(95)
+
+
+def test_404_for_the_position_after_a_full_page_ends_the_data_with_a_warning(storage: Storage) -> None:
+    with PaginatedSource(total=100, past_the_end="404") as source:
+        storage.write_input(source.input_for(pageSize=20))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(100)
+    assert "answered HTTP 404. Taking that for the end of the data." in result.stdout
+
+
+def test_404_for_the_first_page_fails_the_run(storage: Storage) -> None:
+    with PaginatedSource(total=100) as source:
+        storage.write_input(source.input_for(apiUrl=f"{source.url}/wrong"))
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert "answered HTTP 404" in result.stdout
+    assert storage.item_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("style", "message"),
+    [
+        ("offset", "The API served the same full page for two positions"),
+        ("page", "The API served the same full page for two positions"),
+        ("cursor", "The API gave the same cursor position again"),
+    ],
+)
+def test_an_api_that_ignores_the_position_is_stopped_at_once(storage: Storage, style: str, message: str) -> None:
+    with PaginatedSource(total=100, style=style, ignore_position=True) as source:
+        storage.write_input(source.input_for(pageSize=20, prefetchPages=1))
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 1
+    assert message in result.stdout
+    assert storage.items() == expected_items(20)  # the first page once, nothing more
+    assert len(source.requests) <= 3
+
+
+SECRET_HEADER = "Bearer SENTINEL-header-8d41c2"
+SECRET_KEY = "SENTINEL-key-77f0a9"
+
+
+def test_credentials_appear_nowhere_the_run_wrote_or_printed(storage: Storage) -> None:
+    faults = {20: [503], 60: [500, 500]}  # a retry warning, then a failure that names the URL
+
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage) as platform:
+            await platform.start()
+            assert await platform.wait_for_exit(within=60) == 1  # page 60 failed twice
+            await platform.start()  # resurrected: goes on from page 60
+            assert await platform.wait_for_exit(within=60) == 0
+            return platform
+
+    with PaginatedSource(
+        total=150,
+        style="linkHeader",
+        faults=faults,
+        retry_after="0",
+        required_headers={"Authorization": SECRET_HEADER},
+        required_query={"api_key": SECRET_KEY},
+    ) as source:
+        actor_input = source.input_for(
+            apiUrl=f"{source.url}?api_key={SECRET_KEY}", headers={"Authorization": SECRET_HEADER}, pageSize=20
+        )
+        actor_input["maxRequestRetries"] = 1
+        storage.write_input(actor_input)
+        platform = asyncio.run(play())
+    assert storage.items() == expected_items(150)
+    assert sum(status == 200 for _start, _limit, status in source.requests) >= 8  # the credentials were sent
+    printed = log_of(storage)
+    assert "api_key=***: HTTP 503; retry 1 of 1" in printed
+    failure = [message for _at, message, _terminal in platform.status_messages() if "failed 2 times" in message]
+    assert failure
+    assert "api_key=***" in failure[0]
+    written = {
+        str(path): path.read_bytes().decode(errors="replace")
+        for path in storage.root.rglob("*")
+        if path.is_file() and path.name != "INPUT.json"  # the user's own input, not written by the run
+    }
+    said = [repr(call.body) for call in platform.calls]
+    for secret in ("SENTINEL-header", SECRET_KEY):
+        assert secret not in printed
+        assert not [name for name, text in written.items() if secret in text]
+        assert not [body for body in said if secret in body]

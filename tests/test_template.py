@@ -186,7 +186,7 @@ def test_apify_cli_schema_check_can_fail(bake, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "pageSize.editor must be equal to one of the allowed values" in result.stdout + result.stderr
+    assert "firstPage.editor must be equal to one of the allowed values" in result.stdout + result.stderr
 
 
 def test_the_dockerfile_passes_hadolint_and_copies_what_exists(baked) -> None:

@@ -20,8 +20,15 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 DEPENDENCY_PACKAGES = frozenset({"apify", "apify_client", "crawlee", "impit", "pydantic", "yarl", "tests"})
 
 
+# The start of a Jinja expression, tag or comment; written so that this script, which cookiecutter renders
+# before running it, holds none itself.
+JINJA_SYNTAX = re.compile(r"\{[#%{]")
+# Control characters, and the line and paragraph separators (U+2028, U+2029) that end a line just as well.
+LINE_BREAKING = ("Cc", "Zl", "Zp")
+
+
 def _control_characters(text: str, allowed: str = "") -> list[str]:
-    return [repr(ch) for ch in text if unicodedata.category(ch) == "Cc" and ch not in allowed]
+    return [repr(ch) for ch in text if unicodedata.category(ch) in LINE_BREAKING and ch not in allowed]
 
 
 def problems(answers: dict) -> list[str]:
@@ -52,8 +59,16 @@ def problems(answers: dict) -> list[str]:
         elif bad := _control_characters(value):
             found.append(f"{field} {value!r} must be a single line without control characters ({', '.join(bad)})")
     description = answers.get("description", "")
-    if bad := _control_characters(description, allowed="\n\t"):
+    if not description.strip():
+        found.append("description is empty: say in one sentence what the Actor does")
+    elif bad := _control_characters(description, allowed="\n\t"):
         found.append(f"description must not contain control characters other than newlines and tabs ({', '.join(bad)})")
+    for field in ("actor_title", "author_name", "description"):
+        if match := JINJA_SYNTAX.search(answers.get(field, "")):
+            found.append(
+                f"{field} contains {match.group()!r}, which cookiecutter and cruft would run as a template: "
+                "leave out the braces"
+            )
     version = answers.get("python_version")
     if version not in PYTHON_VERSIONS:
         found.append(f"python_version {version!r} is not supported: choose one of {', '.join(PYTHON_VERSIONS)}")

@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 from conftest import TEMPLATE
+from jinja2 import Environment
 
 spec = importlib.util.spec_from_file_location("pre_gen_project", TEMPLATE / "hooks" / "pre_gen_project.py")
 pre_gen_project = importlib.util.module_from_spec(spec)
@@ -43,6 +44,12 @@ def test_names_apify_accepts_pass(name: str) -> None:
         ({"author_name": "a\x00b"}, "author_name 'a\\x00b' must be a single line without control characters"),
         ({"description": "bell\x07"}, "description must not contain control characters"),
         ({"python_version": "3.10"}, "python_version '3.10' is not supported: choose one of 3.11, 3.12, 3.13, 3.14"),
+        ({"actor_title": "Line\u2028break"}, "actor_title 'Line\\u2028break' must be a single line"),
+        ({"author_name": "Para\u2029break"}, "author_name 'Para\\u2029break' must be a single line"),
+        ({"description": " \n "}, "description is empty"),
+        ({"actor_title": "{{ 7*7 }}"}, "actor_title contains '{{', which cookiecutter and cruft would run"),
+        ({"description": "{# note #}"}, "description contains '{#'"),
+        ({"actor_title": "Braces {like this} are fine"}, None),
     ],
 )
 def test_each_rule_names_the_value(change: dict, expected: str | None) -> None:
@@ -61,3 +68,23 @@ def test_main_prints_one_error_line_per_problem_and_fails(capsys: pytest.Capture
     lines = err.splitlines()
     assert len(lines) == 2
     assert all(line.startswith("ERROR: ") for line in lines)
+
+
+literal_spec = importlib.util.spec_from_file_location("literal_answers", TEMPLATE / "hooks" / "literal_answers.py")
+literal_answers = importlib.util.module_from_spec(literal_spec)
+literal_spec.loader.exec_module(literal_answers)
+
+
+@pytest.mark.parametrize(
+    ("source", "rendered"),
+    [
+        ("{{ 7*7 }}", "{{ 7*7 }}"),  # an answer: kept as typed
+        ("{{ foo.bar }}", "{{ foo.bar }}"),
+        ("a {% endraw %} b {% raw %}", "a {% endraw %} b {% raw %}"),
+        ("{{ cookiecutter.actor_name | upper }}", "MY-ACTOR"),  # the template's own defaults still render
+        ("plain", "plain"),
+    ],
+)
+def test_answers_stay_literal_and_the_templates_own_expressions_render(source: str, rendered: str) -> None:
+    env = Environment(extensions=[literal_answers.LiteralAnswers])
+    assert env.from_string(source).render(cookiecutter={"actor_name": "my-actor"}) == rendered

@@ -44,6 +44,13 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
     "shadows a dependency": ({"actor_name": "crawlee"}, "package name 'crawlee', which would shadow the module"),
     "title on two lines": ({"actor_title": "two\nlines"}, "actor_title 'two\\nlines' must be a single line"),
     "blank author": ({"author_name": "  "}, "author_name is empty"),
+    "empty description": ({"description": ""}, "description is empty"),
+    # Cookiecutter would render these as Jinja (49; a traceback): the answers stay literal, the hook refuses.
+    "jinja in the title": ({"actor_title": "{{ 7*7 }}"}, "actor_title contains '{{', which cookiecutter and cruft"),
+    "undefined jinja": ({"author_name": "{{ foo.bar }}"}, "author_name contains '{{'"),
+    "jinja tag": ({"description": "a {% raw %} b"}, "description contains '{%'"),
+    "line separator": ({"actor_title": "one\u2028two"}, "actor_title 'one\\u2028two' must be a single line"),
+    "carriage return": ({"author_name": "one\rtwo"}, "author_name 'one\\ntwo' must be a single line"),
 }
 # Every answer set gives the very same .py files (test_python_files_are_copied_verbatim) and environment
 # (test_every_answer_set_needs_the_same_environment): the full suite runs on the defaults (and, in

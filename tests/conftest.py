@@ -17,6 +17,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 TEMPLATE_PROJECT = TEMPLATE / "{{cookiecutter.actor_name}}"
 APIFY_TOOLS = TEMPLATE / "tests" / "apify_tools"  # npm ci --prefix tests/apify_tools installs them
 APIFY_CLI = APIFY_TOOLS / "node_modules" / ".bin" / "apify"
+# uv must not download a Python here (none can be, and the tests must say so rather than wait).
+os.environ["UV_PYTHON_DOWNLOADS"] = "never"
 
 
 def run(command: list[str], cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:

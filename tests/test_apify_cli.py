@@ -120,4 +120,5 @@ def test_apify_push_would_upload_the_actor_and_nothing_local(project: Path, acto
     ]
     package = project.name.replace("-", "_")
     expected = {".actor/actor.json", ".actor/input_schema.json", f"{package}/main.py", "requirements.txt", "Dockerfile"}
+    expected |= {"AGENTS.md", "CLAUDE.md"}
     assert expected <= uploaded

@@ -28,6 +28,10 @@ MUST_BAKE: dict[str, dict[str, str]] = {
         "author_name": 'O\'Brien "Bob" \\ Ltd — Ünïcode',
     },
     "63-character name": {"actor_name": NAME_63},
+    # uv projects: locked here (this machine's Python is 3.11), and one whose Python (3.14) is not here, so
+    # the post-gen hook cannot lock it and says what to run instead.
+    "uv": {"package_manager": "uv", "python_version": "3.11"},
+    "uv, python 3.14": {"package_manager": "uv"},
 }
 # Refused answers: what is wrong, and the words the ERROR line must say.
 MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
@@ -63,12 +67,13 @@ QUICK_PART = [
     "tests/test_migration.py::test_migrating_mid_run_asks_one_reboot_though_the_handler_runs_twice",
 ]
 CLI_QUIET = {"APIFY_CLI_DISABLE_TELEMETRY": "1"}
+UV = str(Path(sys.executable).parent / "uv")
 APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
 
 
 def answers_of(name: str) -> dict[str, str]:
     defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-    answers = {"actor_name": "my-actor", "python_version": "3.14", **MUST_BAKE[name]}
+    answers = {"actor_name": "my-actor", "python_version": "3.14", "package_manager": "pip", **MUST_BAKE[name]}
     answers.setdefault("actor_title", answers["actor_name"].replace("-", " ").title())
     answers.setdefault("description", defaults["description"])
     answers.setdefault("author_name", defaults["author_name"])
@@ -127,6 +132,13 @@ def test_json_and_toml_parse_and_hold_the_answers(baked) -> None:
     assert pyproject["project"]["authors"] == [{"name": answers["author_name"]}]
     assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(".", "")
+    uv = answers["package_manager"] == "uv"
+    assert ("dependencies" in pyproject["project"]) is uv  # else requirements.txt, read dynamically
+    assert (project / "requirements.txt").exists() is not uv
+    assert (project / ".python-version").exists() is uv
+    if uv:
+        assert (project / ".python-version").read_text().strip() == answers["python_version"]
+        assert pyproject["tool"]["uv"] == {"package": False}
     dockerfile = (project / "Dockerfile").read_text()
     assert f"FROM apify/actor-python:{answers['python_version']}\n" in dockerfile
     assert f'CMD ["python", "-m", "{package}"]' in dockerfile
@@ -197,27 +209,79 @@ def test_apify_cli_schema_check_can_fail(bake, tmp_path: Path) -> None:
 
 
 def test_the_dockerfile_passes_hadolint_and_copies_what_exists(baked) -> None:
-    _name, project = baked
+    name, project = baked
     run([str(Path(sys.executable).parent / "hadolint"), "Dockerfile"], cwd=project)
     dockerfile = (project / "Dockerfile").read_text()
     copies = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE)
-    assert copies == ["requirements.txt", "."]
-    assert all((project / source).exists() for source in copies)
+    binds = re.findall(r"--mount=type=bind,source=([^,]+),", dockerfile)
+    if answers_of(name)["package_manager"] == "uv":
+        assert copies == ["/uv /uvx", "."]  # the uv binary from its image, then the project
+        assert binds == ["uv.lock", "pyproject.toml"]
+        assert "uv sync --locked --no-dev" in dockerfile
+        sources = ["pyproject.toml"] + (["uv.lock"] if name != "uv, python 3.14" else [])
+    else:
+        assert copies == ["requirements.txt", "."]
+        assert binds == []
+        sources = copies
+    assert all((project / source).exists() for source in sources)
+
+
+def runtime_dependencies(project: Path) -> list[str]:
+    """The runtime dependencies, from requirements.txt (pip) or pyproject.toml (uv)."""
+    if (project / "requirements.txt").exists():
+        lines = (project / "requirements.txt").read_text().splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
 def test_every_answer_set_needs_the_same_environment(baked, bake) -> None:
     _name, project = baked
     default = bake({})
-    assert (project / "requirements.txt").read_text() == (default / "requirements.txt").read_text()
+    assert runtime_dependencies(project) == runtime_dependencies(default)
     dev_group = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]
     assert dev_group == tomllib.loads((default / "pyproject.toml").read_text())["dependency-groups"]
+
+
+def test_every_project_has_agents_md_with_its_own_commands(baked) -> None:
+    name, project = baked
+    agents = (project / "AGENTS.md").read_text()
+    assert (project / "CLAUDE.md").read_text() == "@AGENTS.md\n"
+    run_prefix = "uv run " if answers_of(name)["package_manager"] == "uv" else ".venv/bin/"
+    for command in ("pytest", "python tests/rehearse.py", "python -m " + project.name.replace("-", "_")):
+        assert f"{run_prefix}{command}" in agents
+    assert "apify push" in agents
+
+
+def test_a_uv_project_is_locked_when_its_python_is_at_hand(bake) -> None:
+    project = bake(MUST_BAKE["uv"])
+    run([UV, "lock", "--check"], cwd=project)
+    assert not (bake(MUST_BAKE["uv, python 3.14"]) / "uv.lock").exists()
+
+
+def test_the_post_gen_hook_says_how_to_lock_when_it_cannot(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE), "-o", str(tmp_path), "package_manager=uv"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "NOTE: uv.lock was not made (" in result.stdout
+    assert "In my-actor/, run: uv lock" in result.stdout
 
 
 def test_the_projects_own_tests_pass(baked, actor_python: Path) -> None:
     name, project = baked
     quick = [] if name == FULL_SUITE else QUICK_PART
+    python = str(actor_python)
+    if answers_of(name)["package_manager"] == "uv":
+        if not (project / "uv.lock").exists():
+            pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
+        run([UV, "sync", "--locked", "--quiet"], cwd=project)  # the locked environment, dev group included
+        python = str(project / ".venv" / "bin" / "python")
     result = subprocess.run(
-        [str(actor_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *quick],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *quick],
         cwd=project,
         capture_output=True,
         text=True,

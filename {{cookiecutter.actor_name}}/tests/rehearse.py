@@ -5,6 +5,7 @@ SIGKILL as often as asked, lets it finish, and reports what the dataset holds: d
 built-in source, whose items are known) missing items. Exit 1 when an item is duplicated or missing.
 
     python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5
+    python tests/rehearse.py --crash-after-push 2 --times 0   # the instant between a push and its checkpoint
     python tests/rehearse.py --input my-input.json --migrate-after 10 --times 2   # your real API
 
 With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last start.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--migrate-after", type=float, metavar="SECS", help="send `migrating` SECS after each start")
     parser.add_argument("--kill-after", type=float, metavar="SECS", help="kill -9 the Actor SECS after each start")
     parser.add_argument("--times", type=int, default=3, help="how many migrations and kills in all (default 3)")
+    parser.add_argument(
+        "--crash-after-push",
+        type=int,
+        metavar="N",
+        help="first, kill -9 the Actor right after its Nth push, before that page's checkpoint (the crash window)",
+    )
     parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
     parser.add_argument("--total", type=int, default=2000, help="items in the built-in source (default 2000)")
     parser.add_argument(
@@ -59,6 +67,10 @@ async def rehearse(args: argparse.Namespace, storage: Storage) -> tuple[Platform
     kills = 0
     disruptions = [d for d in ("migrate", "kill") if getattr(args, f"{d}_after") is not None]
     async with PlatformStandIn(storage) as platform:
+        if args.crash_after_push:
+            await platform.start(entry="tests/crash_after_push.py", CRASH_AFTER_PUSH=str(args.crash_after_push))
+            if await platform.wait_for_exit(within=args.timeout) == -signal.SIGKILL:
+                kills += 1
         await platform.start()
         for number in range(args.times):
             kind = disruptions[number % len(disruptions)]

@@ -1,0 +1,62 @@
+"""Shape the new project to the answers: remove the files of the options not chosen, and lock the
+dependencies of a uv project.
+
+Cookiecutter renders this file and runs it inside the new project folder, after every file is written. The
+answers reach `main()` as JSON (`tojson`). A lock that cannot be made here (no uv, or no Python of the
+project's version) does not fail the generation: the one command to run later is printed instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# (question, answer) -> files and folders that answer does not use; "{package}" is the package folder.
+NOT_USED: dict[tuple[str, str], list[str]] = {
+    ("package_manager", "pip"): [".python-version"],
+    ("package_manager", "uv"): ["requirements.txt"],
+}
+
+
+def remove_unused(answers: dict, project: Path) -> list[str]:
+    """Delete what the chosen options do not use; return the paths deleted."""
+    removed = []
+    for (question, answer), paths in NOT_USED.items():
+        if answers.get(question) != answer:
+            continue
+        for relative in paths:
+            path = project / relative.format(package=answers["__package_name"])
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            removed.append(relative)
+    return removed
+
+
+def lock(project: Path) -> str | None:
+    """Run `uv lock` in the project; return why it could not, or None once uv.lock is written."""
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        return "uv is not installed"
+    result = subprocess.run([uv, "lock", "--quiet"], cwd=project, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        return next((line for line in lines if line.startswith("error:")), lines[0] if lines else "uv lock failed")
+    return None
+
+
+def main(answers: dict, project: Path) -> int:
+    remove_unused(answers, project)
+    if answers.get("package_manager") == "uv" and (reason := lock(project)):
+        print(f"NOTE: uv.lock was not made ({reason}). In {project.name}/, run: uv lock")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}"""), Path.cwd()))

@@ -64,3 +64,10 @@ def test_the_try_it_command_works_in_a_fresh_clone(tmp_path: Path) -> None:
     assert "RESULT: exact, every item once, in order" in result.stdout
     assert "duplicates             0" in result.stdout
     assert "missing                0" in result.stdout
+
+
+def test_the_changelog_names_the_version_that_generated_projects_record() -> None:
+    actor_json = (TEMPLATE / "{{cookiecutter.actor_name}}" / ".actor" / "actor.json").read_text()
+    version = re.search(r'"templateVersion": "([^"]+)"', actor_json).group(1)
+    newest = re.search(r"^## (\S+) - ", (TEMPLATE / "CHANGELOG.md").read_text(), re.MULTILINE).group(1)
+    assert newest == version

@@ -88,3 +88,32 @@ literal_spec.loader.exec_module(literal_answers)
 def test_answers_stay_literal_and_the_templates_own_expressions_render(source: str, rendered: str) -> None:
     env = Environment(extensions=[literal_answers.LiteralAnswers])
     assert env.from_string(source).render(cookiecutter={"actor_name": "my-actor"}) == rendered
+
+
+post_spec = importlib.util.spec_from_file_location("post_gen_project", TEMPLATE / "hooks" / "post_gen_project.py")
+post_gen_project = importlib.util.module_from_spec(post_spec)
+post_spec.loader.exec_module(post_gen_project)
+
+
+@pytest.mark.parametrize(
+    ("package_manager", "removed", "kept"),
+    [("pip", [".python-version"], "requirements.txt"), ("uv", ["requirements.txt"], ".python-version")],
+)
+def test_the_post_gen_hook_removes_what_the_package_manager_does_not_use(
+    tmp_path, package_manager: str, removed: list[str], kept: str
+) -> None:
+    for name in ("requirements.txt", ".python-version"):
+        (tmp_path / name).write_text("x\n")
+    answers = {"package_manager": package_manager, "__package_name": "my_actor"}
+    assert post_gen_project.remove_unused(answers, tmp_path) == removed
+    assert (tmp_path / kept).exists()
+    assert not (tmp_path / removed[0]).exists()
+
+
+def test_the_post_gen_hook_reports_uv_lock_failing_by_its_error_line(tmp_path, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\nrequires-python = ">=3.99"\n')
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    reason = post_gen_project.lock(tmp_path)
+    assert reason is not None
+    assert reason.startswith("error:")
+    assert not (tmp_path / "uv.lock").exists()

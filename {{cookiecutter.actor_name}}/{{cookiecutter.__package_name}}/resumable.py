@@ -1,10 +1,10 @@
 """Exactly-once resumption for a run that walks a source page by page: the machinery behind main.py.
 
-The state record (`Actor.use_state`, key APIFY_GLOBAL_STATE) holds `offset`, the source position to read
-next, `pushed`, how many dataset items the run has written, and `pending`, how many items a push under way
-may add after those. Each page is one push between two saves of the record:
+The state record (`Actor.use_state`, key APIFY_GLOBAL_STATE) holds the source position (`offset`, with
+`cursor` and `skip` for styles that name pages otherwise), `pushed`, how many dataset items the run has
+written, and `pending`, how many items a push under way may add after those. Each page is one save and one push:
 
-    save pending=n  →  push the page's n items  →  save offset=next, pushed+=n, pending=0
+    save position=this page, pushed, pending=n  →  push the page's n items  →  (next page's save, or a stop's)
 
 The dataset is the ledger, read item by item (a dataset's item count lags a push by seconds on the platform,
 its items do not): after a restart with a push pending, the items found after `pushed` are the ones that
@@ -178,12 +178,14 @@ class ResumableRun:
             # Go on after the page, or, when it was cut short, just after the last source item used.
             resume_at = page.after(len(page.items) if used == len(outputs) else outputs[used - 1][0] + 1 if used else 0)
             if batch:
+                # The one save of the page: the position it starts at, with the marker of its push. The position
+                # after it is saved with the next page's marker (or by a stop): a crash in between only means
+                # that this page is fetched again and its landed items read back and skipped.
                 self.state["pending"] = len(batch)
                 await self._persist()
                 await self._push([item for _index, item in batch])
             # Position, count and marker move together, with no await between them.
             self.state.update(asdict(resume_at), pushed=self.pushed + len(batch), pending=0)
-            await self._persist()
         await self._report_progress()
 
     async def finish(self) -> None:
@@ -194,6 +196,8 @@ class ResumableRun:
 
     async def stop(self) -> None:
         """End the run according to why the loop ended: finished, aborted, out of budget, or migrating."""
+        async with self._commit_lock:
+            await self._persist()  # where the last page took the run
         if self.stopping == "migrating" and Actor.is_at_home():
             # The platform takes the process (after our reboot request, or on its own). Never exit 0 here.
             await asyncio.sleep(MIGRATION_WAIT_SECS)

@@ -14,10 +14,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+JSON_API_FILES = [
+    "{package}/actor_input.py",
+    "{package}/json_api.py",
+    "{package}/pagination.py",
+    "{package}/credentials.py",
+    "tests/test_resume.py",
+    "tests/test_ledger.py",
+    "tests/test_migration.py",
+    "tests/test_pagination.py",
+    "tests/test_parts.py",
+]
+WEBSITE_FILES = [
+    "{package}/main_website.py",
+    "{package}/crawl_input.py",
+    "{package}/crawling.py",
+    "tests/local_site.py",
+    "tests/test_website.py",
+]
 # (question, answer) -> files and folders that answer does not use; "{package}" is the package folder.
 NOT_USED: dict[tuple[str, str], list[str]] = {
+    ("source", "json_api"): WEBSITE_FILES,
+    ("source", "website"): ["{package}/main.py", *JSON_API_FILES],
     ("package_manager", "pip"): [".python-version"],
     ("package_manager", "uv"): ["requirements.txt"],
+}
+# (question, answer) -> files that take another name: each kind's story is its package's main.py.
+RENAMED: dict[tuple[str, str], dict[str, str]] = {
+    ("source", "website"): {"{package}/main_website.py": "{package}/main.py"},
 }
 
 
@@ -25,7 +49,7 @@ def remove_unused(answers: dict, project: Path) -> list[str]:
     """Delete what the chosen options do not use; return the paths deleted."""
     removed = []
     for (question, answer), paths in NOT_USED.items():
-        if answers.get(question) != answer:
+        if answers.get(question, "json_api" if question == "source" else None) != answer:
             continue
         for relative in paths:
             path = project / relative.format(package=answers["__package_name"])
@@ -37,6 +61,15 @@ def remove_unused(answers: dict, project: Path) -> list[str]:
                 continue
             removed.append(relative)
     return removed
+
+
+def rename(answers: dict, project: Path) -> None:
+    """Give the chosen kind's files their names (its main module becomes main.py)."""
+    for (question, answer), names in RENAMED.items():
+        if answers.get(question) == answer:
+            for old, new in names.items():
+                package = answers["__package_name"]
+                (project / old.format(package=package)).rename(project / new.format(package=package))
 
 
 def lock(project: Path) -> str | None:
@@ -53,6 +86,7 @@ def lock(project: Path) -> str | None:
 
 def main(answers: dict, project: Path) -> int:
     remove_unused(answers, project)
+    rename(answers, project)
     if answers.get("package_manager") == "uv" and (reason := lock(project)):
         print(f"NOTE: uv.lock was not made ({reason}). In {project.name}/, run: uv lock")
     return 0

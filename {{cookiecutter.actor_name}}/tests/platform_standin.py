@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import brotli
+from apify.storage_clients._apify._utils import unique_key_to_request_id
 from harness import Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -84,19 +85,72 @@ class PlatformWays:
 
 
 class StorageApi:
-    """The default dataset and key-value store behind the API, in the storage folder's own file layout."""
+    """The default dataset and key-value store behind the API, in the storage folder's own file layout, and
+    the default request queue, kept here (it outlives the Actor's restarts as the platform's does)."""
 
     def __init__(self, storage: Storage, ways: PlatformWays) -> None:
         self.storage, self.ways = storage, ways
         self.pushes = 0
+        self.requests: dict[str, dict[str, Any]] = {}  # request queue: id -> request, in queue order
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
         self._lock = threading.Lock()
 
     def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
-        parts = path.strip("/").split("/")  # v2, datasets|key-value-stores, id, ...
+        parts = path.strip("/").split("/")  # v2, datasets|key-value-stores|request-queues, id, ...
         if parts[1] == "datasets":
             return self._dataset(method, parts[3:], query, raw)
+        if parts[1] == "request-queues":
+            with self._lock:
+                return self._request_queue(method, parts[3:], query, raw)
         return self._key_value_store(method, parts[3:], raw)
+
+    def _request_queue(  # noqa: PLR0911 - one answer per endpoint
+        self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, Any, dict]:
+        forefront = query.get("forefront", ["false"])[0] == "true"
+        if not rest:
+            handled = sum(1 for request in self.requests.values() if request.get("handledAt"))
+            now = _iso_now()
+            data = {"id": "default", "userId": "standInUser000001", "createdAt": now, "modifiedAt": now,
+                    "accessedAt": now, "totalRequestCount": len(self.requests), "handledRequestCount": handled,
+                    "pendingRequestCount": len(self.requests) - handled, "hadMultipleClients": False,
+                    "consoleUrl": "https://console.apify.com/storage/request-queues/default"}
+            return 200, {"data": data}, {}
+        if rest == ["requests", "batch"]:
+            processed = [self._put_request(request, forefront, adding=True) for request in json.loads(raw)]
+            return 201, {"data": {"processedRequests": processed, "unprocessedRequests": []}}, {}
+        if rest == ["head"]:
+            limit = int(query.get("limit", ["100"])[0])
+            pending = [r for r in self.requests.values() if not r.get("handledAt")][:limit]
+            items = [{k: r.get(k) for k in ("id", "uniqueKey", "url", "method", "retryCount")} for r in pending]
+            data = {"limit": limit, "queueModifiedAt": _iso_now(), "hadMultipleClients": False, "items": items}
+            return 200, {"data": data}, {}
+        if rest == ["requests"]:
+            limit = int(query.get("limit", ["1000"])[0])
+            return 200, {"data": {"items": list(self.requests.values())[:limit], "limit": limit}}, {}
+        request_id = unquote(rest[1])
+        if method == "PUT":
+            registered = self._put_request({**json.loads(raw), "id": request_id}, forefront, adding=False)
+            return 200, {"data": {key: registered[key] for key in registered if key != "uniqueKey"}}, {}
+        if request_id not in self.requests:
+            return 404, {"error": {"type": "record-not-found", "message": f"no request {request_id}"}}, {}
+        return 200, {"data": self.requests[request_id]}, {}
+
+    def _put_request(self, request: dict[str, Any], forefront: bool, *, adding: bool) -> dict[str, Any]:
+        request_id = request.get("id") or unique_key_to_request_id(request["uniqueKey"])
+        known = self.requests.get(request_id)
+        registered = {
+            "requestId": request_id,
+            "uniqueKey": request["uniqueKey"],
+            "wasAlreadyPresent": known is not None,
+            "wasAlreadyHandled": bool(known and known.get("handledAt")),
+        }
+        if known is None or not adding:  # adding never overwrites; an update does
+            self.requests.pop(request_id, None)
+            stored = {**request, "id": request_id}
+            others = self.requests
+            self.requests = {request_id: stored, **others} if forefront else {**others, request_id: stored}
+        return registered
 
     def _dataset(self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         if not rest:
@@ -340,7 +394,7 @@ class PlatformStandIn:
                 )(raw)
                 url = urlsplit(self.path)
                 path, headers = url.path, {"content-type": "application/json"}
-                if path.startswith(("/v2/datasets/", "/v2/key-value-stores/")):
+                if path.startswith(("/v2/datasets/", "/v2/key-value-stores/", "/v2/request-queues/")):
                     status, payload, extra = standin.storage_api.answer(method, path, parse_qs(url.query), raw)
                     headers.update(extra)
                 else:

@@ -34,11 +34,15 @@ STATE_DEFAULTS: dict[str, Any] = {
     "skip": 0,
     "pushed": 0,
     "pending": 0,
+    "pendingRequest": None,  # crawls: the request whose push is pending
+    "unmarked": {},  # crawls: requests whose items landed, not yet known to be marked handled -> their item count
+    "pages": 0,
     "source": {},
     "reboots": 0,
     "finished": False,
 }
-STATE_TYPES = {"cursor": (type(None), str, int)}  # the others have the type of their default
+# Keys that may hold more than one type; the others have the type of their default.
+STATE_TYPES = {"cursor": (type(None), str, int), "pendingRequest": (type(None), str)}
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
@@ -76,6 +80,10 @@ class SourcePage(Protocol):
     def after(self, used: int) -> Position: ...
 
 
+class RunStopping(Exception):
+    """The run is stopping (migration, abort, charge limit): this page is not saved now, but after the restart."""
+
+
 class StateError(Exception):
     """The state record or the dataset cannot be trusted: resuming would lose or duplicate items."""
 
@@ -83,12 +91,14 @@ class StateError(Exception):
 class ResumableRun:
     """The run's checkpoint, its reconciliation with the dataset, and the migrating/aborting handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, crawl: bool = False) -> None:
         """Start listening for the platform's events. Create the run before `async with Actor`: a migration
-        announced while the Actor starts up is then not missed."""
+        announced while the Actor starts up is then not missed. A `crawl` counts pages, not a source offset."""
+        self.crawl = crawl
         self.state: dict[str, Any] = {}  # loaded by restore()
         self.stopping: str | None = None  # why the run stops early: "migrating", "aborting", "charge limit"
-        self._landed: list[Any] = []  # items found in the dataset after `pushed`: the next outputs to skip
+        self._landed: list[Any] = []  # items found in the dataset after `pushed` (counted): the next outputs to skip
+        self._landed_request: str | None = None  # crawls: the request those items came from
         self._commit_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
         self._status_at = 0.0
@@ -132,11 +142,17 @@ class ResumableRun:
         landed = await _items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0)
         state = await Actor.use_state(dict(STATE_DEFAULTS))
         state.update(saved)  # a record written by an older version may lack newer keys
-        state["source"] = fingerprint
+        state.update(source=fingerprint, pushed=saved["pushed"] + len(landed), pending=0, pendingRequest=None)
         self.state, self._landed = state, landed
+        if (key := saved["pendingRequest"]) is not None:
+            if len(landed) == saved["pending"]:  # the whole page landed: that request is done
+                state["unmarked"][key], state["pages"], self._landed = len(landed), state["pages"] + 1, []
+            else:
+                self._landed_request = key
         if self.offset or self.pushed or landed:
             Actor.log.info(
-                f"Resuming at offset {self.offset} with {self.pushed} items pushed"
+                (f"Resuming with {self.pushed} items pushed from {self.state['pages']} pages" if self.crawl else
+                 f"Resuming at offset {self.offset} with {self.pushed} items pushed")
                 + (f"; {len(landed)} items of the next page landed after the last checkpoint" if landed else "")
             )
         if self.stopping == "migrating":  # announced before the state was loaded: the listener left this to us
@@ -166,11 +182,11 @@ class ResumableRun:
                 return
             if page.at != self.position:
                 raise StateError(f"A page at {page.at} came for the position {self.position}: pages out of order.")
-            outputs = _outputs(page.items, transform, self.offset)
+            outputs = _outputs(page.items, transform, lambda index: f"item at source offset {self.offset + index}")
             skipped = self._skip_landed(outputs)
             batch = outputs[skipped:]
             if room is not None:
-                batch = batch[: max(0, room - skipped)]
+                batch = batch[:room]
             if (chargeable := _chargeable_items()) is not None and chargeable < len(batch):
                 batch = batch[:chargeable]
                 self.stopping = "charge limit"
@@ -186,7 +202,57 @@ class ResumableRun:
                 await self._push([item for _index, item in batch])
             # Position, count and marker move together, with no await between them.
             self.state.update(asdict(resume_at), pushed=self.pushed + len(batch), pending=0)
+            self.state["pages"] += 1
         await self._report_progress()
+
+    async def commit_request(self, key: str, items: Sequence[Any], *, max_pages: int | None) -> None:
+        """Push the dataset items of the page that the request `key` (its unique key) loaded, with one push_data
+        call, exactly once: a request whose items already landed (before a crash, or before the handler failed
+        after its commit) pushes nothing. Once `max_pages` pages are in, the run is finished and pushes nothing
+        more. Raises RunStopping, pushing nothing, once the run is stopping: the page is crawled again later.
+        """
+        async with self._commit_lock:
+            if self.stopping:
+                raise RunStopping(self.stopping)
+            if self.finished or key in self.state["unmarked"]:
+                return
+            if max_pages is not None and self.state["pages"] >= max_pages:
+                self.state["finished"] = True
+                return
+            outputs = _outputs(items, _as_is, lambda index: f"item {index} of the page of request {key!r}")
+            skipped = self._skip_landed(outputs) if key == self._landed_request else 0
+            batch = outputs[skipped:]
+            if (chargeable := _chargeable_items()) is not None and chargeable < len(batch):
+                self.stopping = "charge limit"
+                self._stop_requested.set()
+                raise RunStopping(self.stopping)  # a page is saved whole or not at all
+            if batch:
+                self.state.update(pending=len(batch), pendingRequest=key)
+                await self._persist()
+                await self._push([item for _index, item in batch])
+            self.state.update(pushed=self.pushed + len(batch), pending=0, pendingRequest=None)
+            self.state["unmarked"][key] = skipped + len(batch)
+            self.state["pages"] += 1
+            if max_pages is not None and self.state["pages"] >= max_pages:
+                self.state["finished"] = True
+        await self._report_progress()
+
+    def request_marked(self, key: str) -> None:
+        """The request queue has marked `key` handled: it will not come again."""
+        self.state["unmarked"].pop(key, None)
+
+    async def forget_handled(self, queue: Any) -> None:
+        """After a restart, drop the requests whose items landed and that the queue has marked handled since;
+        the others will come again, and then push nothing."""
+        for key in list(self.state["unmarked"]):
+            request = await queue.get_request(key)
+            if request is None or request.handled_at is not None:
+                self.state["unmarked"].pop(key)
+
+    async def wait_for_stop(self) -> str:
+        """Wait until the platform asks the run to stop (or its budget ends it); return why."""
+        await self._stop_requested.wait()
+        return self.stopping or "stopping"
 
     async def finish(self) -> None:
         """Mark the source as fully read, so that a restart of a finished run does nothing."""
@@ -204,32 +270,37 @@ class ResumableRun:
             await Actor.fail(status_message="The platform did not restart the run after a migration.")
         elif self.stopping == "charge limit":
             await self._set_status(
-                f"Stopped: the run's maximum total charge is reached, after {self.pushed} items (next offset "
-                f"{self.offset}; state saved). Resurrect the run with a higher limit to go on.",
+                f"Stopped: the run's maximum total charge is reached, after {self.pushed} items ({self._where()}; "
+                "state saved). Resurrect the run with a higher limit to go on.",
                 terminal=True,
             )
         elif self.stopping:
             await self._set_status(
-                f"Stopped ({self.stopping}) at offset {self.offset} with {self.pushed} items pushed; state saved. "
+                f"Stopped ({self.stopping}) with {self.pushed} items pushed, {self._where()}; state saved. "
                 "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`.",
                 terminal=True,
             )
         else:
-            await self._set_status(
-                f"Done: {self.pushed} items pushed, source read to offset {self.offset}.", terminal=True
-            )
+            read = f"from {self.state['pages']} pages" if self.crawl else f"source read to offset {self.offset}"
+            await self._set_status(f"Done: {self.pushed} items pushed, {read}.", terminal=True)
+
+    def _where(self) -> str:
+        return f"{self.state['pages']} pages" if self.crawl else f"next offset {self.offset}"
 
     def _skip_landed(self, outputs: list[tuple[int, Any]]) -> int:
         """How many of `outputs` are already in the dataset (found after a restart or a failed push); checks
         that they are the very items that landed and counts them as pushed."""
         skipped = min(len(self._landed), len(outputs))
         if [_as_stored(item) for _index, item in outputs[:skipped]] != self._landed[:skipped]:
+            key = self._landed_request
+            page = f"page at offset {self.offset}" if key is None else f"page of {key!r}"
             raise StateError(
                 f"The dataset holds {len(self._landed)} items after the last checkpoint that differ from what the "
-                f"page at offset {self.offset} gives now: the source or the transform changed. Nothing was written."
+                f"{page} gives now: the source or the transform changed. Nothing was written."
             )
         self._landed = self._landed[skipped:]
-        self.state["pushed"] += skipped
+        if not self._landed:
+            self._landed_request = None
         return skipped
 
     async def _push(self, items: list[Any]) -> None:
@@ -298,7 +369,7 @@ class ResumableRun:
 
     async def _report_progress(self) -> None:
         if time.monotonic() - self._status_at >= STATUS_INTERVAL_SECS:
-            await self._set_status(f"{self.pushed} items pushed; next offset {self.offset}.")
+            await self._set_status(f"{self.pushed} items pushed; {self._where()}.")
 
     async def _set_status(self, message: str, *, terminal: bool = False) -> None:
         self._status_at = time.monotonic()
@@ -329,20 +400,24 @@ def _checked_state(saved: Any) -> dict[str, Any]:
     return merged
 
 
-def _outputs(page: Sequence[Any], transform: Transform, offset: int) -> list[tuple[int, Any]]:
-    """(index in the page, dataset item) for each source item the transform keeps; items must be objects."""
+def _outputs(items: Sequence[Any], transform: Transform, where: Callable[[int], str]) -> list[tuple[int, Any]]:
+    """(index among `items`, dataset item) for each item the transform keeps; they must be objects."""
     outputs = []
-    for index, source_item in enumerate(page):
+    for index, source_item in enumerate(items):
         item = transform(source_item)
         if item is None:
             continue
         if not isinstance(item, dict):
             raise StateError(
-                f"The item at source offset {offset + index} is a JSON {type(item).__name__}, not an object: "
-                "dataset items must be objects. Make transform return a dict (or None to drop the item)."
+                f"The {where(index)} is a JSON {type(item).__name__}, not an object: dataset items must be "
+                "objects. Make transform (or extract) return a dict (or None to drop the item)."
             )
         outputs.append((index, item))
     return outputs
+
+
+def _as_is(item: Any) -> Any:
+    return item
 
 
 def _may_have_failed_in_transit(error: Exception) -> bool:

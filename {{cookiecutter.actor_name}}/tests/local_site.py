@@ -1,0 +1,104 @@
+"""A local website for the crawler's tests and rehearsal: real HTTP on 127.0.0.1, `pages` pages at /page/<n>.
+
+Page n is titled "Page n" and links to pages 2n+1, 2n+2 and n+1 (so every page is reachable from page 0),
+to itself, and to the same pages under the host name `localhost` and under another site: those are other host
+names, which the crawler must not follow. Faults make chosen pages answer 429 or 5xx before they answer right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from harness import package_name
+
+
+@dataclass
+class LocalSite:
+    pages: int
+    latency_secs: float = 0.0
+    faults: dict[int, list[int]] = field(default_factory=dict)  # page -> statuses served before it answers right
+    visits: Counter = field(default_factory=Counter)  # page -> times it was served right
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LocalSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def url(self, page: int) -> str:
+        return f"http://127.0.0.1:{self.port}/page/{page}"
+
+    def html(self, page: int) -> str:
+        links = [n for n in (2 * page + 1, 2 * page + 2, page + 1, page) if n < self.pages]
+        anchors = "".join(f'<a href="/page/{n}">next {n}</a> ' for n in links)
+        elsewhere = f'<a href="http://localhost:{self.port}/page/{page}">same page, other host name</a>'
+        elsewhere += ' <a href="https://example.invalid/">another site</a>'
+        head = f"<head><title>Page {page}</title></head>"
+        return f"<html>{head}<body><h1>Page {page}</h1>{anchors}{elsewhere}</body></html>"
+
+    def expected_items(self, pages: range | list[int] | None = None) -> list[Any]:
+        """What the Actor's own `extract` makes of these pages (default: all), sorted by URL."""
+        from parsel import Selector  # noqa: PLC0415 - only the website kind has parsel
+
+        extract = importlib.import_module(f"{package_name()}.main").extract
+        numbers = range(self.pages) if pages is None else pages
+        items = [item for n in numbers for item in extract(self.url(n), Selector(text=self.html(n)))]
+        return sort_items(items)
+
+    def _answer(self, path: str) -> tuple[int, str]:
+        number = path.removeprefix("/page/")
+        if not path.startswith("/page/") or not number.isdigit() or int(number) >= self.pages:
+            return 404, "<html><head><title>Not found</title></head></html>"
+        page = int(number)
+        with self._lock:
+            pending = self.faults.get(page)
+            status = pending.pop(0) if pending else 200
+            if status == 200:
+                self.visits[page] += 1
+        time.sleep(self.latency_secs)
+        return status, self.html(page) if status == 200 else "<html><head><title>Busy</title></head></html>"
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, text = site._answer(self.path)
+                payload = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the crawler may have been killed while it waited
+                    self.wfile.write(payload)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        return Handler
+
+
+def sort_items(items: list[Any]) -> list[Any]:
+    """Items in a stable order (a crawl at any concurrency saves pages in no fixed order)."""
+    return sorted(items, key=lambda item: (str(item.get("url")), repr(sorted(item.items()))))

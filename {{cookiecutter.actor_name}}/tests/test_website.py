@@ -1,0 +1,177 @@
+"""The website crawler end to end against a local site (local_site.py): complete crawls, kill -9 at random
+moments, the instant between a push and its bookkeeping, page limits across crashes, migrations and aborts
+through the platform stand-in (its request queue API included), and bad input. Every check compares the
+dataset with what the project's own `extract` makes of the site: each page's items exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+from harness import PROJECT_ROOT, Storage, duplicates_and_missing, package_name, run_actor, start_actor
+from local_site import LocalSite, sort_items
+from platform_standin import PlatformStandIn
+
+CrawlInput = importlib.import_module(f"{package_name()}.crawl_input").CrawlInput
+INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
+CRASH_ENTRY = "tests/crash_after_push.py"
+FAULTS = {3: [500], 11: [429, 503], 40: [502]}
+
+
+def crawl_input(site: LocalSite, **fields: object) -> dict:
+    return {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0, **fields}
+
+
+def assert_exact(storage: Storage, site: LocalSite) -> None:
+    items, expected = sort_items(storage.items()), site.expected_items()
+    assert duplicates_and_missing(items, expected) == (0, 0)
+    assert items == expected
+    assert storage.state()["pages"] == site.pages
+    assert storage.state()["unmarked"] == {}  # the state record does not grow with the crawl
+
+
+def test_a_crawl_saves_every_page_once_and_keeps_to_the_start_urls_host(storage: Storage) -> None:
+    with LocalSite(pages=300, faults={k: list(v) for k, v in FAULTS.items()}) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=20))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, site)
+    assert set(site.visits.values()) == {1}  # each page loaded once: no page crawled twice, none outside the site
+    assert len(json.dumps(storage.state())) < 600
+    assert "Done: 300 items pushed, from 300 pages." in result.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
+    chance = random.Random(seed)
+    with LocalSite(pages=300, latency_secs=0.02, faults={k: list(v) for k, v in FAULTS.items()}) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        kills = 0
+        for _attempt in range(12):
+            landed_before = storage.item_count()
+            process = start_actor(storage)
+            while storage.item_count() == landed_before and process.poll() is None:
+                time.sleep(0.01)
+            try:
+                process.wait(timeout=chance.uniform(0, 0.8))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                kills += 1
+            if process.returncode == 0:
+                break
+        else:
+            pytest.fail("the crawl did not finish in 12 starts")
+    assert kills >= 1, "no kill landed: the trial proved nothing"
+    assert_exact(storage, site)
+
+
+@pytest.mark.parametrize("crash_after_push", [1, 7])
+def test_a_crash_between_a_push_and_its_request_being_marked_handled(storage: Storage, crash_after_push: int) -> None:
+    with LocalSite(pages=150) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=10))
+        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH=str(crash_after_push))
+        assert crashed.returncode == -signal.SIGKILL
+        assert storage.item_count() == crash_after_push  # the last page landed; its request is not done
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert "Resuming with" in result.stdout
+    assert_exact(storage, site)
+
+
+def test_max_requests_per_crawl_holds_across_kills(storage: Storage) -> None:
+    with LocalSite(pages=300, latency_secs=0.02) as site:
+        storage.write_input(crawl_input(site, maxRequestsPerCrawl=120, maxConcurrency=8))
+        for kill_at in (30, 80):
+            process = start_actor(storage)
+            while storage.item_count() < kill_at and process.poll() is None:
+                time.sleep(0.005)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    items = storage.items()
+    assert len(items) == 120
+    assert len({item["url"] for item in items}) == 120  # 120 pages, none twice
+    assert storage.state()["pages"] == 120
+
+
+def at_home(storage: Storage, script, **env: str) -> PlatformStandIn:
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=env) as platform:
+            await script(platform)
+            return platform
+
+    return asyncio.run(play())
+
+
+def test_migrations_and_an_abort_on_the_platform_keep_every_page_once(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await platform.wait_for_items(40)
+        await platform.migrate()
+        await platform.wait_for_items(storage.item_count() + 40)
+        await platform.migrate()
+        await platform.wait_for_items(storage.item_count() + 40)
+        await platform.send("aborting")
+        assert await platform.wait_for_exit(within=60) == 0
+        await platform.start()  # resurrected
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=300, latency_secs=0.02) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        platform = at_home(storage, script)
+    assert len(platform.reboot_calls()) == 2
+    assert [m.exit_code_before_kill for m in platform.migrations] == [None, None]  # never exit 0 while migrating
+    assert any("Stopped (aborting)" in message for _at, message, _terminal in platform.status_messages())
+    assert_exact(storage, site)
+
+
+def test_a_kill_right_after_a_push_on_the_platform(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(entry=CRASH_ENTRY, CRASH_AFTER_PUSH="5")
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=100) as site:
+        storage.write_input(crawl_input(site))
+        at_home(storage, script)
+    assert_exact(storage, site)
+
+
+@pytest.mark.parametrize(
+    ("actor_input", "named"),
+    [
+        ({}, ["startUrls"]),
+        ({"startUrls": []}, ["startUrls"]),
+        ({"startUrls": [{"url": "ftp://example.com/"}], "maxConcurrency": 0}, ["startUrls", "maxConcurrency"]),
+        ({"startUrls": [{"url": "https://example.com/"}], "maxRequestsPerCrawl": -1}, ["maxRequestsPerCrawl"]),
+    ],
+)
+def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_input: dict, named: list[str]) -> None:
+    storage.write_input(actor_input)
+    result = run_actor(storage)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if "Invalid input:" in line]
+    for field in named:
+        assert f"{field}" in line
+    assert storage.item_count() == 0
+
+
+@pytest.mark.parametrize("name", INPUT_SCHEMA["properties"])
+def test_input_model_and_input_schema_agree_on_each_field(name: str) -> None:
+    model = CrawlInput.model_json_schema(by_alias=True)
+    assert set(model["properties"]) == set(INPUT_SCHEMA["properties"])
+    assert set(model["required"]) == set(INPUT_SCHEMA["required"])
+    spec, field = INPUT_SCHEMA["properties"][name], model["properties"][name]
+    if "type" in field:
+        assert field["type"] == spec["type"]
+    for rule in ("default", "minimum", "maximum"):
+        assert field.get(rule) == spec.get(rule), rule

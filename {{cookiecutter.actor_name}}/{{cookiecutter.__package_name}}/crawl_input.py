@@ -1,0 +1,41 @@
+"""The website crawler's input; mirrors .actor/input_schema.json (a test checks that the two agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class CrawlInput(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
+
+    start_urls: list[dict[str, Any]] = Field(min_length=1)
+    max_requests_per_crawl: int = Field(100, ge=0)
+    max_crawl_depth: int = Field(20, ge=0)
+    max_concurrency: int = Field(10, ge=1, le=200)
+    max_request_retries: int = Field(3, ge=0, le=20)
+    proxy_configuration: dict[str, Any] | None = None
+
+    @field_validator("start_urls")
+    @classmethod
+    def _each_has_a_web_url(cls, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for number, source in enumerate(sources, start=1):
+            url = source.get("url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ValueError(f"start URL {number} has no http(s) url: {source!r}")
+        return sources
+
+    @property
+    def urls(self) -> list[str]:
+        return [source["url"] for source in self.start_urls]
+
+    @property
+    def max_pages(self) -> int | None:
+        """maxRequestsPerCrawl as a limit (None: no limit)."""
+        return self.max_requests_per_crawl or None
+
+    def source(self) -> dict[str, Any]:
+        """What defines the crawl: a saved run resumes only with the same start URLs."""
+        return {"startUrls": sorted(self.urls)}

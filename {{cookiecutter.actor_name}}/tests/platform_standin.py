@@ -111,10 +111,18 @@ class StorageApi:
         if not rest:
             handled = sum(1 for request in self.requests.values() if request.get("handledAt"))
             now = _iso_now()
-            data = {"id": "default", "userId": "standInUser000001", "createdAt": now, "modifiedAt": now,
-                    "accessedAt": now, "totalRequestCount": len(self.requests), "handledRequestCount": handled,
-                    "pendingRequestCount": len(self.requests) - handled, "hadMultipleClients": False,
-                    "consoleUrl": "https://console.apify.com/storage/request-queues/default"}
+            data = {
+                "id": "default",
+                "userId": "standInUser000001",
+                "createdAt": now,
+                "modifiedAt": now,
+                "accessedAt": now,
+                "totalRequestCount": len(self.requests),
+                "handledRequestCount": handled,
+                "pendingRequestCount": len(self.requests) - handled,
+                "hadMultipleClients": False,
+                "consoleUrl": "https://console.apify.com/storage/request-queues/default",
+            }
             return 200, {"data": data}, {}
         if rest == ["requests", "batch"]:
             processed = [self._put_request(request, forefront, adding=True) for request in json.loads(raw)]

@@ -48,12 +48,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first, kill -9 the Actor right after its Nth push, before that page's checkpoint (the crash window)",
     )
     parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
-    parser.add_argument("--total", type=int, default=2000, help="items in the built-in source (default 2000)")
     parser.add_argument(
-        "--pagination", choices=STYLE_INPUTS, default="offset", help="the built-in source's pagination style"
+        "--total", type=int, default=2000, help="items (pages, for a crawler) in the built-in source (default 2000)"
     )
-    parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in source (default 50)")
-    parser.add_argument("--latency", type=float, default=0.4, help="seconds per page of the built-in source")
+    parser.add_argument(
+        "--pagination", choices=STYLE_INPUTS, default="offset", help="the built-in JSON API's pagination style"
+    )
+    parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in JSON API (default 50)")
+    parser.add_argument(
+        "--latency", type=float, default=0.4, help="seconds per page of the built-in JSON API (a tenth for a site)"
+    )
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
     args = parser.parse_args(argv)
@@ -115,19 +119,32 @@ def report(
     return lines, exact
 
 
+def is_crawler() -> bool:
+    """Whether this project is the website kind (a crawler) rather than the JSON API kind."""
+    return (PROJECT_ROOT / package_name() / "crawling.py").exists()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
     if args.input:
         storage.write_input(json.loads(args.input.read_text()))
         platform, kills = asyncio.run(rehearse(args, storage))
-        expected = None
+        items, expected = storage.items(), None
+    elif is_crawler():
+        from local_site import LocalSite, sort_items  # noqa: PLC0415 - the website kind's own test site
+
+        with LocalSite(pages=args.total, latency_secs=args.latency / 10) as site:
+            storage.write_input({"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0})
+            platform, kills = asyncio.run(rehearse(args, storage))
+        # What your extract makes of every page; a crawl saves pages in no fixed order, so both in URL order.
+        items, expected = sort_items(storage.items()), site.expected_items()
     else:
         with PaginatedSource(total=args.total, style=args.pagination, latency_secs=args.latency) as source:
             storage.write_input(source.input_for(pageSize=args.page_size))
             platform, kills = asyncio.run(rehearse(args, storage))
-        expected = expected_items(args.total)  # what your transform makes of the source, in order
-    lines, exact = report(platform, kills, storage.items(), expected)
+        items, expected = storage.items(), expected_items(args.total)  # your transform's items, in order
+    lines, exact = report(platform, kills, items, expected)
     print(f"Rehearsal of {package_name()} ({'your input' if args.input else 'built-in local source'}):")
     print("\n".join(f"  {line}" for line in lines))
     print(f"  storage and log        {storage.root}, {storage.root.parent / 'actor.log'}")

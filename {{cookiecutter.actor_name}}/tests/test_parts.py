@@ -130,7 +130,7 @@ def test_the_source_fingerprint_ignores_credentials_and_what_may_change() -> Non
 
 def test_non_object_items_are_named_by_their_source_offset() -> None:
     with pytest.raises(resumable.StateError, match="The item at source offset 42 is a JSON int"):
-        resumable._outputs([{"a": 1}, {"a": 2}, 7], lambda item: item, lambda index: f"item at source offset {40 + index}")
+        resumable._outputs([{"a": 1}, {"a": 2}, 7], lambda item: item, lambda n: f"item at source offset {40 + n}")
 
 
 def fake_pages(log: list[str], delays: dict[str, float]):

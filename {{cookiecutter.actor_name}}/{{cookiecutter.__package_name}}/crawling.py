@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .crawl_input import CrawlInput
 
 
-
 async def crawl(run: ResumableRun, crawl_input: CrawlInput, extract: Callable[[str, Selector], list[Any]]) -> None:
     """Crawl from the start URLs until the queue is done, the page limit is reached, or the run must stop."""
     queue = await Actor.open_request_queue()

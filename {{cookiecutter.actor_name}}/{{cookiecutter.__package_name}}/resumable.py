@@ -151,8 +151,11 @@ class ResumableRun:
                 self._landed_request = key
         if self.offset or self.pushed or landed:
             Actor.log.info(
-                (f"Resuming with {self.pushed} items pushed from {self.state['pages']} pages" if self.crawl else
-                 f"Resuming at offset {self.offset} with {self.pushed} items pushed")
+                (
+                    f"Resuming with {self.pushed} items pushed from {self.state['pages']} pages"
+                    if self.crawl
+                    else f"Resuming at offset {self.offset} with {self.pushed} items pushed"
+                )
                 + (f"; {len(landed)} items of the next page landed after the last checkpoint" if landed else "")
             )
         if self.stopping == "migrating":  # announced before the state was loaded: the listener left this to us

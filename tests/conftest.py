@@ -49,21 +49,34 @@ def bake(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def actor_python(bake, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Python of a fresh virtual environment built from a baked project the way its Dockerfile builds
-    the image (its own `RUN pip install ...` line), plus the project's dev group.
+def kind_python(bake, tmp_path_factory: pytest.TempPathFactory):
+    """kind_python(source) -> the Python of a fresh virtual environment built from that kind's default bake the
+    way its Dockerfile builds the image (its own `RUN pip install ...` line), plus the project's dev group.
 
-    Every answer set gives the same requirements.txt and dev group (a test checks it), so one is enough.
+    Every answer set of a kind gives the same requirements.txt and dev group (a test checks it), so one each.
     """
-    project = bake({})
-    venv = tmp_path_factory.mktemp("actor-venv")
-    run([sys.executable, "-m", "venv", str(venv)])
-    python = venv / "bin" / "python"
-    run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PIP_QUIET": "1"}
-    run(["bash", "-c", dockerfile_install_command(project)], cwd=project, env=env)
-    run([str(python), "-m", "pip", "install", "-q", "--group", "dev"], cwd=project)
-    return python
+    made: dict[str, Path] = {}
+
+    def _python(source: str = "json_api") -> Path:
+        if source not in made:
+            project = bake({} if source == "json_api" else {"source": source})
+            venv = tmp_path_factory.mktemp(f"actor-venv-{source}")
+            run([sys.executable, "-m", "venv", str(venv)])
+            python = venv / "bin" / "python"
+            run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
+            env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PIP_QUIET": "1"}
+            run(["bash", "-c", dockerfile_install_command(project)], cwd=project, env=env)
+            run([str(python), "-m", "pip", "install", "-q", "--group", "dev"], cwd=project)
+            made[source] = python
+        return made[source]
+
+    return _python
+
+
+@pytest.fixture(scope="session")
+def actor_python(kind_python) -> Path:
+    """The environment of the JSON API kind (the default)."""
+    return kind_python("json_api")
 
 
 def dockerfile_install_command(project: Path) -> str:

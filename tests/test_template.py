@@ -3,6 +3,7 @@ that every baked project must pass."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +15,11 @@ from pathlib import Path
 
 import pytest
 from conftest import APIFY_CLI, APIFY_TOOLS, TEMPLATE, TEMPLATE_PROJECT, run
+from jinja2 import Template
+
+post_gen_spec = importlib.util.spec_from_file_location("post_gen_project", TEMPLATE / "hooks" / "post_gen_project.py")
+post_gen = importlib.util.module_from_spec(post_gen_spec)
+post_gen_spec.loader.exec_module(post_gen)
 
 NAME_63 = "a" + "-b2" * 20 + "-z"
 MUST_BAKE: dict[str, dict[str, str]] = {
@@ -32,6 +38,9 @@ MUST_BAKE: dict[str, dict[str, str]] = {
     # the post-gen hook cannot lock it and says what to run instead.
     "uv": {"package_manager": "uv", "python_version": "3.11"},
     "uv, python 3.14": {"package_manager": "uv"},
+    # The second kind of Actor: a website crawler.
+    "website": {"source": "website"},
+    "website, uv": {"source": "website", "package_manager": "uv", "python_version": "3.11"},
 }
 # Refused answers: what is wrong, and the words the ERROR line must say.
 MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
@@ -60,12 +69,19 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
 # (test_every_answer_set_needs_the_same_environment): the full suite runs on the defaults (and, in
 # test_customized.py, on a project with its own transform); the others run a part that starts the Actor
 # both ways (locally and at home), which is what their other package name or metadata could break.
-FULL_SUITE = "defaults"
-QUICK_PART = [
-    "tests/test_parts.py",
-    "tests/test_resume.py::test_reads_the_whole_source_in_order",
-    "tests/test_migration.py::test_migrating_mid_run_asks_one_reboot_though_the_handler_runs_twice",
-]
+FULL_SUITE = {"defaults", "website"}
+QUICK_PART = {
+    "json_api": [
+        "tests/test_parts.py",
+        "tests/test_resume.py::test_reads_the_whole_source_in_order",
+        "tests/test_migration.py::test_migrating_mid_run_asks_one_reboot_though_the_handler_runs_twice",
+    ],
+    "website": [
+        "tests/test_website.py::test_input_model_and_input_schema_agree_on_each_field",
+        "tests/test_website.py::test_a_crawl_saves_every_page_once_and_keeps_to_the_start_urls_host",
+        "tests/test_website.py::test_a_kill_right_after_a_push_on_the_platform",
+    ],
+}
 CLI_QUIET = {"APIFY_CLI_DISABLE_TELEMETRY": "1"}
 UV = str(Path(sys.executable).parent / "uv")
 APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
@@ -73,9 +89,10 @@ APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
 
 def answers_of(name: str) -> dict[str, str]:
     defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-    answers = {"actor_name": "my-actor", "python_version": "3.14", "package_manager": "pip", **MUST_BAKE[name]}
+    answers = {"actor_name": "my-actor", "python_version": "3.14", "source": "json_api", "package_manager": "pip"}
+    answers.update(MUST_BAKE[name])
     answers.setdefault("actor_title", answers["actor_name"].replace("-", " ").title())
-    answers.setdefault("description", defaults["description"])
+    answers.setdefault("description", Template(defaults["description"]).render(cookiecutter=answers))
     answers.setdefault("author_name", defaults["author_name"])
     return answers
 
@@ -148,11 +165,26 @@ def test_json_and_toml_parse_and_hold_the_answers(baked) -> None:
 
 
 def test_python_files_are_copied_verbatim(baked) -> None:
-    _name, project = baked
-    template_files = {
-        path.relative_to(TEMPLATE_PROJECT).as_posix().replace("{{cookiecutter.__package_name}}", "PKG"): path
-        for path in TEMPLATE_PROJECT.rglob("*.py")
+    """The .py files of the chosen kind, as the template has them; none of the other kind's."""
+    name, project = baked
+    answers = {**answers_of(name), "__package_name": "PKG"}
+    unused = {
+        path.format(package="PKG")
+        for (question, answer), paths in post_gen.NOT_USED.items()
+        if answers[question] == answer
+        for path in paths
     }
+    renamed = {
+        old.format(package="PKG"): new.format(package="PKG")
+        for (question, answer), names in post_gen.RENAMED.items()
+        if answers[question] == answer
+        for old, new in names.items()
+    }
+    template_files = {}
+    for path in TEMPLATE_PROJECT.rglob("*.py"):
+        relative = path.relative_to(TEMPLATE_PROJECT).as_posix().replace("{{cookiecutter.__package_name}}", "PKG")
+        if relative not in unused:
+            template_files[renamed.get(relative, relative)] = path
     package = next(project.glob("*/__main__.py")).parent.name
     baked_files = {
         path.relative_to(project).as_posix().replace(f"{package}/", "PKG/", 1): path for path in project.rglob("*.py")
@@ -234,9 +266,10 @@ def runtime_dependencies(project: Path) -> list[str]:
     return tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
-def test_every_answer_set_needs_the_same_environment(baked, bake) -> None:
-    _name, project = baked
-    default = bake({})
+def test_every_answer_set_needs_the_same_environment_as_its_kinds_default(baked, bake) -> None:
+    name, project = baked
+    source = answers_of(name)["source"]
+    default = bake({} if source == "json_api" else {"source": source})
     assert runtime_dependencies(project) == runtime_dependencies(default)
     dev_group = tomllib.loads((project / "pyproject.toml").read_text())["dependency-groups"]
     assert dev_group == tomllib.loads((default / "pyproject.toml").read_text())["dependency-groups"]
@@ -271,10 +304,11 @@ def test_the_post_gen_hook_says_how_to_lock_when_it_cannot(tmp_path: Path) -> No
     assert "In my-actor/, run: uv lock" in result.stdout
 
 
-def test_the_projects_own_tests_pass(baked, actor_python: Path) -> None:
+def test_the_projects_own_tests_pass(baked, kind_python) -> None:
     name, project = baked
-    quick = [] if name == FULL_SUITE else QUICK_PART
-    python = str(actor_python)
+    source = answers_of(name)["source"]
+    quick = [] if name in FULL_SUITE else QUICK_PART[source]
+    python = str(kind_python(source))
     if answers_of(name)["package_manager"] == "uv":
         if not (project / "uv.lock").exists():
             pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")

@@ -33,17 +33,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "build" / "benchmark.json", help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run of every measurement")
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)  # stage 2: the baked project
+    parser.add_argument("--crawler", action="store_true", help=argparse.SUPPRESS)  # stage 2: the website kind
     return parser.parse_args()
 
 
 # --- stage 1: bake and build the Actor's environment, then run stage 2 in it ------------------------------
 
 
-def prepare() -> tuple[Path, Path]:
+def prepare(source: str = "json_api") -> tuple[Path, Path]:
     from cookiecutter.main import cookiecutter
 
-    project = Path(cookiecutter(str(REPO), no_input=True, output_dir=str(BUILD), overwrite_if_exists=True))
-    venv = BUILD / "venv"
+    output = BUILD / source
+    project = Path(
+        cookiecutter(
+            str(REPO), no_input=True, output_dir=str(output), overwrite_if_exists=True, extra_context={"source": source}
+        )
+    )
+    venv = output / "venv"
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -276,17 +282,103 @@ def table(results: dict) -> str:
     )
     lines = ["| measure | result | target |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
+    if "crawler" in results:
+        lines.append(crawler_row(results["crawler"]))
     return "\n".join(lines)
+
+
+PLAIN_CRAWLER = """
+import asyncio
+from apify import Actor
+from crawlee import ConcurrencySettings
+from crawlee.crawlers import ParselCrawler
+
+async def main():
+    async with Actor:
+        actor_input = await Actor.get_input()
+        concurrency = actor_input["maxConcurrency"]
+        crawler = ParselCrawler(
+            concurrency_settings=ConcurrencySettings(max_concurrency=concurrency, desired_concurrency=concurrency),
+            max_request_retries=actor_input["maxRequestRetries"],
+            configure_logging=False,
+        )
+
+        @crawler.router.default_handler
+        async def handle(context):
+            await context.enqueue_links(strategy="same-hostname")
+            title = (context.selector.css("title::text").get() or "").strip()
+            await context.push_data({"url": context.request.loaded_url or context.request.url, "title": title})
+
+        await crawler.run([source["url"] for source in actor_input["startUrls"]])
+
+asyncio.run(main())
+"""
+
+
+def measure_crawler(project: Path, quick: bool) -> dict:
+    """Pages/s of the exactly-once crawler against a plain crawlee ParselCrawler (same class, same concurrency,
+    same handler work, push_data per page) on the same local site, interleaved, median of 3 each."""
+    sys.path[:0] = [str(project / "tests"), str(project)]
+    import harness
+    from local_site import LocalSite
+
+    plain = Path(tempfile.mkdtemp()) / "plain_crawler.py"
+    plain.write_text(PLAIN_CRAWLER)
+    pages = 200 if quick else 2000
+    timings: dict[str, list[float]] = {"exactly once": [], "plain crawlee": []}
+    with LocalSite(pages=pages, latency_secs=0.02) as site:
+        for _round in range(3):
+            for name, entry in (("exactly once", None), ("plain crawlee", str(plain))):
+                storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
+                storage.write_input(
+                    {
+                        "startUrls": [{"url": site.url(0)}],
+                        "maxRequestsPerCrawl": 0,
+                        "maxConcurrency": 10,
+                        "maxRequestRetries": 3,
+                    }
+                )
+                started = time.perf_counter()
+                result = harness.run_actor(storage, entry=entry, timeout=900)
+                elapsed = time.perf_counter() - started
+                if result.returncode != 0 or storage.item_count() != pages:
+                    raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {pages} pages")
+                timings[name].append(elapsed)
+                print(f"  {name}: {pages / elapsed:.0f} pages/s")
+    exact, plain_s = statistics.median(timings["exactly once"]), statistics.median(timings["plain crawlee"])
+    return {"pages": pages, "concurrency": 10, "latency_s": 0.02, "exactly_once_s": exact, "plain_s": plain_s}
+
+
+def crawler_row(crawler: dict) -> str:
+    exact, plain = crawler["pages"] / crawler["exactly_once_s"], crawler["pages"] / crawler["plain_s"]
+    return (
+        f"| pages/s, website crawler ({crawler['pages']} pages of 20 ms, concurrency 10, median of 3): exactly-once"
+        f" vs plain crawlee | {exact:.0f} vs {plain:.0f} ({100 * (1 - exact / plain):+.1f} % slower) | ≤ 15 % slower |"
+    )
 
 
 def main() -> None:
     args = parse_args()
     if args.project is None:
+        quick = ["--quick"] if args.quick else []
+        crawler_project, crawler_python = prepare("website")
+        crawler_out = args.out.with_name(args.out.stem + "-crawler.json")
+        command = [str(crawler_python), __file__, "--project", str(crawler_project), "--crawler", "--out"]
+        subprocess.run([*command, str(crawler_out), *quick], check=True)
         project, python = prepare()
         command = [str(python), __file__, "--project", str(project), "--out", str(args.out)]
-        sys.exit(subprocess.run(command + (["--quick"] if args.quick else []), check=False).returncode)
+        sys.exit(subprocess.run(command + quick, check=False).returncode)
     print(f"Measuring {args.project} ...")
+    if args.crawler:
+        crawler = measure_crawler(args.project, args.quick)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(crawler, indent=2))
+        print(crawler_row(crawler))
+        return
     results = measure(args.project, args.quick)
+    crawler_out = args.out.with_name(args.out.stem + "-crawler.json")
+    if crawler_out.exists():
+        results["crawler"] = json.loads(crawler_out.read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     info = results["machine"]

@@ -113,6 +113,8 @@ def report(
         _surplus, missing = duplicates_and_missing(items, expected)
         lines.append(f"missing                {missing}")
         exact = exact and missing == 0 and items == expected
+    if statuses := platform.status_messages():
+        lines.append(f"last status message    {statuses[-1][1]}")
     delays = [m.reboot_after_secs for m in platform.migrations if m.reboot_after_secs is not None]
     if delays:
         lines.append(f"migrating -> reboot    {min(delays) * 1000:.0f} ms min, {max(delays) * 1000:.0f} ms max")

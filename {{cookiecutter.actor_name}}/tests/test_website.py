@@ -53,7 +53,7 @@ def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> N
     with LocalSite(pages=300, latency_secs=0.02, faults={k: list(v) for k, v in FAULTS.items()}) as site:
         storage.write_input(crawl_input(site, maxConcurrency=8))
         kills = 0
-        for _attempt in range(12):
+        for _attempt in range(4):  # four starts killed at random moments once they work, then one to the end
             landed_before = storage.item_count()
             process = start_actor(storage)
             while storage.item_count() == landed_before and process.poll() is None:
@@ -64,10 +64,8 @@ def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> N
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 kills += 1
-            if process.returncode == 0:
-                break
-        else:
-            pytest.fail("the crawl did not finish in 12 starts")
+        result = run_actor(storage)
+        assert result.returncode == 0, result.stdout
     assert kills >= 1, "no kill landed: the trial proved nothing"
     assert_exact(storage, site)
 

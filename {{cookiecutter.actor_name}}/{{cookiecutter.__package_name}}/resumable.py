@@ -36,6 +36,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "pending": 0,
     "pendingRequest": None,  # crawls: the request whose push is pending
     "unmarked": {},  # crawls: requests whose items landed, not yet known to be marked handled -> their item count
+    "partial": {},  # crawls: requests of which only the first items landed (a push cut short) -> how many
     "pages": 0,
     "source": {},
     "reboots": 0,
@@ -142,13 +143,17 @@ class ResumableRun:
         landed = await _items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0)
         state = await Actor.use_state(dict(STATE_DEFAULTS))
         state.update(saved)  # a record written by an older version may lack newer keys
-        state.update(source=fingerprint, pushed=saved["pushed"] + len(landed), pending=0, pendingRequest=None)
+        state["source"] = fingerprint
         self.state, self._landed = state, landed
+        # The state in memory always fits the dataset, for the SDK may save it at any moment (at exit too): the
+        # landed items of an offset page stay `pending` until that page is committed; those of a crawl's page
+        # are counted at once, with its request.
         if (key := saved["pendingRequest"]) is not None:
+            state.update(pushed=saved["pushed"] + len(landed), pending=0, pendingRequest=None)
             if len(landed) == saved["pending"]:  # the whole page landed: that request is done
                 state["unmarked"][key], state["pages"], self._landed = len(landed), state["pages"] + 1, []
-            else:
-                self._landed_request = key
+            elif landed:  # part of it (a push split in several requests): the rest is pushed when it comes again
+                state["partial"][key], self._landed_request = len(landed), key
         if self.offset or self.pushed or landed:
             Actor.log.info(
                 (
@@ -186,10 +191,10 @@ class ResumableRun:
             if page.at != self.position:
                 raise StateError(f"A page at {page.at} came for the position {self.position}: pages out of order.")
             outputs = _outputs(page.items, transform, lambda index: f"item at source offset {self.offset + index}")
-            skipped = self._skip_landed(outputs)
+            skipped = self._skip_landed(outputs)  # landed before a restart: still `pending` in the state
             batch = outputs[skipped:]
             if room is not None:
-                batch = batch[:room]
+                batch = batch[: max(0, room - skipped)]
             if (chargeable := _chargeable_items()) is not None and chargeable < len(batch):
                 batch = batch[:chargeable]
                 self.stopping = "charge limit"
@@ -200,11 +205,13 @@ class ResumableRun:
                 # The one save of the page: the position it starts at, with the marker of its push. The position
                 # after it is saved with the next page's marker (or by a stop): a crash in between only means
                 # that this page is fetched again and its landed items read back and skipped.
-                self.state["pending"] = len(batch)
+                self.state["pending"] = skipped + len(batch)
                 await self._persist()
-                await self._push([item for _index, item in batch])
-            # Position, count and marker move together, with no await between them.
-            self.state.update(asdict(resume_at), pushed=self.pushed + len(batch), pending=0)
+                await self._push([item for _index, item in batch], at=self.pushed + skipped)
+            # Position, count and marker move together, with no await between them. Landed items left over (the
+            # page is now smaller than when they were pushed) belong to the next page: still pending.
+            pushed = self.pushed + skipped + len(batch)
+            self.state.update(asdict(resume_at), pushed=pushed, pending=len(self._landed))
             self.state["pages"] += 1
         await self._report_progress()
 
@@ -223,7 +230,9 @@ class ResumableRun:
                 self.state["finished"] = True
                 return
             outputs = _outputs(items, _as_is, lambda index: f"item {index} of the page of request {key!r}")
-            skipped = self._skip_landed(outputs) if key == self._landed_request else 0
+            skipped = self.state["partial"].get(key, 0)  # counted in `pushed` already
+            if key == self._landed_request:
+                self._skip_landed(outputs)  # the landed items are still at hand: compare them
             batch = outputs[skipped:]
             if (chargeable := _chargeable_items()) is not None and chargeable < len(batch):
                 self.stopping = "charge limit"
@@ -232,8 +241,9 @@ class ResumableRun:
             if batch:
                 self.state.update(pending=len(batch), pendingRequest=key)
                 await self._persist()
-                await self._push([item for _index, item in batch])
+                await self._push([item for _index, item in batch], at=self.pushed)
             self.state.update(pushed=self.pushed + len(batch), pending=0, pendingRequest=None)
+            self.state["partial"].pop(key, None)
             self.state["unmarked"][key] = skipped + len(batch)
             self.state["pages"] += 1
             if max_pages is not None and self.state["pages"] >= max_pages:
@@ -291,8 +301,8 @@ class ResumableRun:
         return f"{self.state['pages']} pages" if self.crawl else f"next offset {self.offset}"
 
     def _skip_landed(self, outputs: list[tuple[int, Any]]) -> int:
-        """How many of `outputs` are already in the dataset (found after a restart or a failed push); checks
-        that they are the very items that landed and counts them as pushed."""
+        """How many of `outputs` are already in the dataset (found after a restart); checks that they are the
+        very items that landed."""
         skipped = min(len(self._landed), len(outputs))
         if [_as_stored(item) for _index, item in outputs[:skipped]] != self._landed[:skipped]:
             key = self._landed_request
@@ -306,7 +316,7 @@ class ResumableRun:
             self._landed_request = None
         return skipped
 
-    async def _push(self, items: list[Any]) -> None:
+    async def _push(self, items: list[Any], *, at: int) -> None:
         """Push `items` exactly once: a failed push is read back before what did not land is pushed again
         (the API client's own blind retries would duplicate a push whose response was lost)."""
         confirmed = 0
@@ -319,7 +329,7 @@ class ResumableRun:
                 if not _may_have_failed_in_transit(error):
                     raise
                 Actor.log.warning(f"Pushing {len(items) - confirmed} items failed ({error}); reading back what landed.")
-                landed = await _items_after(self.pushed + confirmed, len(items) - confirmed, settle=True)
+                landed = await _items_after(at + confirmed, len(items) - confirmed, settle=True)
                 if landed != [_as_stored(item) for item in items[confirmed : confirmed + len(landed)]]:
                     raise StateError(
                         "The dataset holds items after the last checkpoint that this run did not push."

@@ -17,7 +17,7 @@ import unicodedata
 ACTOR_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 # Top-level packages the generated Actor imports: a package of the same name would shadow them.
-DEPENDENCY_PACKAGES = frozenset({"apify", "apify_client", "crawlee", "impit", "pydantic", "yarl", "tests"})
+DEPENDENCY_PACKAGES = frozenset({"apify", "apify_client", "crawlee", "impit", "parsel", "pydantic", "yarl", "tests"})
 
 
 # The start of a Jinja expression, tag or comment; written so that this script, which cookiecutter renders

@@ -51,7 +51,7 @@ def reshaped(bake, tmp_path: Path) -> Path:
 
 
 def test_a_changed_transform_passes_the_projects_transform_sensitive_tests(reshaped: Path, actor_python: Path) -> None:
-    command = [str(actor_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *TRANSFORM_SENSITIVE]
+    command = [str(actor_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "3", *TRANSFORM_SENSITIVE]
     result = run(command, cwd=reshaped)  # fails on a failed test, and on a test name that no longer exists
     assert " passed" in result.stdout
 

@@ -11,6 +11,8 @@ import contextlib
 import importlib
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import threading
@@ -307,6 +309,35 @@ def run_actor(storage: Storage, *, timeout: float = 120, **kwargs: Any) -> subpr
             process.kill()
             process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, log_path.read_text(errors="replace"), "")
+
+
+def kill_while_working(storage: Storage, chance: random.Random, within_secs: float) -> bool:
+    """Start the Actor, wait until it lands a new item (so that a slow start-up on a busy machine does not make
+    it a kill before any work), then SIGKILL it at a random moment within `within_secs`, unless it ends first.
+    Returns whether it was killed."""
+    landed_before = storage.item_count()
+    process = start_actor(storage)
+    while storage.item_count() == landed_before and process.poll() is None:
+        time.sleep(0.01)
+    try:
+        process.wait(timeout=chance.uniform(0, within_secs))
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        return True
+    return False
+
+
+def assert_model_matches_schema(model: Any, schema: dict[str, Any], name: str) -> None:
+    """The input model (pydantic) and the input schema Apify Console shows describe field `name` alike."""
+    described = model.model_json_schema(by_alias=True)
+    assert set(described["properties"]) == set(schema["properties"])
+    assert set(described["required"]) == set(schema["required"])
+    spec, field = schema["properties"][name], described["properties"][name]
+    if "type" in field:  # an optional field is anyOf [its type, null]
+        assert field["type"] == spec["type"]
+    for rule in ("default", "minimum", "maximum", "minLength", "pattern", "enum"):
+        assert field.get(rule) == spec.get(rule), rule
 
 
 def duplicates_and_missing(items: list[Any], expected: list[Any]) -> tuple[int, int]:

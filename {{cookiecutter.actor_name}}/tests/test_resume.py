@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
 import time
 
 import pytest
-from harness import PaginatedSource, Storage, duplicates_and_missing, expected_items, run_actor, start_actor
+from harness import (
+    PaginatedSource,
+    Storage,
+    duplicates_and_missing,
+    expected_items,
+    kill_while_working,
+    run_actor,
+)
 
 
 def assert_exact(storage: Storage, total: int) -> None:
@@ -103,23 +109,13 @@ def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
 def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
     chance = random.Random(seed)
     total = 900
-    # 30 pages of at least 0.3 s, 4 at a time. Each kill is timed from the first item this start lands, so
-    # that a slow start-up on a busy machine does not turn the trial into kills before any work.
+    # 30 pages of at least 0.3 s, 4 at a time; each kill is timed from the first item its start lands.
     with PaginatedSource(total=total, latency_secs=0.3) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 30})
         kills = 0
         for _attempt in range(12):
-            landed_before = storage.item_count()
-            process = start_actor(storage)
-            while storage.item_count() == landed_before and process.poll() is None:
-                time.sleep(0.01)
-            try:
-                process.wait(timeout=chance.uniform(0, 1.2))
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                kills += 1
-            if process.returncode == 0:
+            kills += kill_while_working(storage, chance, within_secs=1.2)
+            if storage.state() and storage.state()["finished"]:
                 break
         else:
             pytest.fail("the Actor did not finish in 12 starts")

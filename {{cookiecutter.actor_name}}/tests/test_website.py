@@ -10,11 +10,19 @@ import importlib
 import json
 import random
 import signal
-import subprocess
 import time
 
 import pytest
-from harness import PROJECT_ROOT, Storage, duplicates_and_missing, package_name, run_actor, start_actor
+from harness import (
+    PROJECT_ROOT,
+    Storage,
+    assert_model_matches_schema,
+    duplicates_and_missing,
+    kill_while_working,
+    package_name,
+    run_actor,
+    start_actor,
+)
 from local_site import LocalSite, sort_items
 from platform_standin import PlatformStandIn
 
@@ -52,18 +60,8 @@ def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> N
     chance = random.Random(seed)
     with LocalSite(pages=300, latency_secs=0.02, faults={k: list(v) for k, v in FAULTS.items()}) as site:
         storage.write_input(crawl_input(site, maxConcurrency=8))
-        kills = 0
-        for _attempt in range(4):  # four starts killed at random moments once they work, then one to the end
-            landed_before = storage.item_count()
-            process = start_actor(storage)
-            while storage.item_count() == landed_before and process.poll() is None:
-                time.sleep(0.01)
-            try:
-                process.wait(timeout=chance.uniform(0, 0.8))
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                kills += 1
+        # Four starts killed at random moments once they work, then one to the end.
+        kills = sum(kill_while_working(storage, chance, within_secs=0.8) for _ in range(4))
         result = run_actor(storage)
         assert result.returncode == 0, result.stdout
     assert kills >= 1, "no kill landed: the trial proved nothing"
@@ -165,11 +163,4 @@ def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_inp
 
 @pytest.mark.parametrize("name", INPUT_SCHEMA["properties"])
 def test_input_model_and_input_schema_agree_on_each_field(name: str) -> None:
-    model = CrawlInput.model_json_schema(by_alias=True)
-    assert set(model["properties"]) == set(INPUT_SCHEMA["properties"])
-    assert set(model["required"]) == set(INPUT_SCHEMA["required"])
-    spec, field = INPUT_SCHEMA["properties"][name], model["properties"][name]
-    if "type" in field:
-        assert field["type"] == spec["type"]
-    for rule in ("default", "minimum", "maximum"):
-        assert field.get(rule) == spec.get(rule), rule
+    assert_model_matches_schema(CrawlInput, INPUT_SCHEMA, name)

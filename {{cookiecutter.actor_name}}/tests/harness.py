@@ -328,6 +328,17 @@ def kill_while_working(storage: Storage, chance: random.Random, within_secs: flo
     return False
 
 
+def refusal_of(storage: Storage, actor_input: dict[str, Any]) -> str:
+    """Run the Actor on bad input: it must fail with one `Invalid input:` line and write nothing; that line."""
+    storage.write_input(actor_input)
+    result = run_actor(storage)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if "Invalid input:" in line]
+    assert storage.item_count() == 0
+    assert storage.state() is None
+    return line
+
+
 def assert_model_matches_schema(model: Any, schema: dict[str, Any], name: str) -> None:
     """The input model (pydantic) and the input schema Apify Console shows describe field `name` alike."""
     described = model.model_json_schema(by_alias=True)

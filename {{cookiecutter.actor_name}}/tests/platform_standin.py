@@ -110,13 +110,8 @@ class StorageApi:
         forefront = query.get("forefront", ["false"])[0] == "true"
         if not rest:
             handled = sum(1 for request in self.requests.values() if request.get("handledAt"))
-            now = _iso_now()
             data = {
-                "id": "default",
-                "userId": "standInUser000001",
-                "createdAt": now,
-                "modifiedAt": now,
-                "accessedAt": now,
+                **_storage_metadata(),
                 "totalRequestCount": len(self.requests),
                 "handledRequestCount": handled,
                 "pendingRequestCount": len(self.requests) - handled,
@@ -162,14 +157,9 @@ class StorageApi:
 
     def _dataset(self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         if not rest:
-            now = _iso_now()
             count = self._lagging_item_count()
             data = {
-                "id": "default",
-                "userId": "standInUser000001",
-                "createdAt": now,
-                "modifiedAt": now,
-                "accessedAt": now,
+                **_storage_metadata(),
                 "itemCount": count,
                 "cleanItemCount": count,
                 "consoleUrl": "https://console.apify.com/storage/datasets/default",
@@ -211,8 +201,7 @@ class StorageApi:
 
     def _key_value_store(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any, dict]:
         if not rest:
-            now = _iso_now()
-            return 200, {"data": {"id": "default", "createdAt": now, "modifiedAt": now, "accessedAt": now}}, {}
+            return 200, {"data": _storage_metadata()}, {}
         if rest[0] == "keys":
             keys = [{"key": path.name, "size": path.stat().st_size} for path in self._records()]
             return 200, {"data": {"items": keys, "count": len(keys), "limit": 1000, "isTruncated": False}}, {}
@@ -239,6 +228,12 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
     temporary.replace(path)
+
+
+def _storage_metadata() -> dict[str, Any]:
+    """What every default storage's GET answers with, besides its counts."""
+    now = _iso_now()
+    return {"id": "default", "userId": "standInUser000001", "createdAt": now, "modifiedAt": now, "accessedAt": now}
 
 
 def _iso_now() -> str:

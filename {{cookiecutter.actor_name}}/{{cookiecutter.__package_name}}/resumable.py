@@ -98,7 +98,7 @@ class ResumableRun:
         self.crawl = crawl
         self.state: dict[str, Any] = {}  # loaded by restore()
         self.stopping: str | None = None  # why the run stops early: "migrating", "aborting", "charge limit"
-        self._landed: list[Any] = []  # items found in the dataset after `pushed` (counted): the next outputs to skip
+        self._landed: list[Any] = []  # items found after `pushed` at the restart: the next outputs to skip
         self._landed_request: str | None = None  # crawls: the request those items came from
         self._commit_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()

@@ -161,3 +161,29 @@ def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_inp
 @pytest.mark.parametrize("name", INPUT_SCHEMA["properties"])
 def test_input_model_and_input_schema_agree_on_each_field(name: str) -> None:
     assert_model_matches_schema(CrawlInput, INPUT_SCHEMA, name)
+
+
+def test_the_charge_limit_stops_the_crawl_at_whole_pages_and_a_resumed_run_goes_on(storage: Storage) -> None:
+    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    pricing = json.dumps({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}})
+
+    def charged(max_usd: str, items: int) -> dict[str, str]:
+        counts = json.dumps({"apify-default-dataset-item": items})
+        return {
+            "APIFY_ACTOR_PRICING_INFO": pricing,
+            "APIFY_CHARGED_ACTOR_EVENT_COUNTS": counts,
+            "ACTOR_MAX_TOTAL_CHARGE_USD": max_usd,
+        }
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(**charged("0.40", 0))  # 40 items, one a page
+        assert await platform.wait_for_exit(within=60) == 0
+        assert storage.item_count() == 40
+        assert "maximum total charge is reached, after 40 items" in platform.status_messages()[-1][1]
+        await platform.start(**charged("100", 40))  # resurrected with a higher limit
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=150) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        at_home(storage, script)
+    assert_exact(storage, site)

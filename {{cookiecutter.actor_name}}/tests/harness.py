@@ -84,7 +84,7 @@ class PaginatedSource:
     Pages are known by the index of their first item ("start"): faults maps a start to HTTP statuses served,
     in turn, before that page is served right; slow_pages maps a start to extra seconds that page takes.
     max_page_size caps the page size as many APIs do; past_the_end says what a position after the last item
-    gets ("empty", "repeat" the last page, or "404"); ignore_position serves the first page whatever is asked.
+    gets ("empty", "repeat" the last page, "404" or "416"); ignore_position serves the first page whatever is asked.
     With required_headers or required_query set, a request without them gets 401.
     Requests are recorded as they arrive.
     """
@@ -178,8 +178,8 @@ class PaginatedSource:
         if status != 200:
             return status, {"error": "injected fault"}, {}
         if start >= self.total > 0:
-            if self.past_the_end == "404":
-                return 404, {"error": "no such page"}, {}
+            if self.past_the_end in ("404", "416"):
+                return int(self.past_the_end), {"error": "no such page"}, {}
             if self.past_the_end == "repeat":
                 start = (self.total - 1) // limit * limit
         return (200, *self._page(start, limit, query))

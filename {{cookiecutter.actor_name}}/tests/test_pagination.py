@@ -88,13 +88,16 @@ def test_an_api_that_repeats_its_last_page_past_the_end_is_read_once(storage: St
     assert storage.items() == expected_items(95)
 
 
-def test_404_for_the_position_after_a_full_page_ends_the_data_with_a_warning(storage: Storage) -> None:
-    with PaginatedSource(total=100, past_the_end="404") as source:
+@pytest.mark.parametrize("status", ["404", "416"])
+def test_404_or_416_for_the_position_after_a_full_page_ends_the_data_with_a_warning(
+    storage: Storage, status: str
+) -> None:
+    with PaginatedSource(total=100, past_the_end=status) as source:
         storage.write_input(source.input_for(pageSize=20))
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert storage.items() == expected_items(100)
-    assert "answered HTTP 404. Taking that for the end of the data." in result.stdout
+    assert f"answered HTTP {status}. Taking that for the end of the data." in result.stdout
 
 
 def test_404_for_the_first_page_fails_the_run(storage: Storage) -> None:

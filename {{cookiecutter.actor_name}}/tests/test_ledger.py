@@ -11,7 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import pytest
-from harness import PaginatedSource, Storage, expected_items, package_name, run_actor, source_item
+from harness import PaginatedSource, Storage, expected_items, package_name, run_actor
 from platform_standin import PlatformStandIn, PlatformWays
 
 TOTAL = 200
@@ -216,7 +216,3 @@ def test_a_stop_cancels_the_page_being_fetched(storage: Storage) -> None:
         at_home(storage, script)
         assert PAGE not in [offset for offset, _at in source.answered]
     assert storage.progress() == {"offset": PAGE, "pushed": len(expected_items(PAGE)), "pending": 0, "finished": False}
-
-
-def test_source_item_is_what_the_local_source_serves() -> None:
-    assert source_item(3) == {"id": 3, "name": "item-3"}

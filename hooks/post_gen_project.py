@@ -19,6 +19,7 @@ JSON_API_FILES = [
     "{package}/json_api.py",
     "{package}/pagination.py",
     "{package}/credentials.py",
+    "{package}/page_commits.py",
     "tests/test_resume.py",
     "tests/test_ledger.py",
     "tests/test_migration.py",
@@ -29,6 +30,7 @@ WEBSITE_FILES = [
     "{package}/main_website.py",
     "{package}/crawl_input.py",
     "{package}/crawling.py",
+    "{package}/routes.py",
     "tests/local_site.py",
     "tests/test_website.py",
 ]

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_KEY = "APIFY_GLOBAL_STATE"
+TEST_ENTRY = "tests/at_home.py"  # the Actor's main(), run with what the environment asks of a test
 
 
 def package_name() -> str:
@@ -34,18 +35,25 @@ def package_name() -> str:
     return main.parent.name
 
 
-# Waits of the Actor that only span an interval, which tests may shorten: set in the environment of a run
-# started through a test entry point (tests/at_home.py, tests/crash_after_push.py).
-TUNABLE_WAITS = ("STATUS_INTERVAL_SECS", "PUSH_SETTLE_SECS", "PUSH_BACKOFF_SECS")
+# Waits of the Actor that only span an interval, which tests may shorten (name -> its module): set in the
+# environment of a run started through a test entry point (tests/at_home.py, tests/crash_after_push.py).
+
+
+TUNABLE_WAITS = {"STATUS_INTERVAL_SECS": "resumable", "PUSH_SETTLE_SECS": "ledger", "PUSH_BACKOFF_SECS": "ledger"}
+# A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py.
+ROUTES_VARIABLE = "TEST_ROUTES"
 
 
 def run_main_of_the_actor() -> None:
-    """What a test entry point runs: the Actor's unchanged `main()`, with the waits the environment shortens."""
+    """What a test entry point runs: the Actor's unchanged `main()`, with the waits the environment shortens
+    and, for a crawler, the test's own router."""
     package = package_name()
-    resumable = importlib.import_module(f"{package}.resumable")
-    for name in TUNABLE_WAITS:
+    for name, module in TUNABLE_WAITS.items():
         if name in os.environ:
-            setattr(resumable, name, float(os.environ[name]))
+            setattr(importlib.import_module(f"{package}.{module}"), name, float(os.environ[name]))
+    if routes := os.environ.get(ROUTES_VARIABLE):
+        sys.modules[f"{package}.routes"] = importlib.import_module(routes)
+        importlib.import_module(package).routes = sys.modules[f"{package}.routes"]
     asyncio.run(importlib.import_module(f"{package}.main").main())
 
 
@@ -290,10 +298,13 @@ def start_actor(
     storage: Storage, *, entry: str | None = None, log_path: Path | None = None, **env: str
 ) -> subprocess.Popen:
     """Start `python -m <package>` (or a test entry script) from the project root; output goes to log_path."""
+    environment = actor_env(storage, **env)
+    if entry is None and ROUTES_VARIABLE in environment:
+        entry = TEST_ENTRY
     command = [sys.executable, entry] if entry else [sys.executable, "-m", package_name()]
     log = open(log_path or storage.root.parent / "actor.log", "ab")  # noqa: SIM115 - the child writes to it
     try:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=actor_env(storage, **env), stdout=log, stderr=log)
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=log)
     finally:
         log.close()
 

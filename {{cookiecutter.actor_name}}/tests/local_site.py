@@ -8,15 +8,12 @@ names, which the crawler must not follow. Faults make chosen pages answer 429 or
 from __future__ import annotations
 
 import contextlib
-import importlib
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from harness import package_name
 
 
 @dataclass
@@ -54,15 +51,6 @@ class LocalSite:
         elsewhere += ' <a href="https://example.invalid/">another site</a>'
         head = f"<head><title>Page {page}</title></head>"
         return f"<html>{head}<body><h1>Page {page}</h1>{anchors}{elsewhere}</body></html>"
-
-    def expected_items(self, pages: range | list[int] | None = None) -> list[Any]:
-        """What the Actor's own `extract` makes of these pages (default: all), sorted by URL."""
-        from parsel import Selector  # noqa: PLC0415 - only the website kind has parsel
-
-        extract = importlib.import_module(f"{package_name()}.main").extract
-        numbers = range(self.pages) if pages is None else pages
-        items = [item for n in numbers for item in extract(self.url(n), Selector(text=self.html(n)))]
-        return sort_items(items)
 
     def _answer(self, path: str) -> tuple[int, str]:
         number = path.removeprefix("/page/")

@@ -91,6 +91,7 @@ class StorageApi:
     def __init__(self, storage: Storage, ways: PlatformWays) -> None:
         self.storage, self.ways = storage, ways
         self.pushes = 0
+        self.items_stored = 0  # by all pushes
         self.requests: dict[str, dict[str, Any]] = {}  # request queue: id -> request, in queue order
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
         self._lock = threading.Lock()
@@ -188,6 +189,7 @@ class StorageApi:
         return 200, items, headers
 
     def _append(self, items: list[Any]) -> None:
+        self.items_stored += len(items)
         count = self.storage.item_count()
         self.storage.dataset.mkdir(parents=True, exist_ok=True)
         for number, item in enumerate(items, start=count + 1):

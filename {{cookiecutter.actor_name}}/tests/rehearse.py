@@ -2,7 +2,9 @@
 
 Runs the Actor as on the platform (the stand-in in platform_standin.py), migrates it and/or kills it with
 SIGKILL as often as asked, lets it finish, and reports what the dataset holds: duplicates, and (with the
-built-in source, whose items are known) missing items. Exit 1 when an item is duplicated or missing.
+built-in source, whose items are known) missing items. Exit 1 when an item is duplicated or missing. For a
+crawler the built-in source is a local site, and what your routes.py should make of it is what one run of your
+Actor makes of it with nothing in its way.
 
     python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5
     python tests/rehearse.py --crash-after-push 2 --times 0   # the instant between a push and its checkpoint
@@ -32,6 +34,7 @@ from harness import (
     duplicates_and_missing,
     expected_items,
     package_name,
+    run_actor,
 )
 from platform_standin import PlatformStandIn
 
@@ -137,10 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         from local_site import LocalSite, sort_items  # noqa: PLC0415 - the website kind's own test site
 
         with LocalSite(pages=args.total, latency_secs=args.latency / 10) as site:
-            storage.write_input({"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0})
+            crawl_input = {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0}
+            storage.write_input(crawl_input)
             platform, kills = asyncio.run(rehearse(args, storage))
-        # What your extract makes of every page; a crawl saves pages in no fixed order, so both in URL order.
-        items, expected = sort_items(storage.items()), site.expected_items()
+            # What your routes make of the site: one run of your Actor with nothing in its way (a crawl saves
+            # pages in no fixed order, so both in URL order).
+            reference = Storage(storage.root.parent / "reference-storage")
+            reference.write_input(crawl_input)
+            run_actor(reference, timeout=args.timeout)
+        items, expected = sort_items(storage.items()), sort_items(reference.items())
     else:
         with PaginatedSource(total=args.total, style=args.pagination, latency_secs=args.latency) as source:
             storage.write_input(source.input_for(pageSize=args.page_size))

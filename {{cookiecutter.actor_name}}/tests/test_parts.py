@@ -16,7 +16,7 @@ from pydantic import ValidationError
 json_api = importlib.import_module(f"{package_name()}.json_api")
 pagination = importlib.import_module(f"{package_name()}.pagination")
 credentials = importlib.import_module(f"{package_name()}.credentials")
-resumable = importlib.import_module(f"{package_name()}.resumable")
+ledger = importlib.import_module(f"{package_name()}.ledger")
 ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
 
@@ -122,8 +122,8 @@ def test_the_source_fingerprint_ignores_credentials_and_what_may_change() -> Non
 
 
 def test_non_object_items_are_named_by_their_source_offset() -> None:
-    with pytest.raises(resumable.StateError, match="The item at source offset 42 is a JSON int"):
-        resumable._outputs([{"a": 1}, {"a": 2}, 7], lambda item: item, lambda n: f"item at source offset {40 + n}")
+    with pytest.raises(ledger.StateError, match="The item at source offset 42 is a JSON int"):
+        ledger.outputs([{"a": 1}, {"a": 2}, 7], lambda item: item, lambda n: f"item at source offset {40 + n}")
 
 
 def fake_pages(log: list[str], delays: dict[str, float]):

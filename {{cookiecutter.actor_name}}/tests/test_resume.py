@@ -130,10 +130,8 @@ def test_crash_between_push_and_checkpoint_is_reconciled(storage: Storage, crash
         storage.write_input({"apiUrl": source.url, "pageSize": 10})
         crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH=str(crash_after_push))
         assert crashed.returncode == -signal.SIGKILL
-        # The dataset is one page ahead of the checkpoint: exactly the case the ledger is for.
-        assert storage.item_count() == len(expected_items(10 * crash_after_push))
-        checkpointed = storage.state()["pushed"] if storage.state() else 0
-        assert checkpointed == len(expected_items(10 * (crash_after_push - 1)))
+        # The dataset is a group of pages ahead of the checkpoint: exactly the case the ledger is for.
+        assert storage.progress()["pending"] == storage.item_count() - storage.progress()["pushed"] > 0
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert_exact(storage, 100)

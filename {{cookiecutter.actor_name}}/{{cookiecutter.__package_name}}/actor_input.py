@@ -63,11 +63,8 @@ class ActorInput(BaseModel):
         named = ("pagination", "itemsPath", *SOURCE_FIELDS[self.pagination])
         return {"apiUrl": without_secrets(self.api_url), **{name: fields[name] for name in named}}
 
-    def room_left(self, pushed: int) -> int | None:
-        """How many more items the dataset may take (None: no limit)."""
-        return max(0, self.max_items - pushed) if self.max_items else None
-
-    def pages_ahead(self, pushed: int) -> int:
+    def pages_ahead(self, items_wanted: int | None) -> int:
         """Pages to have in flight: prefetchPages, but no more than the items still wanted can fill."""
-        room = self.room_left(pushed)
-        return self.prefetch_pages if room is None else max(1, min(self.prefetch_pages, -(-room // self.page_size)))
+        if items_wanted is None:
+            return self.prefetch_pages
+        return max(1, min(self.prefetch_pages, -(-items_wanted // self.page_size)))

@@ -1,62 +1,76 @@
-"""The website crawler behind main.py: a crawlee ParselCrawler whose pages are saved exactly once.
+"""The crawl core behind main.py: a crawlee crawler running your router (routes.py), made exactly once.
 
-Crawlee alone is at-least-once: a request whose items landed but which was not yet marked handled when the
-process died is handled again, and its items are pushed twice. Here each page is committed through
-`ResumableRun.commit_request` (one save, one push), which remembers the requests whose items landed until the
-queue has marked them handled; a request that comes again after a crash pushes nothing. Pages are counted by
-the run's own state record, saved with every page, so maxRequestsPerCrawl holds across crashes too.
+Crawlee alone is at-least-once: a page whose items landed but whose request was not yet marked handled when
+the process died is handled again, and its items are pushed twice. Crawlee already holds back what a handler
+does (`context.push_data`, `context.add_requests`, `enqueue_links`) until the handler returns, and commits it
+afterwards, outside the handler's timeout; here that commit goes through `RequestCommits`:
+
+- the requests waiting to be committed are committed together, as one group: one save of the state record
+  with the marker of the group (each page's request key and item count, in order), then one push of all their
+  items (on the platform a save and a push are HTTP round trips: groups keep them from bounding the crawl);
+- a request whose items landed is remembered until the queue has confirmed it handled, so a request that
+  comes again after a crash (or after a mark that failed) pushes nothing;
+- a commit that has saved its marker runs to its end, even when the handler's task is cancelled;
+- when the run stops (migration, abort, the charge limit, maxRequestsPerCrawl), a page not yet committed is
+  given back to the queue as it was: no retry is used up and no request fails;
+- a request that was redirected to another URL saves nothing itself: the page it loaded is saved under that
+  URL's own request (added to the queue if it is not there yet), so each loaded URL lands once.
+Pages are counted in the run's own state record, saved with every group, so maxRequestsPerCrawl (pages
+saved) holds across crashes too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apify import Actor
 from crawlee import ConcurrencySettings, Request
-from crawlee.crawlers import ParselCrawler, ParselCrawlingContext
+from crawlee._utils.requests import compute_unique_key
 
-from .resumable import ResumableRun, RunStopping
+from . import ledger
+from .ledger import StateError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from parsel import Selector
+    from crawlee.crawlers import BasicCrawler
+    from crawlee.router import Router
 
     from .crawl_input import CrawlInput
+    from .resumable import ResumableRun
+
+C = TypeVar("C", bound="BasicCrawler")
+ANOTHER_DATASET = (
+    "A handler pushed into another dataset than the run's default one (context.push_data with dataset_id, "
+    "dataset_name or dataset_alias): only the default dataset is saved exactly once. Push into the default dataset."
+)
 
 
-async def crawl(run: ResumableRun, crawl_input: CrawlInput, extract: Callable[[str, Selector], list[Any]]) -> None:
-    """Crawl from the start URLs until the queue is done, the page limit is reached, or the run must stop."""
+async def crawl(
+    run: ResumableRun, crawl_input: CrawlInput, router: Router, crawler_class: type[C], **options: Any
+) -> None:
+    """Crawl from the start URLs with `router`'s handlers until the queue is done, maxRequestsPerCrawl pages are
+    saved, or the run must stop. Raises StateError when a commit cannot be trusted (the crawl stops at once)."""
     queue = await Actor.open_request_queue()
-    await run.forget_handled(queue)
-    _tell_run_when_marked(queue, run)
-    proxy = None
+    commits = RequestCommits(run, crawl_input.max_pages)
+    await commits.forget_handled(queue)
+    if commits.limit_reached:
+        return
     if crawl_input.proxy_configuration:
-        proxy = await Actor.create_proxy_configuration(actor_proxy_input=crawl_input.proxy_configuration)
-    crawler = ParselCrawler(
+        options["proxy_configuration"] = await Actor.create_proxy_configuration(
+            actor_proxy_input=crawl_input.proxy_configuration
+        )
+    crawler = exactly_once(crawler_class, commits)(
+        request_handler=router,
         request_manager=queue,
-        proxy_configuration=proxy,
         max_request_retries=crawl_input.max_request_retries,
         max_crawl_depth=crawl_input.max_crawl_depth,
         concurrency_settings=ConcurrencySettings(
             max_concurrency=crawl_input.max_concurrency, desired_concurrency=crawl_input.max_concurrency
         ),
         configure_logging=False,
+        **options,
     )
-
-    @crawler.router.default_handler
-    async def save_page(context: ParselCrawlingContext) -> None:
-        await context.enqueue_links(strategy="same-hostname")
-        items = extract(context.request.loaded_url or context.request.url, context.selector)
-        await run.commit_request(context.request.unique_key, items, max_pages=crawl_input.max_pages)
-        if run.finished:
-            crawler.stop("maxRequestsPerCrawl pages are in")
-
-    @crawler.error_handler
-    async def keep_the_retry(context: Any, error: Exception) -> None:
-        if isinstance(error, RunStopping):
-            context.request.retry_count -= 1  # the run stopped, not the page failed: it is crawled again later
 
     async def stop_when_asked() -> None:
         crawler.stop(f"the run is stopping ({await run.wait_for_stop()})")
@@ -66,17 +80,197 @@ async def crawl(run: ResumableRun, crawl_input: CrawlInput, extract: Callable[[s
         await crawler.run([Request.from_url(url) for url in crawl_input.urls])
     finally:
         stopper.cancel()
-    if not run.stopping:
+    if commits.error is not None:
+        raise commits.error
+    if not run.stopping and not commits.limit_reached:
         await run.finish()
 
 
-def _tell_run_when_marked(queue: Any, run: ResumableRun) -> None:
-    """Let the run know when the queue has marked a request handled, so that it can forget that request."""
-    mark = queue.mark_request_as_handled
+@dataclass
+class _Waiting:
+    key: str
+    items: list[Any]
+    saved: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
-    async def mark_and_tell(request: Request) -> Any:
-        processed = await mark(request)
-        run.request_marked(request.unique_key)
-        return processed
 
-    queue.mark_request_as_handled = mark_and_tell
+class RequestCommits:
+    """Commits crawled pages with their requests, in groups, exactly once (see the module's docstring)."""
+
+    def __init__(self, run: ResumableRun, max_pages: int | None) -> None:
+        self._run, self._max_pages = run, max_pages
+        self._waiting: list[_Waiting] = []
+        self._committer: asyncio.Task[None] | None = None
+        self.error: StateError | None = None  # a commit that failed: the crawl stops and the run fails with it
+
+    @property
+    def limit_reached(self) -> bool:
+        return self._max_pages is not None and self._run.state["pages"] >= self._max_pages
+
+    async def forget_handled(self, queue: Any) -> None:
+        """After a restart, drop the requests whose items landed and that the queue has marked handled since;
+        the others will come again, and then push nothing."""
+        for key in list(self._run.state["unmarked"]):
+            request = await queue.get_request(key)
+            if request is None or request.handled_at is not None:
+                self._run.state["unmarked"].pop(key)
+
+    def request_marked(self, key: str) -> None:
+        """The request queue has confirmed `key` handled: it will not come again."""
+        self._run.state["unmarked"].pop(key, None)
+
+    def fail(self, error: StateError) -> None:
+        """Stop the crawl: the run fails with `error` once the crawler has stopped."""
+        if self.error is None:
+            self.error = error
+            Actor.log.error(str(error))
+        self._run.stop_soon("error")
+
+    def page_failed(self) -> None:
+        """A page failed for good (after its retries): counted, for the final status message."""
+        self._run.state["failed"] += 1
+
+    async def commit(self, key: str, items: list[Any]) -> bool:
+        """Save the items of the page of request `key`, exactly once; return whether the page is saved (now or
+        before), or False when it must be given back to the queue as it was (the run is stopping)."""
+        if self._run.stopping or self.error is not None:
+            return False
+        if key in self._run.state["unmarked"]:
+            return True  # landed before a crash, or before a mark that failed: nothing to push
+        waiting = _Waiting(key, items)
+        self._waiting.append(waiting)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_while_waiting())
+        # Shielded: a handler task cancelled now (a timeout, the crawler stopping) leaves the commit running.
+        return await asyncio.shield(waiting.saved)
+
+    async def _commit_while_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                async with self._run.commit_lock:
+                    await self._commit(group)
+            except Exception as error:  # the marker stays in the state: the next start reads the push back
+                self.fail(error if isinstance(error, StateError) else StateError(f"Saving pages failed: {error}"))
+            finally:
+                for waiting in group:
+                    if not waiting.saved.done():
+                        waiting.saved.set_result(False)
+
+    async def _commit(self, group: list[_Waiting]) -> None:
+        run, state = self._run, self._run.state
+        chosen: list[tuple[_Waiting, int, list[Any]]] = []  # (page, items that landed before, items to push)
+        for waiting in group:
+            if run.stopping:
+                break
+            if waiting.key in state["unmarked"]:
+                waiting.saved.set_result(True)
+                continue
+            if self._max_pages is not None and state["pages"] + len(chosen) >= self._max_pages:
+                break  # given back: a run resumed with a higher maxRequestsPerCrawl crawls it
+            outputs = ledger.outputs(waiting.items, _as_is, lambda index, key=waiting.key: f"item {index} of {key!r}")
+            items = [item for _index, item in outputs]
+            skipped = state["partial"].get(waiting.key, 0)  # counted in `pushed` already
+            if waiting.key == run.landed.request:
+                run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same
+            chosen.append((waiting, skipped, items[skipped:]))
+        if (chargeable := ledger.chargeable_items()) is not None:
+            fits = 0
+            while fits < len(chosen) and sum(len(batch) for _w, _s, batch in chosen[: fits + 1]) <= chargeable:
+                fits += 1
+            if fits < len(chosen):  # a page is saved whole or not at all
+                chosen = chosen[:fits]
+                run.stop_soon("charge limit")
+        batch = [item for _waiting, _skipped, items in chosen for item in items]
+        landed = 0
+        if batch:
+            # The group's one save: the marker of its push, page by page, in push order.
+            state.update(pending=len(batch), pendingRequests=[[w.key, len(items)] for w, _s, items in chosen])
+            await run.persist()
+            landed = await ledger.push(batch, at=run.pushed)
+        # Counts and marker move together, with no await between them.
+        left = landed
+        for waiting, skipped, items in chosen:
+            got = min(left, len(items))
+            left -= got
+            if got < len(items):  # cut by the run's maximum charge: the rest is pushed when it comes again
+                if got:
+                    state["partial"][waiting.key] = skipped + got
+                run.stop_soon("charge limit")
+                continue
+            state["partial"].pop(waiting.key, None)
+            state["unmarked"][waiting.key] = skipped + got
+            state["pages"] += 1
+            waiting.saved.set_result(True)
+        state.update(pushed=run.pushed + landed, pending=0, pendingRequests=[])
+        await run.report_progress()
+
+
+def exactly_once(crawler_class: type[C], commits: RequestCommits) -> type[C]:
+    """`crawler_class` with its request handler's results committed through `commits`."""
+
+    class ExactlyOnceCrawler(crawler_class):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._given_back: set[str] = set()  # requests put back in the queue unsaved: not to be marked
+
+        async def _commit_request_handler_result(self, context: Any) -> None:
+            result = self._context_result_map[context]
+            request = context.request
+            for call in result.add_requests_calls:
+                await self._add_requests(context, **call)
+            if _was_redirected(request):
+                await self._save_under_the_loaded_url(request)
+            else:
+                items = []
+                for call in result.push_data_calls:
+                    if call.get("dataset_id") or call.get("dataset_name") or call.get("dataset_alias"):
+                        commits.fail(StateError(ANOTHER_DATASET))
+                    data = call["data"]
+                    items += list(data) if isinstance(data, list | tuple) else [data]
+                if not await commits.commit(request.unique_key, items):
+                    await self._give_back(request)
+                    return
+            await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
+            if commits.limit_reached:
+                self.stop("maxRequestsPerCrawl pages are saved")
+
+        async def _save_under_the_loaded_url(self, request: Request) -> None:
+            """A redirect: what this request loaded is another URL's page, saved when that URL's request is
+            handled (adding it does nothing if it is in the queue already, handled or not)."""
+            loaded = Request.from_url(
+                request.loaded_url,
+                label=request.label,
+                user_data={k: v for k, v in request.user_data.items() if k not in ("__crawlee", "label")},
+            )
+            loaded.crawl_depth = request.crawl_depth
+            await (await self.get_request_manager()).add_request(loaded, forefront=True)
+
+        async def _give_back(self, request: Request) -> None:
+            """Put the request back in the queue as it came (its retries untouched), unmarked."""
+            self._given_back.add(request.unique_key)
+            await (await self.get_request_manager()).reclaim_request(request, forefront=True)
+
+        async def _mark_request_as_handled(self, request: Request) -> None:
+            if request.unique_key in self._given_back:
+                self._given_back.discard(request.unique_key)
+                return
+            processed = await (await self.get_request_manager()).mark_request_as_handled(request)
+            if processed is None:  # the queue did not take the mark: the request comes again, and pushes nothing
+                Actor.log.warning(f"The request queue did not mark {request.url} handled; it is kept as saved.")
+                return
+            commits.request_marked(request.unique_key)
+
+        async def _handle_failed_request(self, context: Any, error: Exception) -> None:
+            commits.page_failed()
+            await super()._handle_failed_request(context, error)
+
+    ExactlyOnceCrawler.__name__ = ExactlyOnceCrawler.__qualname__ = f"ExactlyOnce{crawler_class.__name__}"
+    return ExactlyOnceCrawler
+
+
+def _was_redirected(request: Request) -> bool:
+    return bool(request.loaded_url) and compute_unique_key(request.loaded_url) != compute_unique_key(request.url)
+
+
+def _as_is(item: Any) -> Any:
+    return item

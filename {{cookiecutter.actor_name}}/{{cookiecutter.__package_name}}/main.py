@@ -1,7 +1,7 @@
 """Read every item of a paginated JSON API into the default dataset, exactly once.
 
-The story of a run: restore where the last run stopped; walk the source page by page, pushing each page
-and checkpointing its position; stop cleanly when the source ends, or when the platform migrates or aborts
+The story of a run: restore where the last run stopped; walk the source page by page, pushing the pages and
+checkpointing their position; stop cleanly when the source ends, or when the platform migrates or aborts
 the run. A migration or a crash at any instant loses no item and duplicates none (see resumable.py).
 
 Customize `transform` (what each item becomes) and the input (actor_input.py with .actor/input_schema.json).
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .actor_input import ActorInput
 from .json_api import JsonApiSource, SourceError
+from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError
 
 
@@ -42,20 +43,28 @@ async def main() -> None:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
             await run.restore(actor_input.source(), transform)
 
-            # 2. Walk the source: each page is one push and one checkpoint of the position after it; with
-            #    offset or page numbers, the pages after it are being fetched meanwhile.
+            # 2. Walk the source: pages are fetched ahead and committed in order, in groups: each group is one
+            #    save of the position it starts at and one push (ahead: prefetchPages, for offset or page numbers).
             proxy = None
             if actor_input.proxy_configuration:
                 proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
-            async with ImpitHttpClient() as http, JsonApiSource(http, actor_input, proxy) as source:
-                while not run.finished and not run.stopping:
-                    ahead = actor_input.pages_ahead(run.pushed)
-                    page = await run.unless_stopping(source.page_at(run.position, ahead))
+            async with (
+                ImpitHttpClient() as http,
+                JsonApiSource(http, actor_input, proxy) as source,
+                PageCommits(run, transform, actor_input.max_items, waiting=actor_input.prefetch_pages) as commits,
+            ):
+                at = run.position
+                while not run.finished and not run.stopping and commits.wants_more:
+                    ahead = actor_input.pages_ahead(commits.items_wanted())
+                    page = await run.unless_stopping(source.page_at(at, ahead))
                     if page is None:
                         break  # migrating or aborting: this page is fetched again after the restart
-                    await run.commit(page, transform, room=actor_input.room_left(run.pushed))
-                    if not run.stopping and (page.is_last or actor_input.room_left(run.pushed) == 0):
-                        await run.finish()  # the source has ended, or maxItems is reached
+                    await commits.add(page)
+                    if page.is_last:
+                        break
+                    at = page.next
+            if commits.read_to_the_end and not run.stopping:
+                await run.finish()  # the source has ended
         except (StateError, SourceError) as error:
             await Actor.fail(status_message=str(error))
             return

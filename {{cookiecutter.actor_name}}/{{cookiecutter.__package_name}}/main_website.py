@@ -1,33 +1,24 @@
 """Crawl a website into the default dataset: every page's items exactly once, whatever happens to the run.
 
-The story of a run: restore where the last run stopped; crawl from the start URLs, following links within
-their hostnames, committing each page's items together with the request that loaded it; stop cleanly when the
-crawl ends or maxRequestsPerCrawl pages are in, or when the platform migrates or aborts the run. A migration or
-a crash at any instant loses no page and duplicates none (see resumable.py and crawling.py).
+The story of a run: restore where the last run stopped; crawl from the start URLs with your handlers
+(routes.py), saving what each page pushed together with the request that loaded it; stop cleanly when the
+crawl ends or maxRequestsPerCrawl pages are saved, or when the platform migrates or aborts the run. A
+migration or a crash at any instant loses no page and duplicates none (see crawling.py and resumable.py).
 
-Customize `extract` (what a page becomes) and the input (crawl_input.py with .actor/input_schema.json).
+Customize routes.py (what pages become, which links to follow) and the input (crawl_input.py with
+.actor/input_schema.json).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from apify import Actor
-from parsel import Selector
+from crawlee.crawlers import ParselCrawler
 from pydantic import ValidationError
 
+from . import routes
 from .crawl_input import CrawlInput
 from .crawling import crawl
 from .resumable import ResumableRun, StateError
-
-
-def extract(url: str, page: Selector) -> list[dict[str, Any]]:
-    """The dataset items of one loaded page (dicts); an empty list for none.
-
-    Must give the same result for the same page every time (no clocks, random numbers or outside lookups):
-    after a crash, a page whose items were only partly saved is loaded again and what landed is compared.
-    """
-    return [{"url": url, "title": (page.css("title::text").get() or "").strip()}]
 
 
 async def main() -> None:
@@ -41,12 +32,12 @@ async def main() -> None:
 
         try:
             # 1. Restore: the counts of the last run, reconciled with what the dataset already holds.
-            await run.restore(crawl_input.source(), extract)
+            await run.restore(crawl_input.source(), routes)
 
-            # 2. Crawl: each page's items are pushed with one push and saved with the request that loaded it;
-            #    the request queue knows which pages are done.
+            # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be
+            #    saved go together, in one save and one push); the request queue knows which pages are done.
             if not run.finished:
-                await crawl(run, crawl_input, extract)
+                await crawl(run, crawl_input, routes.router, ParselCrawler)
         except StateError as error:
             await Actor.fail(status_message=str(error))
             return

@@ -1,0 +1,142 @@
+"""The JSON kind's commit path: pages of a source read in order, committed in groups, exactly once.
+
+Pages are handed over in source order as they are fetched; one commit at a time takes every page waiting, from
+the checkpointed position on, as one group: one save of the state record (the position the group starts at,
+`pushed`, and the marker: how many items the push adds), then one push of the group's items. Under load the
+groups grow by themselves (on the platform a save and a push are HTTP round trips); with one page at a time it
+is one save and one push a page. The position after a group is saved with the next group's marker, or by the
+stop: a crash in between means the group's pages are fetched again, and the items that landed are read back
+from the dataset, compared and skipped (ResumableRun.landed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import ledger
+from .ledger import StateError
+
+if TYPE_CHECKING:
+    from .resumable import Position, ResumableRun, Transform
+
+
+class SourcePage(Protocol):
+    """A page as it is committed: its items (from the position's `skip` on), where it starts, where to go on."""
+
+    items: list[Any]
+    at: Position
+    is_last: bool
+
+    def after(self, used: int) -> Position: ...
+
+
+class PageCommits:
+    """Commits the pages added to it, in groups, in the background; `async with` waits for the last group."""
+
+    def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, waiting: int) -> None:
+        """`max_items`: the dataset's limit (0: none); `waiting`: how many pages may wait for their commit."""
+        self._run, self._transform, self._max_items = run, transform, max_items
+        self._waiting: list[tuple[SourcePage, list[tuple[int, Any]]]] = []
+        self._room = asyncio.Semaphore(max(1, waiting))
+        self._added_outputs = 0  # dataset items of the pages added and not committed yet
+        self._committer: asyncio.Task[None] | None = None
+        self.read_to_the_end = False  # the source's last page is committed whole
+
+    async def __aenter__(self) -> PageCommits:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._committer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._committer)  # a commit that saved its marker is never abandoned
+            self._raise_if_failed()
+
+    @property
+    def wants_more(self) -> bool:
+        """Whether pages after those added are wanted: maxItems is not reached by what the added ones hold."""
+        return not self._max_items or self._run.pushed + self._added_outputs < self._max_items
+
+    def items_wanted(self) -> int | None:
+        """How many more dataset items the pages still to be added may bring (None: no limit)."""
+        return max(0, self._max_items - self._run.pushed - self._added_outputs) if self._max_items else None
+
+    async def add(self, page: SourcePage) -> None:
+        """Hand over the next page in source order; waits while as many pages as allowed wait for their commit."""
+        self._raise_if_failed()
+        offset = page.at.offset
+        outputs = ledger.outputs(page.items, self._transform, lambda index: f"item at source offset {offset + index}")
+        await self._room.acquire()
+        self._waiting.append((page, outputs))
+        self._added_outputs += len(outputs)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_while_waiting())
+
+    def _raise_if_failed(self) -> None:
+        committer = self._committer
+        if committer is not None and committer.done() and not committer.cancelled() and committer.exception():
+            raise committer.exception()
+
+    async def _commit_while_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                async with self._run.commit_lock:
+                    await self._commit(group)
+            finally:
+                self._added_outputs -= sum(len(outputs) for _page, outputs in group)
+                for _ in group:
+                    self._room.release()
+
+    async def _commit(self, group: list[tuple[SourcePage, list[tuple[int, Any]]]]) -> None:
+        run = self._run
+        if run.stopping:
+            self._waiting.clear()  # pushed after the restart
+            return
+        if group[0][0].at != run.position:
+            raise StateError(f"A page at {group[0][0].at} came for the position {run.position}: pages out of order.")
+        left = max(0, self._max_items - run.pushed) if self._max_items else None  # items the dataset may still take
+        skipped, batch, used = 0, [], 0  # landed before a restart; to push now; outputs used from the group's start
+        for page, outputs in group:
+            items = [item for _index, item in outputs]
+            landed = run.landed.skip(items, f"page at offset {page.at.offset}")  # still `pending` in the state
+            take = items[landed:] if left is None else items[landed : max(landed, left - used)]
+            skipped, used = skipped + landed, used + landed + len(take)
+            batch += take
+            if len(take) < len(items) - landed:
+                break  # maxItems reached within this page
+        if (chargeable := ledger.chargeable_items()) is not None and chargeable < len(batch):
+            batch, used = batch[:chargeable], used - (len(batch) - chargeable)
+            run.stop_soon("charge limit")
+        pushed = 0
+        if batch:
+            # The group's one save: the position it starts at, with the marker of its push.
+            run.state["pending"] = skipped + len(batch)
+            await run.persist()
+            pushed = await ledger.push(batch, at=run.pushed + skipped)
+            if pushed < len(batch):  # the SDK stopped at the run's maximum charge
+                used -= len(batch) - pushed
+                run.stop_soon("charge limit")
+        # Position, count and marker move together, with no await between them. Landed items left over (the
+        # pages are now smaller than when they were pushed) belong to the next pages: still pending.
+        at, pages, last_whole = _position_after(group, used)
+        run.state.update(asdict(at), pushed=run.pushed + skipped + pushed, pending=len(run.landed))
+        run.state["pages"] += pages
+        self.read_to_the_end = self.read_to_the_end or last_whole
+        await run.report_progress()
+
+
+def _position_after(group: list[tuple[SourcePage, list[tuple[int, Any]]]], used: int) -> tuple[Position, int, bool]:
+    """Where to go on after the first `used` dataset items of the group; how many pages that reached into;
+    whether the source's last page was used whole."""
+    at, pages = group[0][0].at, 0
+    for page, outputs in group:
+        if used < len(outputs):  # cut short: go on just after the last source item used
+            return page.after(outputs[used - 1][0] + 1 if used else 0), pages + (1 if used else 0), False
+        used -= len(outputs)
+        at, pages = page.after(len(page.items)), pages + 1
+        if page.is_last:
+            return at, pages, True
+    return at, pages, False

@@ -2,7 +2,8 @@
 
 Page n is titled "Page n" and links to pages 2n+1, 2n+2 and n+1 (so every page is reachable from page 0),
 to itself, and to the same pages under the host name `localhost` and under another site: those are other host
-names, which the crawler must not follow. Faults make chosen pages answer 429 or 5xx before they answer right.
+names, which the crawler must not follow. Faults make chosen pages answer 429 or 5xx before they answer right;
+optionally pages also link to old addresses that redirect (301) to the pages, and page 0 to missing pages (404).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class LocalSite:
     pages: int
     latency_secs: float = 0.0
     faults: dict[int, list[int]] = field(default_factory=dict)  # page -> statuses served before it answers right
+    redirects: bool = False  # each page also links to /old/<n+1>, which redirects to /page/<n+1>
+    broken_links: int = 0  # page 0 also links to this many pages that are not there (404)
     visits: Counter = field(default_factory=Counter)  # page -> times it was served right
 
     def __post_init__(self) -> None:
@@ -47,12 +50,18 @@ class LocalSite:
     def html(self, page: int) -> str:
         links = [n for n in (2 * page + 1, 2 * page + 2, page + 1, page) if n < self.pages]
         anchors = "".join(f'<a href="/page/{n}">next {n}</a> ' for n in links)
+        if self.redirects and page + 1 < self.pages:
+            anchors += f'<a href="/old/{page + 1}">old address of {page + 1}</a> '
+        if page == 0:
+            anchors += "".join(f'<a href="/missing/{n}">gone</a> ' for n in range(self.broken_links))
         elsewhere = f'<a href="http://localhost:{self.port}/page/{page}">same page, other host name</a>'
         elsewhere += ' <a href="https://example.invalid/">another site</a>'
         head = f"<head><title>Page {page}</title></head>"
         return f"<html>{head}<body><h1>Page {page}</h1>{anchors}{elsewhere}</body></html>"
 
     def _answer(self, path: str) -> tuple[int, str]:
+        if path.startswith("/old/"):
+            return 301, f"/page/{path.removeprefix('/old/')}"
         number = path.removeprefix("/page/")
         if not path.startswith("/page/") or not number.isdigit() or int(number) >= self.pages:
             return 404, "<html><head><title>Not found</title></head></html>"
@@ -71,6 +80,12 @@ class LocalSite:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 status, text = site._answer(self.path)
+                if status == 301:
+                    self.send_response(status)
+                    self.send_header("Location", text)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 payload = text.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

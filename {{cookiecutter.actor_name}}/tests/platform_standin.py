@@ -80,8 +80,14 @@ class PlatformWays:
     """How the stand-in's storage API behaves, as the real one can."""
 
     item_count_lag_secs: float = 0.0  # a dataset's itemCount shows pushes this late (items show at once)
+    storage_latency_secs: float = 0.0  # every storage call waits this long before it is answered (a round trip)
     lost_push_responses: set[int] = field(default_factory=set)  # these pushes (1 = first) store, then answer 502
     refused_pushes: set[int] = field(default_factory=set)  # these pushes store nothing and answer 503
+    rejected_pushes: set[int] = field(default_factory=set)  # these pushes store nothing and answer 400
+    slow_pushes: dict[int, float] = field(default_factory=dict)  # these pushes are answered this many s late
+    # The first push of more than N items stores only N, and the Actor is killed then (a push cut by a crash).
+    cut_push_after: int | None = None
+    refused_marks: set[int] = field(default_factory=set)  # these marks of a request as handled (1 = first): 400
 
 
 class StorageApi:
@@ -92,12 +98,16 @@ class StorageApi:
         self.storage, self.ways = storage, ways
         self.pushes = 0
         self.items_stored = 0  # by all pushes
+        self.pushed_sizes: list[int] = []  # items in each push, as it came
+        self.marks = 0  # requests marked handled (PUT with handledAt)
+        self.on_cut: Any = None  # called to kill the Actor when a push is cut
         self.requests: dict[str, dict[str, Any]] = {}  # request queue: id -> request, in queue order
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
         self._lock = threading.Lock()
 
     def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         parts = path.strip("/").split("/")  # v2, datasets|key-value-stores|request-queues, id, ...
+        time.sleep(self.ways.storage_latency_secs)
         if parts[1] == "datasets":
             return self._dataset(method, parts[3:], query, raw)
         if parts[1] == "request-queues":
@@ -134,7 +144,12 @@ class StorageApi:
             return 200, {"data": {"items": list(self.requests.values())[:limit], "limit": limit}}, {}
         request_id = unquote(rest[1])
         if method == "PUT":
-            registered = self._put_request({**json.loads(raw), "id": request_id}, forefront, adding=False)
+            request = json.loads(raw)
+            if request.get("handledAt"):
+                self.marks += 1
+                if self.marks in self.ways.refused_marks:
+                    return 400, {"error": {"type": "invalid-input", "message": "stand-in: mark refused"}}, {}
+            registered = self._put_request({**request, "id": request_id}, forefront, adding=False)
             return 200, {"data": {key: registered[key] for key in registered if key != "uniqueKey"}}, {}
         if request_id not in self.requests:
             return 404, {"error": {"type": "record-not-found", "message": f"no request {request_id}"}}, {}
@@ -156,7 +171,9 @@ class StorageApi:
             self.requests = {request_id: stored, **others} if forefront else {**others, request_id: stored}
         return registered
 
-    def _dataset(self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
+    def _dataset(  # noqa: PLR0911 - one answer per way of the platform
+        self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, Any, dict]:
         if not rest:
             count = self._lagging_item_count()
             data = {
@@ -168,13 +185,24 @@ class StorageApi:
             return 200, {"data": data}, {}
         if method == "POST":
             items = json.loads(raw)
+            items = items if isinstance(items, list) else [items]
             with self._lock:
                 self.pushes += 1
-                if self.pushes in self.ways.refused_pushes:
+                number = self.pushes
+                self.pushed_sizes.append(len(items))
+                if number in self.ways.refused_pushes:
                     return 503, {"error": {"type": "server-error", "message": "stand-in: push refused"}}, {}
-                self._append(items if isinstance(items, list) else [items])
-                if self.pushes in self.ways.lost_push_responses:
+                if number in self.ways.rejected_pushes:
+                    return 400, {"error": {"type": "invalid-input", "message": "stand-in: push rejected"}}, {}
+                if (cut := self.ways.cut_push_after) is not None and len(items) > cut:
+                    self.ways.cut_push_after = None
+                    self._append(items[:cut])
+                    self.on_cut()
+                    return 502, {"error": {"type": "bad-gateway", "message": "stand-in: cut"}}, {}
+                self._append(items)
+                if number in self.ways.lost_push_responses:
                     return 502, {"error": {"type": "bad-gateway", "message": "stand-in: response lost"}}, {}
+            time.sleep(self.ways.slow_pushes.get(number, 0.0))
             return 201, {}, {}
         offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["999999999"])[0])
         count = self.storage.item_count()
@@ -257,6 +285,7 @@ class PlatformStandIn:
         self._connected = asyncio.Event()
         self._events = await serve(self._on_connection, "127.0.0.1", 0)
         self.storage_api = StorageApi(self.storage, self.ways)
+        self.storage_api.on_cut = lambda: self.process.send_signal(signal.SIGKILL)
         self._api = ThreadingHTTPServer(("127.0.0.1", 0), self._api_handler())
         self._api.daemon_threads = True
         threading.Thread(target=self._api.serve_forever, daemon=True).start()

@@ -15,6 +15,8 @@ import signal
 import time
 
 import pytest
+import site_routes
+import two_label_routes
 from harness import (
     PROJECT_ROOT,
     ROUTES_VARIABLE,
@@ -29,9 +31,6 @@ from harness import (
 )
 from local_site import LocalSite, sort_items
 from platform_standin import PlatformStandIn, PlatformWays
-
-import site_routes
-import two_label_routes
 
 CrawlInput = importlib.import_module(f"{package_name()}.crawl_input").CrawlInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
@@ -116,9 +115,9 @@ def test_max_requests_per_crawl_holds_across_kills(storage: Storage) -> None:
     assert storage.state()["pages"] == 120
 
 
-def at_home(storage: Storage, script, **env: str) -> PlatformStandIn:
+def at_home(storage: Storage, script, ways: PlatformWays | None = None, **env: str) -> PlatformStandIn:
     async def play() -> PlatformStandIn:
-        async with PlatformStandIn(storage, env=env) as platform:
+        async with PlatformStandIn(storage, env=env, ways=ways or PlatformWays()) as platform:
             await script(platform)
             return platform
 
@@ -203,4 +202,147 @@ def test_the_charge_limit_stops_the_crawl_at_whole_pages_and_a_resumed_run_goes_
     with LocalSite(pages=150) as site:
         storage.write_input(crawl_input(site, maxConcurrency=8))
         at_home(storage, script)
+    assert_exact(storage, site)
+
+
+def test_a_two_label_router_with_several_pushes_a_page_is_exact_under_kills(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ROUTES_VARIABLE, "two_label_routes")
+    monkeypatch.setenv("RAISE_AFTER_PUSH", "3,7,20")  # a handler that raises after a push: its retry starts clean
+    chance = random.Random(3)
+    with LocalSite(pages=200, latency_secs=0.02) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        kills = sum(kill_while_working(storage, chance, within_secs=0.8) for _ in range(3))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert kills >= 1, "no kill landed: the trial proved nothing"
+    items, expected = sort_items(storage.items()), two_label_routes.expected_items(site)
+    assert duplicates_and_missing(items, expected) == (0, 0)
+    assert storage.state()["pages"] == site.pages  # the start page too, with no items
+
+
+def test_a_two_label_router_through_migrations_on_the_platform(storage: Storage, monkeypatch) -> None:
+    monkeypatch.setenv(ROUTES_VARIABLE, "two_label_routes")
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        for _ in range(2):
+            await platform.wait_for_items(storage.item_count() + 60)
+            await platform.migrate()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=200, latency_secs=0.02) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        at_home(storage, script)
+    assert sort_items(storage.items()) == two_label_routes.expected_items(site)
+
+
+def test_a_group_cut_in_the_middle_of_its_push_by_a_kill(storage: Storage) -> None:
+    """With a storage round trip of 30 ms, pages wait for the commit in flight and go together in groups; the
+    platform stores only the first 2 items of the first group of more when the Actor is killed."""
+    ways = PlatformWays(storage_latency_secs=0.03, cut_push_after=2)
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=150) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=10))
+        platform = at_home(storage, script, ways=ways)
+    assert platform.exit_codes == [-signal.SIGKILL, 0]  # killed inside a group's push (pushed_sizes > 2)
+    assert "landed after the last checkpoint" in (storage.root.parent / "actor.log").read_text()
+    assert_exact(storage, site)
+
+
+def test_waiting_for_a_slow_push_does_not_use_up_the_handler_timeout(storage: Storage) -> None:
+    ways = PlatformWays(slow_pushes={1: 4, 2: 4})  # longer than the handlers may take
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=40) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8, requestHandlerTimeoutSecs=2))
+        at_home(storage, script, ways=ways)
+    assert_exact(storage, site)
+    assert "timed out" not in (storage.root.parent / "actor.log").read_text()
+
+
+def test_a_rejected_push_stops_the_crawl_with_one_message_and_a_restart_is_exact(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == 1
+        assert "The dataset refused a push" in platform.status_messages()[-1][1]
+        platform.ways.rejected_pushes.clear()
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=100) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        at_home(storage, script, ways=PlatformWays(rejected_pushes={4}))
+    assert_exact(storage, site)
+
+
+def test_a_request_the_queue_did_not_mark_handled_is_not_saved_twice_after_a_migration(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await platform.wait_for_items(60)
+        await platform.migrate()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=200, latency_secs=0.02) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        at_home(storage, script, ways=PlatformWays(refused_marks={5, 6, 7}))
+    assert "did not mark" in (storage.root.parent / "actor.log").read_text()
+    assert_exact(storage, site)
+
+
+def test_an_abort_with_no_retries_left_loses_no_page_in_flight(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await platform.wait_for_items(10)
+        await platform.send("aborting")
+        assert await platform.wait_for_exit(within=60) == 0
+        await platform.start()  # resurrected
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=80, latency_secs=0.3) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8, maxRequestRetries=0))
+        at_home(storage, script)
+    assert_exact(storage, site)
+
+
+def test_a_redirected_request_saves_the_page_it_loaded_once(storage: Storage) -> None:
+    with LocalSite(pages=100, redirects=True) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=8))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert sort_items(storage.items()) == site_routes.expected_items(site)  # each loaded URL once
+
+
+def test_failed_pages_are_counted_in_the_final_status(storage: Storage) -> None:
+    with LocalSite(pages=30, broken_links=2) as site:
+        storage.write_input(crawl_input(site))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert "Done: 30 items pushed, from 30 pages; 2 pages failed after all retries (see the log)." in result.stdout
+    assert_exact(storage, site)
+
+
+def test_max_requests_per_crawl_counts_pages_saved_and_may_be_raised_or_lowered(storage: Storage) -> None:
+    with LocalSite(pages=100, broken_links=3) as site:
+        storage.write_input(crawl_input(site, maxRequestsPerCrawl=30))
+        assert run_actor(storage).returncode == 0
+        assert len(storage.items()) == 30  # pages saved: the three failed requests are not counted
+        storage.write_input(crawl_input(site, maxRequestsPerCrawl=20))  # lowered: done at once
+        assert run_actor(storage).returncode == 0
+        assert len(storage.items()) == 30
+        storage.write_input(crawl_input(site, maxRequestsPerCrawl=60))  # raised: goes on
+        assert run_actor(storage).returncode == 0
+        assert len(storage.items()) == 60
+        storage.write_input(crawl_input(site))
+        assert run_actor(storage).returncode == 0
     assert_exact(storage, site)

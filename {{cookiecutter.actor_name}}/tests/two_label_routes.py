@@ -1,8 +1,10 @@
 """A two-label router, as a crawlee user writes one: the start page (no label) enqueues DETAIL pages and saves
-nothing; each DETAIL page pushes two items in two `push_data` calls (a dict, then a list) and enqueues on."""
+nothing; each DETAIL page pushes two items in two `push_data` calls (a dict, then a list) and enqueues on.
+With RAISE_AFTER_PUSH="3,7", the DETAIL handler of those pages raises after its first push, once each."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from crawlee.crawlers import ParselCrawlingContext
@@ -10,6 +12,7 @@ from crawlee.router import Router
 from local_site import LocalSite, sort_items
 
 router = Router[ParselCrawlingContext]()
+RAISE_ONCE_ON = {f"/page/{n}" for n in os.environ.get("RAISE_AFTER_PUSH", "").split(",") if n}
 
 
 @router.default_handler
@@ -21,6 +24,9 @@ async def start_page(context: ParselCrawlingContext) -> None:
 async def detail_page(context: ParselCrawlingContext) -> None:
     url = context.request.loaded_url or context.request.url
     await context.push_data({"url": url, "part": 1})
+    if (path := "/" + url.split("/", 3)[3]) in RAISE_ONCE_ON:
+        RAISE_ONCE_ON.discard(path)
+        raise RuntimeError(f"the handler failed after a push on {path}")
     heading = context.selector.css("h1::text").get()
     await context.push_data([{"url": url, "part": 2, "heading": heading}])
     await context.enqueue_links(selector='a[href^="/page/"]', label="DETAIL")

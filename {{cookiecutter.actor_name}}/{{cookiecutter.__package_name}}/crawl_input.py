@@ -16,6 +16,7 @@ class CrawlInput(BaseModel):
     max_crawl_depth: int = Field(20, ge=0)
     max_concurrency: int = Field(10, ge=1, le=200)
     max_request_retries: int = Field(3, ge=0, le=20)
+    request_handler_timeout_secs: int = Field(60, ge=1, le=3600)
     proxy_configuration: dict[str, Any] | None = None
 
     @field_validator("start_urls")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from apify import Actor
@@ -64,6 +65,7 @@ async def crawl(
         request_handler=router,
         request_manager=queue,
         max_request_retries=crawl_input.max_request_retries,
+        request_handler_timeout=timedelta(seconds=crawl_input.request_handler_timeout_secs),
         max_crawl_depth=crawl_input.max_crawl_depth,
         concurrency_settings=ConcurrencySettings(
             max_concurrency=crawl_input.max_concurrency, desired_concurrency=crawl_input.max_concurrency

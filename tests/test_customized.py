@@ -1,6 +1,8 @@
 """A project whose `transform` its user changed: its transform-sensitive tests and the rehearsal still hold
 it to exactly-once; and a transform that breaks the contract (not deterministic) is caught when a crash
-between a push and its checkpoint makes the restarted run compare what landed with the page again."""
+between a push and its checkpoint makes the restarted run compare what landed with the page again. A website
+project whose `routes.py` its user replaced with a two-label router (listing and detail pages, several
+`push_data` calls a page) rehearses exactly through migrations and kills."""
 
 from __future__ import annotations
 
@@ -18,6 +20,24 @@ RESHAPE_AND_DROP = """    if item["id"] % 3 == 0:
 NOT_DETERMINISTIC = """    import random
 
     return {**item, "nonce": random.random()}
+"""
+TWO_LABEL_ROUTES = """from crawlee.crawlers import ParselCrawlingContext
+from crawlee.router import Router
+
+router = Router[ParselCrawlingContext]()
+
+
+@router.default_handler
+async def start_page(context: ParselCrawlingContext) -> None:
+    await context.enqueue_links(selector='a[href^="/page/"]', label="DETAIL")
+
+
+@router.handler("DETAIL")
+async def detail_page(context: ParselCrawlingContext) -> None:
+    url = context.request.loaded_url or context.request.url
+    await context.push_data({"url": url, "part": 1})
+    await context.push_data([{"url": url, "part": 2, "heading": context.selector.css("h1::text").get()}])
+    await context.enqueue_links(selector='a[href^="/page/"]', label="DETAIL")
 """
 REHEARSAL = ["tests/rehearse.py", "--total", "600", "--page-size", "20", "--latency", "0.3"]
 # The generated tests whose expectations come from the project's own transform (harness.expected_items): the
@@ -74,3 +94,15 @@ def test_a_transform_that_is_not_deterministic_is_caught_after_a_crash_in_the_wi
     assert "exit codes             -9 1" in result.stdout  # the restart refused to go on
     assert "RESULT: NOT EXACT" in result.stdout
     assert "differ from what the page at offset 20 gives now: the source or the transform changed" in result.stdout
+
+
+def test_a_website_project_with_its_own_two_label_router_rehearses_exactly(bake, tmp_path: Path, kind_python) -> None:
+    project = tmp_path / "my-actor"
+    shutil.copytree(bake({"source": "website"}), project)
+    (project / "my_actor" / "routes.py").write_text(TWO_LABEL_ROUTES)
+    disruptions = ["--migrate-after", "1.5", "--kill-after", "1.2", "--times", "2"]
+    command = [str(kind_python("website")), "tests/rehearse.py", "--total", "300", "--latency", "0.3", *disruptions]
+    result = run(command, cwd=project)
+    assert "items in dataset       598 (expected 598)" in result.stdout  # two for each page but the start page
+    assert "kills (SIGKILL)        1" in result.stdout
+    assert "RESULT: exact" in result.stdout

@@ -38,8 +38,6 @@ CRASH_ENTRY = "tests/crash_after_push.py"
 FAULTS = {3: [500], 11: [429, 503], 40: [502]}
 
 
-
-
 @pytest.fixture(autouse=True)
 def tests_own_router(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Actor these tests start runs site_routes.py unless a test names another router."""

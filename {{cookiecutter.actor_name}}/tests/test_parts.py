@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -17,6 +19,7 @@ json_api = importlib.import_module(f"{package_name()}.json_api")
 pagination = importlib.import_module(f"{package_name()}.pagination")
 credentials = importlib.import_module(f"{package_name()}.credentials")
 ledger = importlib.import_module(f"{package_name()}.ledger")
+resumable = importlib.import_module(f"{package_name()}.resumable")
 ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
 
@@ -169,3 +172,53 @@ def test_closing_pages_ahead_cancels_what_is_still_in_flight() -> None:
 
     assert asyncio.run(read_first_page()) == ["a"]
     assert sorted(line for line in log if line.startswith("cancelled")) == ["cancelled b", "cancelled c"]
+
+
+TRANSFORM_MODULE = """
+import re
+
+KINDS = {"book", "film", "game"}
+SCALE = 2
+
+
+def _label(name, suffix="!"):
+    return name.upper() + suffix
+
+
+def transform(item):
+    \"\"\"Docstrings and comments do not count.\"\"\"
+    if item["kind"] not in KINDS:  # a set literal: its repr's order changes from process to process
+        return None
+    return {"label": _label(item["name"]), "size": item["size"] * SCALE, "ok": bool(re.match("a", item["name"]))}
+
+
+def unrelated():
+    return 1
+"""
+
+
+def identity_in_a_new_process(tmp_path, source: str, seed: str) -> str:
+    (tmp_path / "user_transform.py").write_text(source)
+    code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {resumable.__name__} as r, user_transform as u; "
+    code += "print(r.code_identity(u.transform))"
+    env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_transform_identity_is_the_same_in_every_process_and_follows_its_helpers(tmp_path) -> None:
+    same = {identity_in_a_new_process(tmp_path, TRANSFORM_MODULE, seed) for seed in ("1", "2", "3", "4")}
+    assert len(same) == 1  # string hash randomization does not change it
+    unchanged = TRANSFORM_MODULE.replace("# a set literal", "# another comment").replace("def unrelated():", "def f():")
+    assert identity_in_a_new_process(tmp_path, unchanged, "5") in same
+    for change in (("SCALE = 2", "SCALE = 3"), ('suffix="!"', 'suffix="?"'), ('"game"}', '"toy"}')):
+        assert identity_in_a_new_process(tmp_path, TRANSFORM_MODULE.replace(*change), "1") not in same, change
+
+
+def test_read_back_items_compare_numbers_as_the_dataset_api_gives_them_back() -> None:
+    big = 2**53 + 1  # JavaScript keeps the nearest double: 2**53
+    assert ledger.same_item({"id": big, "price": 0.1, "n": [1, 2]}, {"id": 2**53, "price": 0.1, "n": [1.0, 2.0]})
+    assert not ledger.same_item({"id": 7}, {"id": 8})
+    assert not ledger.same_item({"id": True}, {"id": 1})

@@ -131,7 +131,7 @@ def same_item(pushed: Any, stored: Any) -> bool:
 
 def _as_double(value: Any) -> Any:
     if isinstance(value, bool):
-        return value
+        return ("bool", value)  # not equal to the numbers 1 and 0
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, dict):

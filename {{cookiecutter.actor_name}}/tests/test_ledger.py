@@ -62,6 +62,23 @@ def test_a_kill_right_after_a_push_with_a_lagging_item_count_and_an_instant_rest
     assert "landed after the last checkpoint" in log_of(storage)
 
 
+def test_a_group_of_pages_cut_in_the_middle_of_its_push_by_a_kill(storage: Storage) -> None:
+    """With 30 ms a storage call, the pages fetched ahead while a commit is in flight go together; the platform
+    stores only the first 30 items of the first push of more (a page and a half) when the Actor is killed."""
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        await start_and_finish(platform)
+
+    with PaginatedSource(total=TOTAL, latency_secs=0.02) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 8})
+        platform = at_home(storage, script, PlatformWays(storage_latency_secs=0.03, cut_push_after=30))
+    assert storage.items() == expected_items(TOTAL)
+    assert max(platform.storage_api.pushed_sizes) > PAGE  # groups of pages: more than one page a push
+    assert "landed after the last checkpoint" in log_of(storage)
+
+
 def test_a_push_whose_response_is_lost_is_read_back_not_pushed_twice(storage: Storage) -> None:
     with PaginatedSource(total=TOTAL) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": PAGE})

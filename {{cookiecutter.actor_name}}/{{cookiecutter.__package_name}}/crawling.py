@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from apify import Actor
 from crawlee import ConcurrencySettings, Request
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from .crawl_input import CrawlInput
     from .resumable import ResumableRun
 
-C = TypeVar("C", bound="BasicCrawler")
 ANOTHER_DATASET = (
     "A handler pushed into another dataset than the run's default one (context.push_data with dataset_id, "
     "dataset_name or dataset_alias): only the default dataset is saved exactly once. Push into the default dataset."
@@ -48,7 +47,7 @@ ANOTHER_DATASET = (
 
 
 async def crawl(
-    run: ResumableRun, crawl_input: CrawlInput, router: Router, crawler_class: type[C], **options: Any
+    run: ResumableRun, crawl_input: CrawlInput, router: Router, crawler_class: type[BasicCrawler], **options: Any
 ) -> None:
     """Crawl from the start URLs with `router`'s handlers until the queue is done, maxRequestsPerCrawl pages are
     saved, or the run must stop. Raises StateError when a commit cannot be trusted (the crawl stops at once)."""
@@ -207,10 +206,10 @@ class RequestCommits:
         await run.report_progress()
 
 
-def exactly_once(crawler_class: type[C], commits: RequestCommits) -> type[C]:
+def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> type[BasicCrawler]:
     """`crawler_class` with its request handler's results committed through `commits`."""
 
-    class ExactlyOnceCrawler(crawler_class):  # type: ignore[valid-type,misc]
+    class ExactlyOnceCrawler(crawler_class):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._given_back: set[str] = set()  # requests put back in the queue unsaved: not to be marked

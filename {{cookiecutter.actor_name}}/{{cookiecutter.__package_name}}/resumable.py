@@ -323,7 +323,7 @@ def code_identity(code: FunctionType | ModuleType) -> str:
     module = code if isinstance(code, ModuleType) else sys.modules[code.__module__]
     try:
         tree = ast.parse(inspect.getsource(module))
-    except (OSError, TypeError):  # no source at hand (an interactive session): the bytecode is all there is
+    except OSError:  # no source at hand (an interactive session): the bytecode is all there is
         return code.__code__.co_code.hex() if isinstance(code, FunctionType) else module.__name__
     definitions: dict[str, list[ast.stmt]] = {}
     for statement in tree.body:

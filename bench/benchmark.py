@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run of every measurement")
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)  # stage 2: the baked project
     parser.add_argument("--crawler", action="store_true", help=argparse.SUPPRESS)  # stage 2: the website kind
+    parser.add_argument("--browser", action="store_true", help=argparse.SUPPRESS)  # stage 2: the browser kind
     return parser.parse_args()
 
 
@@ -361,6 +363,8 @@ def table(results: dict) -> str:
     lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
     if "crawler" in results:
         lines.append(crawler_row(results["crawler"]))
+    if "browser" in results:
+        lines.append(browser_row(results["browser"]))
     return "\n".join(lines)
 
 
@@ -444,6 +448,82 @@ def measure_crawler(project: Path, quick: bool) -> dict:
     return {"runs": results}
 
 
+PLAIN_BROWSER_CRAWLER = """
+import asyncio
+from apify import Actor
+from crawlee import ConcurrencySettings
+from crawlee.crawlers import PlaywrightCrawler
+
+async def main():
+    async with Actor:
+        actor_input = await Actor.get_input()
+        concurrency = actor_input["maxConcurrency"]
+        crawler = PlaywrightCrawler(
+            concurrency_settings=ConcurrencySettings(max_concurrency=concurrency, desired_concurrency=concurrency),
+            max_request_retries=actor_input["maxRequestRetries"],
+            browser_type="chromium",
+            headless=True,
+            configure_logging=False,
+        )
+
+        @crawler.pre_navigation_hook
+        async def block(context):
+            await context.block_requests()
+
+        @crawler.router.default_handler
+        async def handle(context):
+            await context.push_data({"url": context.page.url, "title": await context.page.title()})
+            await context.enqueue_links(strategy="same-hostname")
+
+        await crawler.run([source["url"] for source in actor_input["startUrls"]])
+
+asyncio.run(main())
+"""
+
+
+def measure_browser(project: Path, quick: bool) -> dict:
+    """Pages/s of the exactly-once browser crawler against a plain crawlee PlaywrightCrawler (same handler, same
+    concurrency, images and styles blocked in both) on the same local site, interleaved, median of 3 each."""
+    sys.path[:0] = [str(project / "tests"), str(project)]
+    import harness
+    from local_site import LocalSite
+
+    plain = Path(tempfile.mkdtemp()) / "plain_browser_crawler.py"
+    plain.write_text(PLAIN_BROWSER_CRAWLER)
+    pages, concurrency = (30 if quick else 200), 4
+    timings: dict[str, list[float]] = {"exactly once": [], "plain crawlee": []}
+    with LocalSite(pages=pages, latency_secs=0.02) as site:
+        for _round in range(3):
+            for name, entry in (("exactly once", None), ("plain crawlee", str(plain))):
+                storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
+                storage.write_input(
+                    {
+                        "startUrls": [{"url": site.url(0)}],
+                        "maxRequestsPerCrawl": 0,
+                        "maxConcurrency": concurrency,
+                        "maxRequestRetries": 3,
+                    }
+                )
+                started = time.perf_counter()
+                result = harness.run_actor(storage, entry=entry, timeout=900)
+                elapsed = time.perf_counter() - started
+                if result.returncode != 0 or storage.item_count() != pages:
+                    raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {pages} pages")
+                timings[name].append(elapsed)
+                print(f"  browser, {name}: {pages / elapsed:.1f} pages/s")
+    exact, plain_s = statistics.median(timings["exactly once"]), statistics.median(timings["plain crawlee"])
+    return {"pages": pages, "concurrency": concurrency, "exactly_once_s": exact, "plain_s": plain_s}
+
+
+def browser_row(browser: dict) -> str:
+    exact, plain = browser["pages"] / browser["exactly_once_s"], browser["pages"] / browser["plain_s"]
+    return (
+        f"| pages/s, browser crawler ({browser['pages']} pages of 20 ms, concurrency {browser['concurrency']}, "
+        f"headless Chromium, median of 3): exactly-once vs plain crawlee `PlaywrightCrawler` | {exact:.1f} vs "
+        f"{plain:.1f} ({exact / plain:.2f}x) | ≥ 0.9x |"
+    )
+
+
 def crawler_row(crawler: dict) -> str:
     rows = []
     for run in crawler["runs"]:
@@ -461,6 +541,10 @@ def main() -> None:
     args = parse_args()
     if args.project is None:
         quick = ["--quick"] if args.quick else []
+        browser_project, browser_python = prepare("browser")
+        browser_out = args.out.with_name(args.out.stem + "-browser.json")
+        command = [str(browser_python), __file__, "--project", str(browser_project), "--browser", "--out"]
+        subprocess.run([*command, str(browser_out), *quick], check=True)
         crawler_project, crawler_python = prepare("website")
         crawler_out = args.out.with_name(args.out.stem + "-crawler.json")
         command = [str(crawler_python), __file__, "--project", str(crawler_project), "--crawler", "--out"]
@@ -469,6 +553,16 @@ def main() -> None:
         command = [str(python), __file__, "--project", str(project), "--out", str(args.out)]
         sys.exit(subprocess.run(command + quick, check=False).returncode)
     print(f"Measuring {args.project} ...")
+    if args.browser:
+        if not any(os.environ.get(name) for name in ("CRAWLEE_DEFAULT_BROWSER_PATH", "APIFY_DEFAULT_BROWSER_PATH")):
+            os.environ["CRAWLEE_DEFAULT_BROWSER_PATH"] = shutil.which("chromium") or ""  # as the tests do
+            if os.geteuid() == 0:
+                os.environ["CRAWLEE_DISABLE_BROWSER_SANDBOX"] = "1"
+        browser = measure_browser(args.project, args.quick)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(browser, indent=2))
+        print(browser_row(browser))
+        return
     if args.crawler:
         crawler = measure_crawler(args.project, args.quick)
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -476,9 +570,10 @@ def main() -> None:
         print(crawler_row(crawler))
         return
     results = measure(args.project, args.quick)
-    crawler_out = args.out.with_name(args.out.stem + "-crawler.json")
-    if crawler_out.exists():
-        results["crawler"] = json.loads(crawler_out.read_text())
+    for kind in ("crawler", "browser"):
+        kind_out = args.out.with_name(f"{args.out.stem}-{kind}.json")
+        if kind_out.exists():
+            results[kind] = json.loads(kind_out.read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     info = results["machine"]

@@ -26,24 +26,41 @@ JSON_API_FILES = [
     "tests/test_pagination.py",
     "tests/test_parts.py",
 ]
-WEBSITE_FILES = [
-    "{package}/main_website.py",
+CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
     "{package}/crawling.py",
-    "{package}/routes.py",
     "tests/local_site.py",
+]
+WEBSITE_FILES = [
+    "{package}/main_website.py",
+    "{package}/routes.py",
     "tests/test_website.py",
+    "tests/site_routes.py",
+    "tests/two_label_routes.py",
+]
+BROWSER_FILES = [
+    "{package}/main_browser.py",
+    "{package}/routes_browser.py",
+    "{package}/browser_input.py",
+    "tests/test_browser.py",
+    "tests/browser_routes.py",
 ]
 # (question, answer) -> files and folders that answer does not use; "{package}" is the package folder.
 NOT_USED: dict[tuple[str, str], list[str]] = {
-    ("source", "json_api"): WEBSITE_FILES,
-    ("source", "website"): ["{package}/main.py", *JSON_API_FILES],
+    ("source", "json_api"): [*CRAWL_FILES, *WEBSITE_FILES, *BROWSER_FILES],
+    ("source", "website"): ["{package}/main.py", *JSON_API_FILES, *BROWSER_FILES],
+    ("source", "browser"): ["{package}/main.py", *JSON_API_FILES, *WEBSITE_FILES],
     ("package_manager", "pip"): [".python-version"],
     ("package_manager", "uv"): ["requirements.txt"],
 }
-# (question, answer) -> files that take another name: each kind's story is its package's main.py.
+# (question, answer) -> files that take another name: each kind's story is its package's main.py, and a crawler's
+# handlers are its package's routes.py.
 RENAMED: dict[tuple[str, str], dict[str, str]] = {
     ("source", "website"): {"{package}/main_website.py": "{package}/main.py"},
+    ("source", "browser"): {
+        "{package}/main_browser.py": "{package}/main.py",
+        "{package}/routes_browser.py": "{package}/routes.py",
+    },
 }
 
 

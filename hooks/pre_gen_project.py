@@ -16,8 +16,19 @@ import unicodedata
 # Apify's rule for Actor names (the `name` in .actor/actor.json).
 ACTOR_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
-# Top-level packages the generated Actor imports: a package of the same name would shadow them.
-DEPENDENCY_PACKAGES = frozenset({"apify", "apify_client", "crawlee", "impit", "parsel", "pydantic", "yarl", "tests"})
+# Every top-level module of the generated Actor's installed dependency tree (both kinds, dev tools included)
+# and its tests folder: a package of the same name would shadow it. Computed, not chosen: the template's tests
+# (test_hooks.py) list what is installed in a baked Actor's environment and fail, naming the modules, when one
+# is missing here.
+DEPENDENCY_PACKAGES = frozenset(
+    {"annotated_types", "apify", "apify_client", "async_timeout", "brotli", "cachetools", "cffi", "colorama"}
+    | {"crawlee", "cryptography", "cssselect", "dns", "dotenv", "email_validator", "idna", "impit", "jmespath"}
+    | {"lazy_object_proxy", "lxml", "more_itertools", "multidict", "parsel", "proclimits", "propcache", "protego"}
+    | {"psutil", "pycparser", "pydantic", "pydantic_core", "pydantic_settings", "typing_extensions"}
+    | {"typing_inspection", "w3lib", "websockets", "yarl"}
+    | {"execnet", "iniconfig", "packaging", "pluggy", "py", "pytest", "ruff", "xdist", "pygments"}
+    | {"tests"}
+)
 
 
 # The start of a Jinja expression, tag or comment; written so that this script, which cookiecutter renders

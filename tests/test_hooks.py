@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import TEMPLATE
+from conftest import TEMPLATE, run
 from jinja2 import Environment
 
 spec = importlib.util.spec_from_file_location("pre_gen_project", TEMPLATE / "hooks" / "pre_gen_project.py")
@@ -117,3 +117,21 @@ def test_the_post_gen_hook_reports_uv_lock_failing_by_its_error_line(tmp_path, m
     assert reason is not None
     assert reason.startswith("error:")
     assert not (tmp_path / "uv.lock").exists()
+
+
+INSTALLED_MODULES = """
+import importlib.metadata as metadata
+bootstrap = {"pip", "setuptools"}
+print(" ".join(sorted(
+    name for name, dists in metadata.packages_distributions().items()
+    if name.isidentifier() and not name.startswith("_") and set(dists) - bootstrap
+)))
+"""
+
+
+@pytest.mark.parametrize("source", ["json_api", "website"])
+def test_every_top_level_module_of_the_actors_environment_is_refused_as_a_name(source: str, kind_python) -> None:
+    installed = set(run([str(kind_python(source)), "-c", INSTALLED_MODULES]).stdout.split())
+    assert {"apify", "crawlee", "multidict"} <= installed  # what is asked for, and what it brings (yarl's)
+    missing = installed - pre_gen_project.DEPENDENCY_PACKAGES
+    assert not missing, f"add to DEPENDENCY_PACKAGES in hooks/pre_gen_project.py: {sorted(missing)}"

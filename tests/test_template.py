@@ -41,6 +41,8 @@ MUST_BAKE: dict[str, dict[str, str]] = {
     # The second kind of Actor: a website crawler.
     "website": {"source": "website"},
     "website, uv": {"source": "website", "package_manager": "uv", "python_version": "3.11"},
+    # The third kind: a crawler in a real browser (its suite runs once, here).
+    "browser": {"source": "browser"},
 }
 # Refused answers: what is wrong, and the words the ERROR line must say.
 MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
@@ -55,6 +57,7 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
     "starts with a digit": ({"actor_name": "3d-scraper"}, "package name '3d_scraper', which is not a Python"),
     "shadows the stdlib": ({"actor_name": "json"}, "package name 'json', which would shadow the module"),
     "shadows a dependency": ({"actor_name": "crawlee"}, "package name 'crawlee', which would shadow the module"),
+    "shadows a transitive one": ({"actor_name": "multidict"}, "package name 'multidict', which would shadow the"),
     "title on two lines": ({"actor_title": "two\nlines"}, "actor_title 'two\\nlines' must be a single line"),
     "blank author": ({"author_name": "  "}, "author_name is empty"),
     "empty description": ({"description": ""}, "description is empty"),
@@ -69,7 +72,7 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
 # (test_every_answer_set_needs_the_same_environment): the full suite runs on the defaults (and, in
 # test_customized.py, on a project with its own transform); the others run a part that starts the Actor
 # both ways (locally and at home), which is what their other package name or metadata could break.
-FULL_SUITE = {"defaults", "website"}
+FULL_SUITE = {"defaults", "website", "browser"}
 QUICK_PART = {
     "json_api": [
         "tests/test_parts.py",
@@ -157,7 +160,12 @@ def test_json_and_toml_parse_and_hold_the_answers(baked) -> None:
         assert (project / ".python-version").read_text().strip() == answers["python_version"]
         assert pyproject["tool"]["uv"] == {"package": False}
     dockerfile = (project / "Dockerfile").read_text()
-    assert f"FROM apify/actor-python:{answers['python_version']}\n" in dockerfile
+    if answers["source"] == "browser":  # the image brings the browsers of the Playwright version pinned
+        pin = next(d for d in runtime_dependencies(project) if d.startswith("playwright=="))
+        image = f"apify/actor-python-playwright:{answers['python_version']}-{pin.removeprefix('playwright==')}"
+        assert f"FROM {image}\n" in dockerfile
+    else:
+        assert f"FROM apify/actor-python:{answers['python_version']}\n" in dockerfile
     assert f'CMD ["python", "-m", "{package}"]' in dockerfile
     assert f"compileall -q {package}/" in dockerfile
     assert (project / package / "__main__.py").is_file()

@@ -110,6 +110,8 @@ class PaginatedSource:
     max_page_size: int | None = None
     past_the_end: str = "empty"
     ignore_position: bool = False
+    next_host: str | None = None  # next URLs (nextUrl, linkHeader) name this host, absolutely, instead of ours
+    cursor_loop: dict[int, int] = field(default_factory=dict)  # cursor style: the cursor c<key> is served as c<value>
     required_headers: dict[str, str] = field(default_factory=dict)
     required_query: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
@@ -198,13 +200,15 @@ class PaginatedSource:
         if self.style in ("offset", "page"):
             return self.page_body(start, limit), {}
         if self.style == "cursor":
-            return {"data": items, "meta": {"next_cursor": f"c{after}" if more else None}}, {}
+            next_cursor = f"c{self.cursor_loop.get(after, after)}" if more else None
+            return {"data": items, "meta": {"next_cursor": next_cursor}}, {}
         if self.style == "cursorItem":
             return {"data": items, "has_more": more}, {}
         # Next URLs keep every query parameter of the request, credentials included (as GitHub's do).
         next_query = urlencode({**query, "start": after})
         if self.style == "nextUrl":
-            return {"data": items, "links": {"next": f"/items?{next_query}" if more else None}}, {}
+            where = f"http://{self.next_host}:{self._server.server_address[1]}" if self.next_host else ""
+            return {"data": items, "links": {"next": f"{where}/items?{next_query}" if more else None}}, {}
         link = f'<{self.url}?{next_query}>; rel="next", ' if more else ""
         return items, {"Link": link + f'<{self.url}?{urlencode({**query, "start": 0})}>; rel="first"'}
 
@@ -286,9 +290,17 @@ class Storage:
         return {**kept, "item_count": str(self.item_count()).encode()}
 
 
+# Where crawlee finds a browser (the browser kind): kept from the tests' environment (see conftest.py).
+BROWSER_VARIABLES = ("CRAWLEE_DEFAULT_BROWSER_PATH", "APIFY_DEFAULT_BROWSER_PATH", "CRAWLEE_DISABLE_BROWSER_SANDBOX")
+
+
 def actor_env(storage: Storage, **extra: str) -> dict[str, str]:
     """The environment of a local run that resumes from `storage` (purge on start would delete the state)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APIFY_", "ACTOR_", "CRAWLEE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) or k in BROWSER_VARIABLES
+    }
     env.update(APIFY_LOCAL_STORAGE_DIR=str(storage.root), APIFY_PURGE_ON_START="0", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env

@@ -125,8 +125,13 @@ def report(
 
 
 def is_crawler() -> bool:
-    """Whether this project is the website kind (a crawler) rather than the JSON API kind."""
+    """Whether this project is a crawler (the website or browser kind) rather than the JSON API kind."""
     return (PROJECT_ROOT / package_name() / "crawling.py").exists()
+
+
+def is_browser() -> bool:
+    """Whether this project crawls in a browser."""
+    return (PROJECT_ROOT / package_name() / "browser_input.py").exists()
 
 
 def main(argv: list[str] | None = None) -> int:

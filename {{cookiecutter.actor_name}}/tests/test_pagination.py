@@ -114,7 +114,7 @@ def test_404_for_the_first_page_fails_the_run(storage: Storage) -> None:
     [
         ("offset", "The API served the same full page for two positions"),
         ("page", "The API served the same full page for two positions"),
-        ("cursor", "The API gave the same cursor position again"),
+        ("cursor", "The API gave a cursor position it gave before"),
     ],
 )
 def test_an_api_that_ignores_the_position_is_stopped_at_once(storage: Storage, style: str, message: str) -> None:
@@ -173,3 +173,34 @@ def test_credentials_appear_nowhere_the_run_wrote_or_printed(storage: Storage) -
         assert secret not in printed
         assert not [name for name, text in written.items() if secret in text]
         assert not [body for body in said if secret in body]
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_credentials_go_to_another_origin_only_when_the_input_allows_it(storage: Storage, allowed: bool) -> None:
+    """Next URLs name `localhost`, another origin than apiUrl's 127.0.0.1 (the same server, which asks for the
+    credentials on every page)."""
+    required = {"required_headers": {"Authorization": SECRET_HEADER}, "required_query": {"api_key": SECRET_KEY}}
+    with PaginatedSource(total=60, style="nextUrl", next_host="localhost", **required) as source:
+        other = [f"http://localhost:{source.url.split(':')[2].split('/')[0]}"] if allowed else []
+        actor_input = source.input_for(
+            apiUrl=f"{source.url}?api_key={SECRET_KEY}", headers={"Authorization": SECRET_HEADER}, pageSize=20
+        )
+        storage.write_input({**actor_input, "credentialOrigins": other})
+        result = run_actor(storage, timeout=60)
+    if allowed:
+        assert result.returncode == 0, result.stdout
+        assert storage.items() == expected_items(60)
+    else:  # the second page's request went without them: refused by the server, and the run stops
+        assert result.returncode == 1
+        assert "answered HTTP 401" in result.stdout
+        assert storage.items() == expected_items(20)
+
+
+def test_a_cursor_cycle_longer_than_one_page_is_stopped_with_one_message(storage: Storage) -> None:
+    """Cursors c20 -> c40 -> c60 -> c40: the page at c40 would come again, and again."""
+    with PaginatedSource(total=200, style="cursor", cursor_loop={80: 40}) as source:
+        storage.write_input(source.input_for(pageSize=20, maxItems=100))
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 1
+    assert "The API gave a cursor position it gave before, after 60 items" in result.stdout
+    assert storage.items() == expected_items(60)  # c60's page, whose next cursor repeats, is not saved

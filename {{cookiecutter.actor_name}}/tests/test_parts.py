@@ -64,11 +64,66 @@ def test_items_at_names_the_path_when_it_leads_nowhere(body: object, path: str, 
         ('<https://api.test/items?page=1>; rel="prev first", <https://api.test/items?page=3>; rel=next', "?page=3"),
         ('<https://api.test/items?page=1>; rel="prev"', None),
         ("", None),
+        # Relations are whole words of a space-separated list: these are not "next".
+        ('<https://api.test/items?page=7>; rel="next-archive", <https://api.test/items?page=8>; rel="nextPage"', None),
+        # A quoted parameter may hold commas and semicolons (RFC 8288); relation types are case-insensitive.
+        (
+            '<https://api.test/items?page=1>; title="a, b; c"; rel="prev", <https://api.test/items?page=3>; REL=Next',
+            "?page=3",
+        ),
+        # GitHub's header, as it sends it.
+        (
+            '<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", '
+            '<https://api.github.com/repositories/1300192/issues?page=4>; rel="next", '
+            '<https://api.github.com/repositories/1300192/issues?page=515>; rel="last"',
+            "https://api.github.com/repositories/1300192/issues?page=4",
+        ),
+        ("not a link header", None),
     ],
 )
 def test_next_link_reads_the_rel_next_target(header: str, expected: str | None) -> None:
     link = pagination.next_link(header)
     assert (link and link.removeprefix("https://api.test/items")) == expected
+
+
+@pytest.mark.parametrize("name", ["api_key", "apiKey", "key", "access_token", "X-Amz-Signature", "sig", "password"])
+def test_credential_parameters_are_told_by_whole_words_of_their_name(name: str) -> None:
+    assert credentials.looks_secret(name)
+
+
+@pytest.mark.parametrize("name", ["keywords", "author", "design", "sort_key", "$skiptoken", "q", "signup"])
+def test_ordinary_parameters_are_not_taken_for_credentials(name: str) -> None:
+    assert not credentials.looks_secret(name)
+
+
+def test_every_ordinary_parameter_of_api_url_is_part_of_the_source() -> None:
+    python, golang = ({"apiUrl": f"https://api.test/jobs?keywords={q}&author=me&api_key=K1"} for q in ("py", "go"))
+    assert ActorInput.model_validate(python).source() != ActorInput.model_validate(golang).source()
+
+
+def next_url_style(api_url: str, **fields: object):
+    actor_input = ActorInput.model_validate(
+        {"apiUrl": api_url, "pagination": "nextUrl", "nextUrlPath": "next", **fields}
+    )
+    return pagination.style_for(actor_input, json_api.JsonApiSource(None, actor_input, None).secrets)
+
+
+def test_a_next_url_keeps_what_the_server_put_in_it_and_loses_only_known_secrets() -> None:
+    style = next_url_style("https://api.test/items?api_key=S3CRET&sort=id")
+    body = {"next": "/items?$skiptoken=abc&page_token=xyz&continuationToken=q1&api_key=S3CRET&sort=id"}
+    following = style.next(pagination.Position(), pagination.Response([1, 2], body, {}))
+    assert following.cursor == "https://api.test/items?$skiptoken=abc&page_token=xyz&continuationToken=q1&sort=id"
+    assert style.url(following) == following.cursor + "&api_key=S3CRET"  # fetched with apiUrl's credentials
+
+
+def test_credentials_go_only_to_api_urls_origin_unless_the_input_allows_another() -> None:
+    style = next_url_style("https://api.test/items?api_key=S3CRET")
+    elsewhere = pagination.Position(offset=2, cursor="https://cdn.other.test/items?page=2")
+    assert style.url(elsewhere) == "https://cdn.other.test/items?page=2"
+    assert not style.secrets.may_receive("https://cdn.other.test/items")
+    assert not style.secrets.may_receive("http://api.test/items")  # another scheme is another origin
+    allowed = next_url_style("https://api.test/items?api_key=S3CRET", credentialOrigins=["https://cdn.other.test"])
+    assert allowed.url(elsewhere) == "https://cdn.other.test/items?page=2&api_key=S3CRET"
 
 
 def test_secrets_are_hidden_in_text_and_left_out_of_saved_urls() -> None:

@@ -38,6 +38,7 @@ class ActorInput(BaseModel):
     page_size: int = Field(100, ge=1, le=10_000)
     items_path: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
+    credential_origins: list[str] = Field(default_factory=list)
     max_items: int = Field(0, ge=0)
     max_request_retries: int = Field(5, ge=0, le=20)
     prefetch_pages: int = Field(4, ge=1, le=32)

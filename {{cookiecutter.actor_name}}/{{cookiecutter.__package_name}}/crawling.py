@@ -49,8 +49,10 @@ ANOTHER_DATASET = (
 async def crawl(
     run: ResumableRun, crawl_input: CrawlInput, router: Router, crawler_class: type[BasicCrawler], **options: Any
 ) -> None:
-    """Crawl from the start URLs with `router`'s handlers until the queue is done, maxRequestsPerCrawl pages are
-    saved, or the run must stop. Raises StateError when a commit cannot be trusted (the crawl stops at once)."""
+    """Crawl from the start URLs with `router`'s handlers, in a crawler of `crawler_class` (crawlee's
+    ParselCrawler, PlaywrightCrawler, ...) made with `options` (and `pre_navigation_hooks`), until the queue is
+    done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
+    trusted (the crawl stops at once)."""
     queue = await Actor.open_request_queue()
     commits = RequestCommits(run, crawl_input.max_pages)
     await commits.forget_handled(queue)
@@ -60,6 +62,7 @@ async def crawl(
         options["proxy_configuration"] = await Actor.create_proxy_configuration(
             actor_proxy_input=crawl_input.proxy_configuration
         )
+    hooks = options.pop("pre_navigation_hooks", [])
     crawler = exactly_once(crawler_class, commits)(
         request_handler=router,
         request_manager=queue,
@@ -72,6 +75,8 @@ async def crawl(
         configure_logging=False,
         **options,
     )
+    for hook in hooks:
+        crawler.pre_navigation_hook(hook)
 
     async def stop_when_asked() -> None:
         crawler.stop(f"the run is stopping ({await run.wait_for_stop()})")

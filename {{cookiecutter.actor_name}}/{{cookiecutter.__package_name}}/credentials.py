@@ -1,45 +1,82 @@
-"""Credentials that must never leave the run: request header values and the secret-looking query parameters
-of apiUrl. Messages are passed through `Secrets.hide` before they are logged or shown; saved URLs lose those
-parameters (`without_secrets`)."""
+"""Credentials that must never leave the run: request header values and the credential query parameters of
+apiUrl. Messages are passed through `Secrets.hide` before they are logged or shown; saved URLs lose the known
+secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the origins the input allows).
+
+A query parameter carries a credential when a whole word of its name says so (`api_key`, `apiKey`,
+`access_token`, `X-Amz-Signature`, `password`, `session`), not when the letters merely occur in it
+(`keywords`, `author`, `design`, `sort_key` are ordinary parameters: part of the source's identity, shown as
+written).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
-SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|sig|auth|credential|session", re.IGNORECASE)
+CREDENTIAL_WORDS = frozenset(
+    {"token", "secret", "password", "passwd", "pwd", "passphrase", "signature", "sig", "auth", "authorization"}
+    | {"credential", "credentials", "session", "sessionid", "apikey", "jwt", "bearer", "otp"}
+)
+# "key" alone is ordinary (sort_key, group_key): it names a credential after one of these words, or on its own.
+KEY_OWNERS = frozenset({"api", "access", "secret", "private", "client", "subscription", "app", "license", "consumer"})
 HIDDEN = "***"
 MIN_SECRET_LENGTH = 4  # shorter header values ("1", "en") are no credentials, and hiding them would garble messages
 
 
 def looks_secret(name: str) -> bool:
-    """Whether a query parameter's name says that it carries a credential (api_key, token, signature, ...)."""
-    return bool(SECRET_NAME.search(name))
+    """Whether a query parameter's name says that it carries a credential (see the module's docstring)."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower())
+    if CREDENTIAL_WORDS.intersection(words) or words == ["key"]:
+        return True
+    return any(word == "key" and number and words[number - 1] in KEY_OWNERS for number, word in enumerate(words))
 
 
 def without_secrets(url: str) -> str:
-    """`url` without its secret-looking query parameters and without user:password in its host part."""
+    """`url` without its credential query parameters and without user:password in its host part."""
     parts = urlsplit(url)
-    kept = [p for p in parts.query.split("&") if p and not looks_secret(p.split("=", 1)[0])] if parts.query else []
+    kept = [p for p in parts.query.split("&") if p and not looks_secret(_name(p))] if parts.query else []
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
 
 
-class Secrets:
-    """The run's secret values, and a way to hide them in any text."""
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
-    def __init__(self, api_url: str, header_values: Iterable[str]) -> None:
+
+class Secrets:
+    """The run's secret values, where they may be sent, and a way to hide them in any text."""
+
+    def __init__(self, api_url: str, header_values: Iterable[str], other_origins: Iterable[str] = ()) -> None:
         parts = urlsplit(api_url)
+        # apiUrl's credential parameters, as written: added again to the next URLs of its own origin.
+        self.query_credentials = [p for p in parts.query.split("&") if p and looks_secret(_name(p))]
         values = {value for name, value in parse_qsl(parts.query, keep_blank_values=True) if looks_secret(name)}
         values |= set(header_values)
         if parts.password:
             values.add(parts.password)
+        self._values = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
         # As written and as they may appear encoded in a URL; longest first, so no part of one is left.
-        values = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
-        forms = {form for value in values for form in (value, quote(value, safe=""), quote_plus(value))}
+        forms = {form for value in self._values for form in (value, quote(value, safe=""), quote_plus(value))}
         self._forms = sorted(forms, key=len, reverse=True)
+        self._origins = {origin(api_url), *(origin(other) for other in other_origins)}
 
     def hide(self, text: str) -> str:
         for form in self._forms:
             text = text.replace(form, HIDDEN)
         return text
+
+    def may_receive(self, url: str) -> bool:
+        """Whether requests to `url` may carry the credentials: apiUrl's origin, or one the input allows."""
+        return origin(url) in self._origins
+
+    def strip(self, url: str) -> str:
+        """`url` without user:password and without the query parameters whose value is a known secret: what a
+        server put in a next URL (a page token, a skip token, a signature of its own) stays."""
+        parts = urlsplit(url)
+        kept = [p for p in parts.query.split("&") if p and unquote_plus(p.partition("=")[2]) not in self._values]
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
+
+
+def _name(pair: str) -> str:
+    return unquote_plus(pair.split("=", 1)[0])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, quote, unquote_plus, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
-from .credentials import looks_secret, without_secrets
+from .credentials import Secrets
 from .resumable import Position
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ class Style:
 
     positional: ClassVar[bool]  # positions can be computed ahead (prefetch; a short page is confirmed)
 
-    def __init__(self, actor_input: ActorInput) -> None:
-        self.input = actor_input
+    def __init__(self, actor_input: ActorInput, secrets: Secrets) -> None:
+        self.input, self.secrets = actor_input, secrets
         self.api_url, self.page_size, self.limit_param = (
             actor_input.api_url,
             actor_input.page_size,
@@ -131,15 +131,21 @@ class BodyCursor(Style):
 
 class NextUrl(Style):
     """The next page's URL in the body (`links.next`), or in the `Link: <...>; rel="next"` header (RFC 8288).
-    The URL is saved without secret-looking query parameters; they are taken from apiUrl again to fetch it."""
+    The URL is saved as the server wrote it, less the run's known secret values; apiUrl's credential parameters
+    are added again to fetch it, when it is on apiUrl's origin (or one the input allows)."""
 
     positional = False
 
     def url(self, at: Position) -> str:
         if at.cursor is None:
             return page_url(self.api_url, {self.limit_param: self.page_size})
-        secrets = {k: v for k, v in parse_qsl(urlsplit(self.api_url).query, keep_blank_values=True) if looks_secret(k)}
-        return page_url(urljoin(self.api_url, str(at.cursor)), secrets)
+        url = urljoin(self.api_url, str(at.cursor))
+        if not self.secrets.may_receive(url) or not self.secrets.query_credentials:
+            return url
+        parts = urlsplit(url)
+        names = {_decoded_name(pair) for pair in self.secrets.query_credentials}
+        kept = [p for p in parts.query.split("&") if p and _decoded_name(p) not in names] if parts.query else []
+        return urlunsplit(parts._replace(query="&".join(kept + self.secrets.query_credentials)))
 
     def next(self, at: Position, response: Response) -> Position | None:
         if self.input.pagination == "linkHeader":
@@ -149,7 +155,7 @@ class NextUrl(Style):
         if not link:
             return None
         absolute = urljoin(self.url(at), str(link))
-        return self.following(at, len(response.items), without_secrets(absolute))
+        return self.following(at, len(response.items), self.secrets.strip(absolute))
 
 
 STYLES: dict[str, type[Style]] = {
@@ -161,9 +167,9 @@ STYLES: dict[str, type[Style]] = {
 }
 
 
-def style_for(actor_input: ActorInput) -> Style:
+def style_for(actor_input: ActorInput, secrets: Secrets) -> Style:
     """The style the input names, set up from its fields."""
-    return STYLES[actor_input.pagination](actor_input)
+    return STYLES[actor_input.pagination](actor_input, secrets)
 
 
 def page_url(api_url: str, params: Mapping[str, Any]) -> str:
@@ -197,11 +203,25 @@ def items_at(body: Any, items_path: str) -> list[Any]:
     return node
 
 
+# RFC 8288: link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), link-values separated by commas;
+# a parameter's value is a token or a quoted string (which may hold commas and semicolons).
+LINK_VALUE = re.compile(r'\s*<([^>]*)>((?:\s*;\s*[^\s=;,]+(?:\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;,"]*))?)*)\s*(?:,|$)')
+LINK_PARAM = re.compile(r'\s*;\s*([^\s=;,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^;,"]*))?')
+
+
 def next_link(header: str) -> str | None:
-    """The target of the `rel="next"` link in an RFC 8288 Link header."""
-    for target, params in re.findall(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)", header):
-        if re.search(r';\s*rel\s*=\s*"?(?:[^";,]*\s)?next(?:\s[^";,]*)?"?', params, re.IGNORECASE):
-            return target
+    """The target of the link whose relation types (rel, a space-separated list, case-insensitive) include
+    exactly `next`, in an RFC 8288 Link header; None when there is none (or the header cannot be parsed)."""
+    position = 0
+    while position < len(header.rstrip()):
+        value = LINK_VALUE.match(header, position)
+        if value is None:
+            return None
+        for name, raw in LINK_PARAM.findall(value.group(2)):
+            relation = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw.strip()
+            if name.lower() == "rel" and "next" in relation.lower().split():
+                return value.group(1)
+        position = value.end()
     return None
 
 

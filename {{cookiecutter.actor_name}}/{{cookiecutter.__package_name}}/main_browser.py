@@ -1,0 +1,57 @@
+"""Crawl a website that needs a real browser into the default dataset: every page's items exactly once,
+whatever happens to the run.
+
+The story of a run: restore where the last run stopped; crawl from the start URLs in headless Chromium with your
+handlers (routes.py), saving what each page pushed together with the request that loaded it; stop cleanly when
+the crawl ends or maxRequestsPerCrawl pages are saved, or when the platform migrates or aborts the run. A
+migration or a crash at any instant loses no page and duplicates none (see crawling.py and resumable.py).
+
+Customize routes.py (what pages become, which links to follow) and the input (browser_input.py with
+.actor/input_schema.json).
+"""
+
+from __future__ import annotations
+
+from apify import Actor
+from crawlee.crawlers import PlaywrightCrawler, PlaywrightPreNavCrawlingContext
+from pydantic import ValidationError
+
+from . import routes
+from .browser_input import BrowserInput
+from .crawling import crawl
+from .resumable import ResumableRun, StateError
+
+
+async def main() -> None:
+    run = ResumableRun(crawl=True)  # listens for migrating and aborting from the very start
+    async with Actor:
+        try:
+            browser_input = BrowserInput.model_validate(await Actor.get_input() or {})
+        except ValidationError as error:
+            await Actor.fail(status_message=f"Invalid input: {_describe(error)}")
+            return
+
+        try:
+            # 1. Restore: the counts of the last run, reconciled with what the dataset already holds.
+            await run.restore(browser_input.source(), routes)
+
+            # 2. Crawl in the browser: what each page pushed is saved with the request that loaded it (pages
+            #    waiting to be saved go together, in one save and one push); the queue knows which are done.
+            if not run.finished:
+                hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
+                options = browser_input.crawler_options()
+                await crawl(run, browser_input, routes.router, PlaywrightCrawler, pre_navigation_hooks=hooks, **options)
+        except StateError as error:
+            await Actor.fail(status_message=str(error))
+            return
+
+        # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
+        await run.stop()
+
+
+async def _block_images_fonts_and_styles(context: PlaywrightPreNavCrawlingContext) -> None:
+    await context.block_requests()  # crawlee's default patterns: images, fonts, stylesheets, PDFs, archives
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors())

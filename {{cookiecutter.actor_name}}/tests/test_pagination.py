@@ -204,3 +204,16 @@ def test_a_cursor_cycle_longer_than_one_page_is_stopped_with_one_message(storage
     assert result.returncode == 1
     assert "The API gave a cursor position it gave before, after 60 items" in result.stdout
     assert storage.items() == expected_items(60)  # c60's page, whose next cursor repeats, is not saved
+
+
+def test_a_cursor_cycle_back_past_a_restart_is_stopped_too(storage: Storage) -> None:
+    """Killed right after the 3rd push (the page at c40); the restarted run goes on at c40, then c60, whose next
+    cursor leads back to c20, read before the kill only."""
+    with PaginatedSource(total=200, style="cursor", cursor_loop={80: 20}, latency_secs=0.2) as source:
+        storage.write_input(source.input_for(pageSize=20, maxItems=150))
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH="3", timeout=60)
+        assert crashed.returncode == -signal.SIGKILL
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 1
+    assert "The API gave a cursor position it gave before, after 60 items" in result.stdout
+    assert storage.items() == expected_items(60)  # the page at c20 is not read again

@@ -16,10 +16,10 @@ from apify import Actor
 
 from .credentials import Secrets
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
-from .resumable import Position
+from .resumable import Position, position_key
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     from apify import ProxyConfiguration
     from crawlee.http_clients import HttpClient
@@ -54,20 +54,23 @@ class JsonApiSource:
 
     - an empty page ends it; a short page is confirmed by asking for the next one (a page-size cap is not an
       end) unless `totalPath` says the data is complete; a confirming page that repeats the short one ends it;
-    - a cursor or next URL given before (in this process), or one full page served for two positions, stop with
-      SourceError;
+    - a cursor or next URL given before (in this process, or before a restart: `seen`), or one full page served
+      for two positions, stop with SourceError;
     - 404 or 416 for a position past the first page ends the data, with a warning.
     Positional styles (offset, page) fetch up to `ahead` pages at once; the others one page at a time.
     """
 
-    def __init__(self, http: HttpClient, actor_input: Any, proxy: ProxyConfiguration | None) -> None:
+    def __init__(
+        self, http: HttpClient, actor_input: Any, proxy: ProxyConfiguration | None, seen: Iterable[str] = ()
+    ) -> None:
+        """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past."""
         self._http, self._input, self._proxy = http, actor_input, proxy
         self.secrets = Secrets(actor_input.api_url, actor_input.headers.values(), actor_input.credential_origins)
         self.style = style_for(actor_input, self.secrets)
         self._step = actor_input.page_size  # how many items the API serves in a full page (less if it caps)
         self._pages = PagesAhead(self._fetch)
         self._previous: tuple[Position, list[Any]] | None = None
-        self._seen: set[str | int] = set()  # the cursors, page numbers or next URLs read so far in this process
+        self._seen = set(seen)  # keys of the cursors and next URLs read so far
 
     async def __aenter__(self) -> JsonApiSource:
         return self
@@ -98,9 +101,11 @@ class JsonApiSource:
         return at.offset - at.skip + len(served.items) >= total
 
     def _check_not_repeating(self, at: Position, served: Response, following: Position | None, last: bool) -> None:
-        if at.cursor is not None:
-            self._seen.add(at.cursor)
-        if following is not None and following.cursor is not None and following.cursor in self._seen:
+        if self.style.positional:
+            pass  # page numbers and offsets only go forward
+        elif at.cursor is not None:
+            self._seen.add(position_key(at.cursor))
+        if following is not None and following.cursor is not None and position_key(following.cursor) in self._seen:
             raise SourceError(
                 f"The API gave a {self._input.pagination} position it gave before, after {at.offset} items: "
                 "it would be read forever. Check the pagination fields of the input."

@@ -50,7 +50,7 @@ async def main() -> None:
                 proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
             async with (
                 ImpitHttpClient() as http,
-                JsonApiSource(http, actor_input, proxy) as source,
+                JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen()) as source,
                 PageCommits(run, transform, actor_input.max_items, waiting=actor_input.prefetch_pages) as commits,
             ):
                 at = run.position

@@ -122,6 +122,10 @@ class PageCommits:
         # Position, count and marker move together, with no await between them. Landed items left over (the
         # pages are now smaller than when they were pushed) belong to the next pages: still pending.
         at, pages, last_whole = _position_after(group, used)
+        # Cursors and next URLs of the pages read past (not page numbers, which only go forward; not the page the
+        # run goes on in, which it reads again).
+        read_past = [page.at.cursor for page, _outputs in group[:pages] if page.at.cursor != at.cursor]
+        run.remember_cursors([cursor for cursor in read_past if isinstance(cursor, str)])
         run.state.update(asdict(at), pushed=run.pushed + skipped + pushed, pending=len(run.landed))
         run.state["pages"] += pages
         self.read_to_the_end = self.read_to_the_end or last_whole

@@ -49,9 +49,11 @@ STATE_DEFAULTS: dict[str, Any] = {
     "source": {},
     "reboots": 0,
     "finished": False,  # the source is read to its end (limits such as maxItems are checked apart: they may rise)
+    "cursorsSeen": "",  # cursor-like styles: position_key() of the last RECENT_CURSORS positions read past, joined
 }
 # Keys that may hold more than one type; the others have the type of their default.
 STATE_TYPES = {"cursor": (type(None), str, int)}
+RECENT_CURSORS = 1000  # positions a restarted run remembers, to stop a source that cycles back to one of them
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
@@ -60,6 +62,14 @@ MIGRATION_WAIT_SECS = 600.0
 
 Transform = Callable[[Any], Any]
 T = TypeVar("T")
+
+
+POSITION_KEY_LENGTH = 12
+
+
+def position_key(cursor: str | int) -> str:
+    """A short, stable key of a cursor, page number or next URL: what the run remembers of positions read."""
+    return hashlib.sha256(str(cursor).encode()).hexdigest()[:POSITION_KEY_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,16 @@ class ResumableRun:
     @property
     def finished(self) -> bool:
         return self.state["finished"]
+
+    def cursors_seen(self) -> list[str]:
+        """The keys of the cursors (or next URLs) the run has read past, the last RECENT_CURSORS of them."""
+        joined = self.state["cursorsSeen"]
+        return [joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)]
+
+    def remember_cursors(self, cursors: list[str | int]) -> None:
+        """Add the positions of pages read past (before the next save) to those a restart remembers."""
+        keys = "".join(position_key(cursor) for cursor in cursors)
+        self.state["cursorsSeen"] = (self.state["cursorsSeen"] + keys)[-RECENT_CURSORS * POSITION_KEY_LENGTH :]
 
     async def restore(self, source: dict[str, Any], code: Transform | ModuleType | None) -> None:
         """Load the state record, check that it was written for this `source` (the input fields that define

@@ -32,6 +32,7 @@ from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
 from .ledger import StateError
+from .resumable import GroupCommits
 
 if TYPE_CHECKING:
     from crawlee.crawlers import BasicCrawler
@@ -99,13 +100,12 @@ class _Waiting:
     saved: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class RequestCommits:
+class RequestCommits(GroupCommits[_Waiting]):
     """Commits crawled pages with their requests, in groups, exactly once (see the module's docstring)."""
 
     def __init__(self, run: ResumableRun, max_pages: int | None) -> None:
-        self._run, self._max_pages = run, max_pages
-        self._waiting: list[_Waiting] = []
-        self._committer: asyncio.Task[None] | None = None
+        super().__init__(run)
+        self._max_pages = max_pages
         self.error: StateError | None = None  # a commit that failed: the crawl stops and the run fails with it
 
     @property
@@ -143,24 +143,20 @@ class RequestCommits:
         if key in self._run.state["unmarked"]:
             return True  # landed before a crash, or before a mark that failed: nothing to push
         waiting = _Waiting(key, items)
-        self._waiting.append(waiting)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_while_waiting())
+        self.hand_over(waiting)
         # Shielded: a handler task cancelled now (a timeout, the crawler stopping) leaves the commit running.
         return await asyncio.shield(waiting.saved)
 
-    async def _commit_while_waiting(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, []
-            try:
-                async with self._run.commit_lock:
-                    await self._commit(group)
-            except Exception as error:  # the marker stays in the state: the next start reads the push back
-                self.fail(error if isinstance(error, StateError) else StateError(f"Saving pages failed: {error}"))
-            finally:
-                for waiting in group:
-                    if not waiting.saved.done():
-                        waiting.saved.set_result(False)
+    async def commit_group(self, group: list[_Waiting]) -> None:
+        try:
+            await self._commit(group)
+        except Exception as error:  # the marker stays in the state: the next start reads the push back
+            self.fail(error if isinstance(error, StateError) else StateError(f"Saving pages failed: {error}"))
+
+    def settle(self, group: list[_Waiting]) -> None:
+        for waiting in group:  # not saved: given back to the queue
+            if not waiting.saved.done():
+                waiting.saved.set_result(False)
 
     async def _commit(self, group: list[_Waiting]) -> None:
         run, state = self._run, self._run.state

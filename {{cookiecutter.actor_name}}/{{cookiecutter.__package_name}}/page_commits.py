@@ -12,12 +12,12 @@ from the dataset, compared and skipped (ResumableRun.landed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import ledger
 from .ledger import StateError
+from .resumable import GroupCommits
 
 if TYPE_CHECKING:
     from .resumable import Position, ResumableRun, Transform
@@ -33,26 +33,26 @@ class SourcePage(Protocol):
     def after(self, used: int) -> Position: ...
 
 
-class PageCommits:
+Waiting = tuple["SourcePage", ledger.Outputs]  # a page, and the dataset items made of it
+
+
+class PageCommits(GroupCommits[Waiting]):
     """Commits the pages added to it, in groups, in the background; `async with` waits for the last group."""
 
     def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, waiting: int) -> None:
         """`max_items`: the dataset's limit (0: none); `waiting`: how many pages may wait for their commit."""
-        self._run, self._transform, self._max_items = run, transform, max_items
-        self._waiting: list[tuple[SourcePage, list[tuple[int, Any]]]] = []
+        super().__init__(run)
+        self._transform, self._max_items = transform, max_items
         self._room = asyncio.Semaphore(max(1, waiting))
         self._added_outputs = 0  # dataset items of the pages added and not committed yet
-        self._committer: asyncio.Task[None] | None = None
         self.read_to_the_end = False  # the source's last page is committed whole
 
     async def __aenter__(self) -> PageCommits:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._committer is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._committer)  # a commit that saved its marker is never abandoned
-            self._raise_if_failed()
+        await self.committed()
+        self._raise_if_failed()
 
     @property
     def wants_more(self) -> bool:
@@ -69,31 +69,22 @@ class PageCommits:
         offset = page.at.offset
         outputs = ledger.outputs(page.items, self._transform, lambda index: f"item at source offset {offset + index}")
         await self._room.acquire()
-        self._waiting.append((page, outputs))
         self._added_outputs += len(outputs)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_while_waiting())
+        self.hand_over((page, outputs))
 
     def _raise_if_failed(self) -> None:
-        committer = self._committer
-        if committer is not None and committer.done() and not committer.cancelled() and committer.exception():
-            raise committer.exception()
+        if (error := self.failure()) is not None:
+            raise error
 
-    async def _commit_while_waiting(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, []
-            try:
-                async with self._run.commit_lock:
-                    await self._commit(group)
-            finally:
-                self._added_outputs -= sum(len(outputs) for _page, outputs in group)
-                for _ in group:
-                    self._room.release()
+    def settle(self, group: list[Waiting]) -> None:
+        self._added_outputs -= sum(len(outputs) for _page, outputs in group)
+        for _ in group:
+            self._room.release()
 
-    async def _commit(self, group: list[tuple[SourcePage, list[tuple[int, Any]]]]) -> None:
+    async def commit_group(self, group: list[Waiting]) -> None:
         run = self._run
         if run.stopping:
-            self._waiting.clear()  # pushed after the restart
+            self.drop_waiting()  # pushed after the restart
             return
         if group[0][0].at != run.position:
             raise StateError(f"A page at {group[0][0].at} came for the position {run.position}: pages out of order.")
@@ -132,7 +123,7 @@ class PageCommits:
         await run.report_progress()
 
 
-def _position_after(group: list[tuple[SourcePage, list[tuple[int, Any]]]], used: int) -> tuple[Position, int, bool]:
+def _position_after(group: list[Waiting], used: int) -> tuple[Position, int, bool]:
     """Where to go on after the first `used` dataset items of the group; how many pages that reached into;
     whether the source's last page was used whole."""
     at, pages = group[0][0].at, 0

@@ -27,13 +27,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import FunctionType, ModuleType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from apify import Actor, Event
 
 from .ledger import STATE_KEY, Landed, StateError, check_push_retries_can_be_turned_off, items_after
 
-__all__ = ["Position", "ResumableRun", "StateError"]
+__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError"]
 
 STATE_DEFAULTS: dict[str, Any] = {
     "offset": 0,
@@ -62,6 +62,7 @@ MIGRATION_WAIT_SECS = 600.0
 
 Transform = Callable[[Any], Any]
 T = TypeVar("T")
+W = TypeVar("W")
 
 
 POSITION_KEY_LENGTH = 12
@@ -296,6 +297,54 @@ class ResumableRun:
             await Actor.set_status_message(message, is_terminal=terminal or None)
         except Exception as error:  # progress for people must never stop the work
             Actor.log.warning(f"Could not set the status message: {error}")
+
+
+class GroupCommits(Generic[W]):
+    """Group commit: whatever is handed over while a commit is in flight goes into the next one, as one group,
+    committed under the run's commit lock by one task. Each kind says what a commit of a group is (`commit_group`) and
+    what follows it, done or not (`settle`)."""
+
+    def __init__(self, run: ResumableRun) -> None:
+        self._run = run
+        self._waiting: list[W] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    def hand_over(self, waiting: W) -> None:
+        self._waiting.append(waiting)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_while_waiting())
+
+    def drop_waiting(self) -> None:
+        """Forget what waits and was not taken into a commit yet (the run is stopping)."""
+        self._waiting.clear()
+
+    async def committed(self) -> None:
+        """Wait for the commits under way, shielded: a commit that saved its marker is never abandoned."""
+        if self._committer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._committer)
+
+    def failure(self) -> BaseException | None:
+        """What the committing task failed with, if it did."""
+        committer = self._committer
+        if committer is None or not committer.done() or committer.cancelled():
+            return None
+        return committer.exception()
+
+    async def commit_group(self, group: list[W]) -> None:
+        raise NotImplementedError
+
+    def settle(self, group: list[W]) -> None:
+        """After the commit of `group`, whether it succeeded or not."""
+
+    async def _commit_while_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                async with self._run.commit_lock:
+                    await self.commit_group(group)
+            finally:
+                self.settle(group)
 
 
 def _checked_state(saved: Any) -> dict[str, Any]:

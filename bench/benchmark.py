@@ -396,11 +396,38 @@ asyncio.run(main())
 """
 
 
+def race(site, pages: int, concurrency: int, contenders: dict[str, dict], label: str) -> dict[str, float]:
+    """Crawl `site` with each contender (name -> run_actor keyword arguments: entry, environment) three times,
+    interleaved, from fresh storage; the median seconds of each. Every run must save every page once."""
+    import harness
+
+    timings: dict[str, list[float]] = {name: [] for name in contenders}
+    for _round in range(3):
+        for name, how in contenders.items():
+            storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
+            storage.write_input(
+                {
+                    "startUrls": [{"url": site.url(0)}],
+                    "maxRequestsPerCrawl": 0,
+                    "maxConcurrency": concurrency,
+                    "maxRequestRetries": 3,
+                }
+            )
+            started = time.perf_counter()
+            result = harness.run_actor(storage, timeout=900, **how)
+            elapsed = time.perf_counter() - started
+            if result.returncode != 0 or storage.item_count() != pages:
+                raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {pages} pages")
+            timings[name].append(elapsed)
+            print(f"  {label}, {name}: {pages / elapsed:.1f} pages/s")
+    return {name: statistics.median(runs) for name, runs in timings.items()}
+
+
 def measure_crawler(project: Path, quick: bool) -> dict:
     """Pages/s of the exactly-once crawler against a plain crawlee ParselCrawler (same class, same concurrency,
-    same handler work, push_data per page) on the same local site, interleaved, median of 3 each."""
+    same handler work, push_data per page) on the same local site, locally and with the platform's storage round
+    trips."""
     sys.path[:0] = [str(project / "tests"), str(project)]
-    import harness
     from local_site import LocalSite
 
     plain = Path(tempfile.mkdtemp()) / "plain_crawler.py"
@@ -409,40 +436,21 @@ def measure_crawler(project: Path, quick: bool) -> dict:
     # (pages, page latency, concurrency, storage round trip): locally, and with the platform's round trips.
     for pages, page_s, concurrency, storage_s in ((2000, 0.02, 10, 0.0), (500, 0.03, 20, PLATFORM_ROUND_TRIP_S)):
         pages = pages // 10 if quick else pages
-        timings: dict[str, list[float]] = {"exactly once": [], "plain crawlee": []}
+        entry, latency = str(latency_entry()), str(storage_s)
+        contenders = {
+            "exactly once": {"entry": entry, "STORAGE_LATENCY_SECS": latency, "BENCH_SCRIPT": ""},
+            "plain crawlee": {"entry": entry, "STORAGE_LATENCY_SECS": latency, "BENCH_SCRIPT": str(plain)},
+        }
         with LocalSite(pages=pages, latency_secs=page_s) as site:
-            for _round in range(3):
-                for name, script in (("exactly once", ""), ("plain crawlee", str(plain))):
-                    storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
-                    storage.write_input(
-                        {
-                            "startUrls": [{"url": site.url(0)}],
-                            "maxRequestsPerCrawl": 0,
-                            "maxConcurrency": concurrency,
-                            "maxRequestRetries": 3,
-                        }
-                    )
-                    started = time.perf_counter()
-                    result = harness.run_actor(
-                        storage,
-                        entry=str(latency_entry()),
-                        timeout=900,
-                        STORAGE_LATENCY_SECS=str(storage_s),
-                        BENCH_SCRIPT=script,
-                    )
-                    elapsed = time.perf_counter() - started
-                    if result.returncode != 0 or storage.item_count() != pages:
-                        raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {pages} pages")
-                    timings[name].append(elapsed)
-                    print(f"  {name}, storage calls {storage_s * 1000:.0f} ms: {pages / elapsed:.0f} pages/s")
+            medians = race(site, pages, concurrency, contenders, f"storage calls {storage_s * 1000:.0f} ms")
         results.append(
             {
                 "pages": pages,
                 "concurrency": concurrency,
                 "latency_s": page_s,
                 "storage_latency_s": storage_s,
-                "exactly_once_s": statistics.median(timings["exactly once"]),
-                "plain_s": statistics.median(timings["plain crawlee"]),
+                "exactly_once_s": medians["exactly once"],
+                "plain_s": medians["plain crawlee"],
             }
         )
     return {"runs": results}
@@ -485,34 +493,20 @@ def measure_browser(project: Path, quick: bool) -> dict:
     """Pages/s of the exactly-once browser crawler against a plain crawlee PlaywrightCrawler (same handler, same
     concurrency, images and styles blocked in both) on the same local site, interleaved, median of 3 each."""
     sys.path[:0] = [str(project / "tests"), str(project)]
-    import harness
     from local_site import LocalSite
 
     plain = Path(tempfile.mkdtemp()) / "plain_browser_crawler.py"
     plain.write_text(PLAIN_BROWSER_CRAWLER)
     pages, concurrency = (30 if quick else 200), 4
-    timings: dict[str, list[float]] = {"exactly once": [], "plain crawlee": []}
+    contenders = {"exactly once": {"entry": None}, "plain crawlee": {"entry": str(plain)}}
     with LocalSite(pages=pages, latency_secs=0.02) as site:
-        for _round in range(3):
-            for name, entry in (("exactly once", None), ("plain crawlee", str(plain))):
-                storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
-                storage.write_input(
-                    {
-                        "startUrls": [{"url": site.url(0)}],
-                        "maxRequestsPerCrawl": 0,
-                        "maxConcurrency": concurrency,
-                        "maxRequestRetries": 3,
-                    }
-                )
-                started = time.perf_counter()
-                result = harness.run_actor(storage, entry=entry, timeout=900)
-                elapsed = time.perf_counter() - started
-                if result.returncode != 0 or storage.item_count() != pages:
-                    raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {pages} pages")
-                timings[name].append(elapsed)
-                print(f"  browser, {name}: {pages / elapsed:.1f} pages/s")
-    exact, plain_s = statistics.median(timings["exactly once"]), statistics.median(timings["plain crawlee"])
-    return {"pages": pages, "concurrency": concurrency, "exactly_once_s": exact, "plain_s": plain_s}
+        medians = race(site, pages, concurrency, contenders, "browser")
+    return {
+        "pages": pages,
+        "concurrency": concurrency,
+        "exactly_once_s": medians["exactly once"],
+        "plain_s": medians["plain crawlee"],
+    }
 
 
 def browser_row(browser: dict) -> str:

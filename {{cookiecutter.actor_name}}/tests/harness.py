@@ -302,6 +302,8 @@ def actor_env(storage: Storage, **extra: str) -> dict[str, str]:
         if not k.startswith(("APIFY_", "ACTOR_", "CRAWLEE_")) or k in BROWSER_VARIABLES
     }
     env.update(APIFY_LOCAL_STORAGE_DIR=str(storage.root), APIFY_PURGE_ON_START="0", PYTHONUNBUFFERED="1")
+    # A process that aborts (SIGABRT: a native library giving up) writes every thread's Python stack to its log.
+    env.update(PYTHONFAULTHANDLER="1")
     env.update(extra)
     return env
 

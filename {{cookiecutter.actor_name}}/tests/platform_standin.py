@@ -343,6 +343,9 @@ class PlatformStandIn:
                 raise TimeoutError(f"the Actor did not end within {within} s")
             await asyncio.sleep(0.02)
         self._reap()
+        if self.process.returncode == -signal.SIGABRT:  # not a way the platform ends a run: show why it happened
+            log = (self.storage.root.parent / "actor.log").read_text(errors="replace")
+            raise AssertionError(f"the Actor aborted (SIGABRT); the end of its log:\n{log[-6000:]}")
         return self.process.returncode
 
     async def wait_for_items(self, count: int, within: float = 60) -> None:

@@ -18,6 +18,9 @@ TOTAL = 200
 PAGE = 20
 CRASH_ENTRY = "tests/crash_after_push.py"
 SHORT_PUSH_WAITS = {"PUSH_SETTLE_SECS": "1", "PUSH_BACKOFF_SECS": "0.1"}  # harness.TUNABLE_WAITS
+# Seconds a page of the source takes, for the tests that count pushes (with prefetchPages 1): far longer than a
+# commit here, so that each page is a group of its own (pages fetched while a commit is in flight go together).
+ONE_PAGE_A_PUSH = 0.1
 
 
 def at_home(
@@ -55,8 +58,8 @@ def test_a_kill_right_after_a_push_with_a_lagging_item_count_and_an_instant_rest
         assert storage.progress()["pending"] > 0  # the dataset is ahead of the checkpoint
         await start_and_finish(platform)  # at once: the item count still says what it said before the push
 
-    with PaginatedSource(total=TOTAL) as source:
-        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+    with PaginatedSource(total=TOTAL, latency_secs=ONE_PAGE_A_PUSH) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
         at_home(storage, script, PlatformWays(item_count_lag_secs=30))
     assert storage.items() == expected_items(TOTAL)
     assert "landed after the last checkpoint" in log_of(storage)
@@ -80,8 +83,8 @@ def test_a_group_of_pages_cut_in_the_middle_of_its_push_by_a_kill(storage: Stora
 
 
 def test_a_push_whose_response_is_lost_is_read_back_not_pushed_twice(storage: Storage) -> None:
-    with PaginatedSource(total=TOTAL) as source:
-        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+    with PaginatedSource(total=TOTAL, latency_secs=ONE_PAGE_A_PUSH) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
         platform = at_home(storage, start_and_finish, PlatformWays(lost_push_responses={2, 5}, item_count_lag_secs=5))
     assert storage.items() == expected_items(TOTAL)
     assert platform.storage_api.items_stored == len(expected_items(TOTAL))  # none pushed twice
@@ -89,8 +92,8 @@ def test_a_push_whose_response_is_lost_is_read_back_not_pushed_twice(storage: St
 
 
 def test_a_refused_push_is_pushed_again(storage: Storage) -> None:
-    with PaginatedSource(total=TOTAL) as source:
-        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+    with PaginatedSource(total=TOTAL, latency_secs=ONE_PAGE_A_PUSH) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
         at_home(storage, start_and_finish, PlatformWays(refused_pushes={1, 3, 4}), **SHORT_PUSH_WAITS)
     assert storage.items() == expected_items(TOTAL)
     assert storage.progress() == {"offset": TOTAL, "pushed": len(expected_items(TOTAL)), "pending": 0, "finished": True}

@@ -126,8 +126,8 @@ def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> N
 
 @pytest.mark.parametrize("crash_after_push", [1, 3])
 def test_crash_between_push_and_checkpoint_is_reconciled(storage: Storage, crash_after_push: int) -> None:
-    with PaginatedSource(total=100) as source:
-        storage.write_input({"apiUrl": source.url, "pageSize": 10})
+    with PaginatedSource(total=100, latency_secs=0.1) as source:  # a page a push: far slower than a commit
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "prefetchPages": 1})
         crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH=str(crash_after_push))
         assert crashed.returncode == -signal.SIGKILL
         # The dataset is a group of pages ahead of the checkpoint: exactly the case the ledger is for.

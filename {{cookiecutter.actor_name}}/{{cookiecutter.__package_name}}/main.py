@@ -51,7 +51,7 @@ async def main() -> None:
             async with (
                 ImpitHttpClient() as http,
                 JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen()) as source,
-                PageCommits(run, transform, actor_input.max_items, waiting=actor_input.prefetch_pages) as commits,
+                PageCommits(run, transform, actor_input.max_items, fetched_ahead=actor_input.prefetch_pages) as commits,
             ):
                 at = run.position
                 while not run.finished and not run.stopping and commits.wants_more:

@@ -34,16 +34,19 @@ class SourcePage(Protocol):
 
 
 Waiting = tuple["SourcePage", ledger.Outputs]  # a page, and the dataset items made of it
+WAITING_PER_FETCHED_AHEAD = 4
 
 
 class PageCommits(GroupCommits[Waiting]):
     """Commits the pages added to it, in groups, in the background; `async with` waits for the last group."""
 
-    def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, waiting: int) -> None:
-        """`max_items`: the dataset's limit (0: none); `waiting`: how many pages may wait for their commit."""
+    def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, fetched_ahead: int) -> None:
+        """`max_items`: the dataset's limit (0: none); `fetched_ahead`: how many pages are fetched at once."""
         super().__init__(run)
         self._transform, self._max_items = transform, max_items
-        self._room = asyncio.Semaphore(max(1, waiting))
+        # Pages fetched and not committed yet, at most: enough that fetching goes on at full depth while a group
+        # is being committed (a save and a push: round trips on the platform), few enough to bound the memory.
+        self._room = asyncio.Semaphore(WAITING_PER_FETCHED_AHEAD * max(1, fetched_ahead))
         self._added_outputs = 0  # dataset items of the pages added and not committed yet
         self.read_to_the_end = False  # the source's last page is committed whole
 

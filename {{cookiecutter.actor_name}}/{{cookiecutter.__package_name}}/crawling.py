@@ -100,7 +100,7 @@ class _Waiting:
     saved: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class RequestCommits(GroupCommits[_Waiting]):
+class RequestCommits(GroupCommits):
     """Commits crawled pages with their requests, in groups, exactly once (see the module's docstring)."""
 
     def __init__(self, run: ResumableRun, max_pages: int | None) -> None:

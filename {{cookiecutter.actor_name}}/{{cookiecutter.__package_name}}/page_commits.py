@@ -37,7 +37,7 @@ Waiting = tuple["SourcePage", ledger.Outputs]  # a page, and the dataset items m
 WAITING_PER_FETCHED_AHEAD = 4
 
 
-class PageCommits(GroupCommits[Waiting]):
+class PageCommits(GroupCommits):
     """Commits the pages added to it, in groups, in the background; `async with` waits for the last group."""
 
     def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, fetched_ahead: int) -> None:

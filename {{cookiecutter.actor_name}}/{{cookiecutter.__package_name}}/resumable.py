@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import FunctionType, ModuleType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from apify import Actor, Event
 
@@ -62,7 +62,6 @@ MIGRATION_WAIT_SECS = 600.0
 
 Transform = Callable[[Any], Any]
 T = TypeVar("T")
-W = TypeVar("W")
 
 
 POSITION_KEY_LENGTH = 12
@@ -299,17 +298,17 @@ class ResumableRun:
             Actor.log.warning(f"Could not set the status message: {error}")
 
 
-class GroupCommits(Generic[W]):
+class GroupCommits:
     """Group commit: whatever is handed over while a commit is in flight goes into the next one, as one group,
     committed under the run's commit lock by one task. Each kind says what a commit of a group is (`commit_group`) and
     what follows it, done or not (`settle`)."""
 
     def __init__(self, run: ResumableRun) -> None:
         self._run = run
-        self._waiting: list[W] = []
+        self._waiting: list[Any] = []
         self._committer: asyncio.Task[None] | None = None
 
-    def hand_over(self, waiting: W) -> None:
+    def hand_over(self, waiting: Any) -> None:
         self._waiting.append(waiting)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_while_waiting())
@@ -331,10 +330,10 @@ class GroupCommits(Generic[W]):
             return None
         return committer.exception()
 
-    async def commit_group(self, group: list[W]) -> None:
+    async def commit_group(self, group: list[Any]) -> None:
         raise NotImplementedError
 
-    def settle(self, group: list[W]) -> None:
+    def settle(self, group: list[Any]) -> None:
         """After the commit of `group`, whether it succeeded or not."""
 
     async def _commit_while_waiting(self) -> None:

@@ -1,28 +1,34 @@
-"""A small stand-in for the Apify platform's side of one run, on 127.0.0.1, to see migrations before production.
+"""A small stand-in for the Apify platform, on 127.0.0.1, to see migrations before production.
 
-- events: a websocket server that sends `{"name": ..., "data": ...}` messages, as the platform does;
-- API: an HTTP server answering the calls a run makes (`GET`/`PUT /v2/actor-runs/{id}`,
-  `POST /v2/actor-runs/{id}/reboot`, `POST /v2/actor-runs/{id}/charge`) and recording them, with the state
-  record as it was at each call;
-- storage API: the default dataset and key-value store as the SDK's own Apify storage client reaches them
-  (`/v2/datasets/default...`, `/v2/key-value-stores/default...`), kept in the local storage folder's layout
-  so that tests read them as files. The platform's ways are switchable (`PlatformWays`): a dataset item count
-  that lags pushes, pushes whose response is lost after the items were stored, pushes refused with 5xx;
+- events: a websocket server that sends `{"name": ..., "data": ...}` messages to each run, as the platform does;
+- API: an HTTP server answering the calls runs make (`GET`/`PUT /v2/actor-runs/{id}`,
+  `POST /v2/actor-runs/{id}/reboot`, `POST /v2/actor-runs/{id}/charge`) and recording the main run's, with its
+  state record as it was at each call;
+- runs API: `POST /v2/acts/{id}/runs` starts another run of the same Actor (its own process and default
+  storages), `GET /v2/actor-runs/{id}?waitForFinish=N`, `POST .../abort` (`gracefully`: the `aborting` event,
+  then a kill), `POST .../resurrect` (the same storages, a new process);
+- storage API: each run's default dataset, key-value store and request queue, reachable by ID from any run, as
+  the SDK's own Apify storage client reaches them; datasets and stores kept in the local storage folder's layout
+  so that tests read them as files. The request queue has the shared-access calls (list and lock the head,
+  prolong and delete a lock, unlock a client's requests; locks expire, `clientKey` owns them). The platform's
+  ways are switchable (`PlatformWays`): a dataset item count that lags pushes, pushes whose response is lost
+  after the items were stored, pushes refused with 5xx;
 - supervisor: starts the Actor with APIFY_IS_AT_HOME=1 (the Actor's code unchanged, all its storage through
-  the API) and, like the platform, kills it after a reboot request, or when the migration's time is up, then
-  starts it again on the same storage.
+  the API) and, like the platform, kills a run after a reboot request, or when the migration's time is up, then
+  starts it again on the same storage; a run that exits by itself ends SUCCEEDED (exit 0) or FAILED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,27 +38,40 @@ import brotli
 from apify.storage_clients._apify._utils import unique_key_to_request_id
 from harness import Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
-RUN_ID = "standInRun0000001"
+ACTOR_ID = "standInActor00001"
+RUN_ID = "standInRun0000001"  # the main run: the one a test starts; runs it starts get other IDs
 AT_HOME_ENTRY = "tests/at_home.py"
+TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
+MAX_WAIT_FOR_FINISH_SECS = 60  # as the API caps `waitForFinish`
 
 
-def run_object(status: str = "RUNNING", status_message: str | None = None) -> dict[str, Any]:
+def storage_ids(run_id: str) -> dict[str, str]:
+    """The IDs of a run's default storages (the stand-in knows each storage by its ID, as the API does)."""
+    return {"dataset": f"{run_id}Dataset", "key-value-store": f"{run_id}Store", "request-queue": f"{run_id}Queue"}
+
+
+def run_object(
+    status: str = "RUNNING", status_message: str | None = None, *, run_id: str = RUN_ID, restarts: int = 0
+) -> dict[str, Any]:
     """The run as GET /v2/actor-runs/{id} returns it (the fields apify-client requires)."""
+    ids = storage_ids(run_id)
     return {
-        "id": RUN_ID,
-        "actId": "standInActor00001",
+        "id": run_id,
+        "actId": ACTOR_ID,
         "userId": "standInUser000001",
         "startedAt": "2026-01-01T00:00:00.000Z",
         "status": status,
         "statusMessage": status_message,
         "meta": {"origin": "DEVELOPMENT"},
-        "stats": {"restartCount": 0, "resurrectCount": 0, "computeUnits": 0},
+        "stats": {"restartCount": restarts, "resurrectCount": 0, "computeUnits": 0},
         "options": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 1024, "diskMbytes": 2048},
         "buildId": "standInBuild00001",
-        "defaultKeyValueStoreId": "default",
-        "defaultDatasetId": "default",
-        "defaultRequestQueueId": "default",
+        "buildNumber": "0.0.1",
+        "defaultKeyValueStoreId": ids["key-value-store"],
+        "defaultDatasetId": ids["dataset"],
+        "defaultRequestQueueId": ids["request-queue"],
     }
 
 
@@ -91,17 +110,19 @@ class PlatformWays:
 
 
 class StorageApi:
-    """The default dataset and key-value store behind the API, in the storage folder's own file layout, and
-    the default request queue, kept here (it outlives the Actor's restarts as the platform's does)."""
+    """One run's default dataset and key-value store behind the API, in the storage folder's own file layout, and
+    its default request queue, kept here (it outlives the run's restarts as the platform's does)."""
 
-    def __init__(self, storage: Storage, ways: PlatformWays) -> None:
-        self.storage, self.ways = storage, ways
+    def __init__(self, storage: Storage, ways: PlatformWays, run_id: str = RUN_ID) -> None:
+        self.storage, self.ways, self.ids = storage, ways, storage_ids(run_id)
         self.pushes = 0
         self.items_stored = 0  # by all pushes
         self.pushed_sizes: list[int] = []  # items in each push, as it came
         self.marks = 0  # requests marked handled (PUT with handledAt)
         self.on_cut: Any = None  # called to kill the Actor when a push is cut
         self.requests: dict[str, dict[str, Any]] = {}  # request queue: id -> request, in queue order
+        self.locks: dict[str, tuple[str, float]] = {}  # request id -> (clientKey, time.time() it expires)
+        self.client_keys: set[str] = set()  # the clients that have used the queue
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
         self._lock = threading.Lock()
 
@@ -119,41 +140,80 @@ class StorageApi:
         self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes
     ) -> tuple[int, Any, dict]:
         forefront = query.get("forefront", ["false"])[0] == "true"
+        client = query.get("clientKey", [""])[0]
+        if client:
+            self.client_keys.add(client)
         if not rest:
             handled = sum(1 for request in self.requests.values() if request.get("handledAt"))
             data = {
-                **_storage_metadata(),
+                **self._metadata("request-queue"),
                 "totalRequestCount": len(self.requests),
                 "handledRequestCount": handled,
                 "pendingRequestCount": len(self.requests) - handled,
-                "hadMultipleClients": False,
-                "consoleUrl": "https://console.apify.com/storage/request-queues/default",
+                "hadMultipleClients": len(self.client_keys) > 1,
             }
             return 200, {"data": data}, {}
         if rest == ["requests", "batch"]:
             processed = [self._put_request(request, forefront, adding=True) for request in json.loads(raw)]
             return 201, {"data": {"processedRequests": processed, "unprocessedRequests": []}}, {}
-        if rest == ["head"]:
+        if rest[0] == "head":  # GET head: the first pending requests not locked; POST head/lock: lock them too
             limit = int(query.get("limit", ["100"])[0])
-            pending = [r for r in self.requests.values() if not r.get("handledAt")][:limit]
-            items = [{k: r.get(k) for k in ("id", "uniqueKey", "url", "method", "retryCount")} for r in pending]
-            data = {"limit": limit, "queueModifiedAt": _iso_now(), "hadMultipleClients": False, "items": items}
-            return 200, {"data": data}, {}
+            pending = [r for r in self.requests.values() if not r.get("handledAt") and not self._locked(r["id"])]
+            items = [{k: r.get(k) for k in ("id", "uniqueKey", "url", "method", "retryCount")} for r in pending[:limit]]
+            data = {"limit": limit, "queueModifiedAt": _iso_now(), "hadMultipleClients": len(self.client_keys) > 1}
+            if rest == ["head", "lock"]:
+                expires = time.time() + int(query["lockSecs"][0])
+                for item in items:
+                    self.locks[item["id"]] = (client, expires)
+                    item["lockExpiresAt"] = _iso(expires)
+                has_locked = any(self._locked(r["id"]) for r in self.requests.values() if not r.get("handledAt"))
+                data.update(clientKey=client, lockSecs=int(query["lockSecs"][0]), queueHasLockedRequests=has_locked)
+            return 200, {"data": {**data, "items": items}}, {}
+        if rest == ["requests", "unlock"]:
+            mine = [request_id for request_id, (owner, _expires) in self.locks.items() if owner == client]
+            for request_id in mine:
+                del self.locks[request_id]
+            return 200, {"data": {"unlockedCount": len(mine)}}, {}
         if rest == ["requests"]:
             limit = int(query.get("limit", ["1000"])[0])
             return 200, {"data": {"items": list(self.requests.values())[:limit], "limit": limit}}, {}
         request_id = unquote(rest[1])
+        if rest[2:] == ["lock"]:
+            return self._lock_call(method, request_id, client, query, forefront)
         if method == "PUT":
             request = json.loads(raw)
             if request.get("handledAt"):
                 self.marks += 1
                 if self.marks in self.ways.refused_marks:
                     return 400, {"error": {"type": "invalid-input", "message": "stand-in: mark refused"}}, {}
+                self.locks.pop(request_id, None)
             registered = self._put_request({**request, "id": request_id}, forefront, adding=False)
             return 200, {"data": {key: registered[key] for key in registered if key != "uniqueKey"}}, {}
         if request_id not in self.requests:
             return 404, {"error": {"type": "record-not-found", "message": f"no request {request_id}"}}, {}
         return 200, {"data": self.requests[request_id]}, {}
+
+    def _lock_call(
+        self, method: str, request_id: str, client: str, query: dict[str, list[str]], forefront: bool
+    ) -> tuple[int, Any, dict]:
+        """Prolong (PUT) or delete (DELETE) a request's lock: only the client that holds it may."""
+        if request_id not in self.requests:
+            return 404, {"error": {"type": "record-not-found", "message": f"no request {request_id}"}}, {}
+        owner = self.locks.get(request_id, (client, 0.0))[0] if self._locked(request_id) else client
+        if owner != client:
+            message = f"request {request_id} is locked by another client"
+            return 403, {"error": {"type": "request-locked-by-another-client", "message": message}}, {}
+        if method == "DELETE":
+            self.locks.pop(request_id, None)
+            if forefront:  # back to the head of the queue
+                self.requests = {request_id: self.requests.pop(request_id), **self.requests}
+            return 204, None, {}
+        expires = time.time() + int(query["lockSecs"][0])
+        self.locks[request_id] = (client, expires)
+        return 200, {"data": {"lockExpiresAt": _iso(expires)}}, {}
+
+    def _locked(self, request_id: str) -> bool:
+        return request_id in self.locks and self.locks[request_id][1] > time.time()
 
     def _put_request(self, request: dict[str, Any], forefront: bool, *, adding: bool) -> dict[str, Any]:
         request_id = request.get("id") or unique_key_to_request_id(request["uniqueKey"])
@@ -176,12 +236,7 @@ class StorageApi:
     ) -> tuple[int, Any, dict]:
         if not rest:
             count = self._lagging_item_count()
-            data = {
-                **_storage_metadata(),
-                "itemCount": count,
-                "cleanItemCount": count,
-                "consoleUrl": "https://console.apify.com/storage/datasets/default",
-            }
+            data = {**self._metadata("dataset"), "itemCount": count, "cleanItemCount": count}
             return 200, {"data": data}, {}
         if method == "POST":
             items = json.loads(raw)
@@ -231,7 +286,7 @@ class StorageApi:
 
     def _key_value_store(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any, dict]:
         if not rest:
-            return 200, {"data": _storage_metadata()}, {}
+            return 200, {"data": self._metadata("key-value-store")}, {}
         if rest[0] == "keys":
             keys = [{"key": path.name, "size": path.stat().st_size} for path in self._records()]
             return 200, {"data": {"items": keys, "count": len(keys), "limit": 1000, "isTruncated": False}}, {}
@@ -250,6 +305,18 @@ class StorageApi:
             return 404, {"error": {"type": "record-not-found", "message": f"no record {key}"}}, {}
         return 200, path.read_bytes(), {"content-type": "application/json; charset=utf-8"}
 
+    def _metadata(self, kind: str) -> dict[str, Any]:
+        """What a storage's GET answers with, besides its counts."""
+        now, storage_id = _iso_now(), self.ids[kind]
+        return {
+            "id": storage_id,
+            "userId": "standInUser000001",
+            "createdAt": now,
+            "modifiedAt": now,
+            "accessedAt": now,
+            "consoleUrl": f"https://console.apify.com/storage/{kind}s/{storage_id}",
+        }
+
     def _records(self) -> list[Path]:
         return sorted(p for p in self.storage.store.glob("*") if not p.name.endswith("__metadata__.json"))
 
@@ -260,14 +327,31 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def _storage_metadata() -> dict[str, Any]:
-    """What every default storage's GET answers with, besides its counts."""
-    now = _iso_now()
-    return {"id": "default", "userId": "standInUser000001", "createdAt": now, "modifiedAt": now, "accessedAt": now}
-
-
 def _iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return _iso(time.time())
+
+
+def _iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+
+
+@dataclass
+class OtherRun:
+    """A run that a run started through the runs API: its own process, storage folder and default storages."""
+
+    run_id: str
+    storage: Storage
+    storage_api: StorageApi
+    status: str = "READY"
+    status_message: str | None = None
+    process: subprocess.Popen | None = None
+    starts: int = 0
+    exit_codes: list[int] = field(default_factory=list)
+    reboot_asked: bool = False  # the run asked for a reboot (or the migration's time is up): restart it
+    abort_asked: bool = False
+    resurrections: int = 0
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of its run API calls
+    changed: threading.Condition = field(default_factory=threading.Condition)
 
 
 @dataclass
@@ -279,13 +363,21 @@ class PlatformStandIn:
     migrations: list[Migration] = field(default_factory=list)
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
+    abort_grace_secs: float = 30.0  # a graceful abort kills the run this long after `aborting`, as the platform does
 
     async def __aenter__(self) -> PlatformStandIn:
-        self._connections: set[ServerConnection] = set()
+        self._loop = asyncio.get_running_loop()
+        self._connections: dict[str, set[ServerConnection]] = {}  # run ID -> its event websockets
         self._connected = asyncio.Event()
         self._events = await serve(self._on_connection, "127.0.0.1", 0)
         self.storage_api = StorageApi(self.storage, self.ways)
         self.storage_api.on_cut = lambda: self.process.send_signal(signal.SIGKILL)
+        self.others: dict[str, OtherRun] = {}  # runs started through the runs API, by ID
+        self._storages: dict[str, StorageApi] = {}  # storage ID -> the API of the run that owns it
+        self._own_storages(self.storage_api)
+        self._start_env: dict[str, str] = {}
+        self._entry = AT_HOME_ENTRY
+        self._closing = False
         self._api = ThreadingHTTPServer(("127.0.0.1", 0), self._api_handler())
         self._api.daemon_threads = True
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -293,29 +385,38 @@ class PlatformStandIn:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        self._closing = True
+        for process in [self.process, *(other.process for other in self.others.values())]:
+            if process and process.poll() is None:
+                process.kill()
+                process.wait()
         self._events.close()
         await self._events.wait_closed()
         self._api.shutdown()
         self._api.server_close()
 
+    def _own_storages(self, api: StorageApi) -> None:
+        for storage_id in api.ids.values():
+            self._storages[storage_id] = api
+
     # --- the run's environment on the platform ------------------------------------------------------------
 
-    def run_env(self) -> dict[str, str]:
+    def run_env(self, run_id: str = RUN_ID) -> dict[str, str]:
         api = f"http://127.0.0.1:{self._api.server_address[1]}"
         events_port = self._events.sockets[0].getsockname()[1]
+        ids = storage_ids(run_id)
         return {
             "APIFY_IS_AT_HOME": "1",
-            "ACTOR_RUN_ID": RUN_ID,
+            "ACTOR_ID": ACTOR_ID,
+            "ACTOR_BUILD_NUMBER": "0.0.1",
+            "ACTOR_RUN_ID": run_id,
             "APIFY_TOKEN": "stand-in-token",
             "APIFY_API_BASE_URL": api,
             "APIFY_API_PUBLIC_BASE_URL": api,
-            "ACTOR_EVENTS_WEBSOCKET_URL": f"ws://127.0.0.1:{events_port}",
-            "ACTOR_DEFAULT_DATASET_ID": "default",
-            "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": "default",
-            "ACTOR_DEFAULT_REQUEST_QUEUE_ID": "default",
+            "ACTOR_EVENTS_WEBSOCKET_URL": f"ws://127.0.0.1:{events_port}/{run_id}",
+            "ACTOR_DEFAULT_DATASET_ID": ids["dataset"],
+            "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": ids["key-value-store"],
+            "ACTOR_DEFAULT_REQUEST_QUEUE_ID": ids["request-queue"],
             # Without these the charging manager asks the API for the run's pricing.
             "APIFY_ACTOR_PRICING_INFO": '{"pricingModel": "FREE"}',
             "APIFY_CHARGED_ACTOR_EVENT_COUNTS": '{"actor-start": 0}',
@@ -325,8 +426,11 @@ class PlatformStandIn:
     # --- supervisor ---------------------------------------------------------------------------------------
 
     async def start(self, entry: str = AT_HOME_ENTRY, **env: str) -> None:
-        """Start (or, after a kill, restart) the Actor on the same storage; wait until it listens for events."""
+        """Start (or, after a kill, restart) the Actor on the same storage; wait until it listens for events.
+        Runs it starts run the same `entry` with the same `env`."""
         self._connected.clear()
+        if entry == AT_HOME_ENTRY:
+            self._entry, self._start_env = entry, env
         self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env})
         self.starts += 1
         self._reaped = False
@@ -391,10 +495,11 @@ class PlatformStandIn:
             await self.start()
         return migration
 
-    async def send(self, name: str, data: dict[str, Any] | None = None) -> None:
+    async def send(self, name: str, data: dict[str, Any] | None = None, *, run_id: str = RUN_ID) -> None:
         message = json.dumps({"name": name, "data": data or {}})
-        for connection in list(self._connections):
-            await connection.send(message)
+        for connection in list(self._connections.get(run_id, ())):
+            with contextlib.suppress(ConnectionClosed):
+                await connection.send(message)
 
     def reboot_calls(self) -> list[ApiCall]:
         return [call for call in self.calls if call.method == "POST" and call.path.endswith("/reboot")]
@@ -407,15 +512,129 @@ class PlatformStandIn:
             if call.method == "PUT" and isinstance(call.body, dict) and "statusMessage" in call.body
         ]
 
+    # --- the other runs (started through the runs API) ----------------------------------------------------
+
+    def start_run(self, run_input: bytes) -> OtherRun:
+        run_id = f"standInRun{len(self.others) + 2:07d}"
+        storage = Storage(self.storage.root.parent / "runs" / run_id / "storage")
+        storage.root.mkdir(parents=True)
+        storage.write_input(json.loads(run_input or b"{}"))
+        other = OtherRun(run_id, storage, StorageApi(storage, replace(self.ways, cut_push_after=None), run_id))
+        self.others[run_id] = other
+        self._own_storages(other.storage_api)
+        self._run_process(other)
+        return other
+
+    def _run_process(self, other: OtherRun) -> None:
+        """Start the run's process and watch it in a thread, as the platform watches a container."""
+        log_path = other.storage.root.parent / "actor.log"
+        with other.changed:
+            other.status, other.abort_asked = "RUNNING", False
+            other.process = start_actor(
+                other.storage, entry=self._entry, log_path=log_path, **{**self.run_env(other.run_id), **self._start_env}
+            )
+            other.starts += 1
+        threading.Thread(target=self._watch, args=(other, other.process), daemon=True).start()
+
+    def _watch(self, other: OtherRun, process: subprocess.Popen) -> None:
+        code = process.wait()
+        with other.changed:
+            other.exit_codes.append(code)
+            if other.reboot_asked and not other.abort_asked and not self._closing:
+                other.reboot_asked = False
+                restart = True
+            else:
+                restart = False
+                other.status = "ABORTED" if other.abort_asked else "SUCCEEDED" if code == 0 else "FAILED"
+            other.changed.notify_all()
+        if restart:
+            self._run_process(other)
+
+    def kill_run(self, run_id: str) -> None:
+        """A crash of another run: its process is killed, and the run ends FAILED."""
+        process = self.others[run_id].process
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    async def migrate_run(self, run_id: str, time_remaining_secs: float = 5) -> None:
+        """Migrate another run: `migrating`, then a kill at its reboot request or when the time is up, and a
+        restart on the same storages."""
+        other = self.others[run_id]
+        process = other.process
+        connected_by = time.monotonic() + 10
+        while not self._connections.get(run_id) and process.poll() is None and time.monotonic() < connected_by:
+            await asyncio.sleep(0.02)
+        await self.send("migrating", {"timeRemainingSecs": time_remaining_secs}, run_id=run_id)
+        deadline = time.monotonic() + time_remaining_secs
+        while time.monotonic() < deadline and process.poll() is None and not other.reboot_asked:
+            await asyncio.sleep(0.01)
+        with other.changed:
+            if process.poll() is None:
+                other.reboot_asked = True
+                process.send_signal(signal.SIGKILL)
+
+    def running_runs(self) -> list[str]:
+        """The other runs whose process is still alive."""
+        return [run_id for run_id, other in self.others.items() if other.process and other.process.poll() is None]
+
+    def _run_call(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+        """The runs API, for the runs other than the main one."""
+        parts = path.strip("/").split("/")  # v2, acts|actor-runs, id, [runs|reboot|abort|resurrect]
+        if parts[1] == "acts" and parts[3:] == ["runs"] and method == "POST":
+            return 201, {"data": self._run_data(self.start_run(raw))}
+        other = self.others.get(parts[2]) if parts[1] == "actor-runs" else None
+        if other is None:
+            return 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}
+        other.calls.append((method, path))
+        action = parts[3] if len(parts) > 3 else None
+        if action == "reboot":
+            with other.changed:
+                other.reboot_asked = True
+            threading.Timer(0.05, lambda: other.process.poll() is None and other.process.kill()).start()
+        elif action == "abort":
+            self._abort(other, gracefully=query.get("gracefully", ["false"])[0] in ("true", "1"))
+        elif action == "resurrect":
+            if other.status not in TERMINAL:
+                return 400, {"error": {"type": "run-not-finished", "message": "only a finished run is resurrected"}}
+            other.resurrections += 1
+            self._run_process(other)
+        elif method == "PUT":
+            other.status_message = (json.loads(raw or b"{}") or {}).get("statusMessage", other.status_message)
+        elif wait := float(query.get("waitForFinish", ["0"])[0]):
+            with other.changed:
+                other.changed.wait_for(lambda: other.status in TERMINAL, min(wait, MAX_WAIT_FOR_FINISH_SECS))
+        return 200, {"data": self._run_data(other)}
+
+    def _abort(self, other: OtherRun, *, gracefully: bool) -> None:
+        with other.changed:
+            if other.status in TERMINAL:
+                return
+            other.abort_asked = True
+            other.status = "ABORTING"
+        process = other.process
+        if gracefully:
+            message = json.dumps({"name": "aborting", "data": {}})
+            for connection in list(self._connections.get(other.run_id, ())):
+                asyncio.run_coroutine_threadsafe(connection.send(message), self._loop)
+            threading.Timer(self.abort_grace_secs, lambda: process.poll() is None and process.kill()).start()
+        else:
+            process.kill()
+
+    def _run_data(self, other: OtherRun) -> dict[str, Any]:
+        restarts = max(0, other.starts - 1 - other.resurrections)
+        return run_object(other.status, other.status_message, run_id=other.run_id, restarts=restarts)
+
     # --- events websocket ---------------------------------------------------------------------------------
 
     async def _on_connection(self, connection: ServerConnection) -> None:
-        self._connections.add(connection)
-        self._connected.set()
+        run_id = connection.request.path.strip("/") or RUN_ID
+        self._connections.setdefault(run_id, set()).add(connection)
+        if run_id == RUN_ID:
+            self._connected.set()
         try:
             await connection.wait_closed()
         finally:
-            self._connections.discard(connection)
+            self._connections[run_id].discard(connection)
 
     # --- API ----------------------------------------------------------------------------------------------
 
@@ -430,18 +649,21 @@ class PlatformStandIn:
                     self.headers.get("Content-Encoding", ""), bytes
                 )(raw)
                 url = urlsplit(self.path)
-                path, headers = url.path, {"content-type": "application/json"}
+                path, query, headers = url.path, parse_qs(url.query), {"content-type": "application/json"}
                 if path.startswith(("/v2/datasets/", "/v2/key-value-stores/", "/v2/request-queues/")):
-                    status, payload, extra = standin.storage_api.answer(method, path, parse_qs(url.query), raw)
+                    storage_id = unquote(path.split("/")[3])
+                    if (storage_api := standin._storages.get(storage_id)) is None:
+                        status, payload, extra = 404, {"error": {"type": "record-not-found", "message": path}}, {}
+                    else:
+                        status, payload, extra = storage_api.answer(method, path, query, raw)
                     headers.update(extra)
-                else:
+                elif path.startswith(f"/v2/actor-runs/{RUN_ID}"):
                     body = json.loads(raw) if raw.strip() else None
                     at, state, count = time.monotonic(), _read_state(standin.storage), standin.storage.item_count()
                     standin.calls.append(ApiCall(method, path, body, at, state, count))
-                    if path.startswith(f"/v2/actor-runs/{RUN_ID}"):
-                        status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
-                    else:
-                        status, payload = 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}
+                    status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
+                else:
+                    status, payload = standin._run_call(method, path, query, raw)
                 data = (
                     payload if isinstance(payload, bytes) else b"" if payload is None else json.dumps(payload).encode()
                 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from .credentials import without_secrets
+from .scale_out import CHUNK_PAGES, ParallelRunsInput
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]
+SEQUENTIAL: tuple[Pagination, ...] = ("cursor", "nextUrl", "linkHeader")  # each page's position is in the one before
 # The fields that define what a saved position points at, for each style: a run resumes only with the same.
 SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
     "offset": ("offsetParam",),
@@ -20,7 +22,7 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ActorInput(BaseModel):
+class ActorInput(ParallelRunsInput):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
 
     api_url: str = Field(pattern=r"^https?://\S+$")
@@ -55,6 +57,12 @@ class ActorInput(BaseModel):
             raise ValueError("pagination 'cursor' needs exactly one of cursorPath and cursorItemField")
         if style == "nextUrl" and not self.next_url_path:
             raise ValueError("pagination 'nextUrl' needs nextUrlPath, the dotted path to the next page's URL")
+        if self.parallel_runs > 1 and style in SEQUENTIAL:
+            raise ValueError(
+                f"parallelRuns {self.parallel_runs} needs pagination 'offset' or 'page': with {style!r} each page's "
+                "position is only known from the page before it, so the pages can only be read one after another"
+            )
+        self.check_parallel_runs()
         return self
 
     def source(self) -> dict[str, Any]:
@@ -62,7 +70,16 @@ class ActorInput(BaseModel):
         change between runs): a saved run resumes only with the same ones."""
         fields = self.model_dump(by_alias=True)
         named = ("pagination", "itemsPath", *SOURCE_FIELDS[self.pagination])
-        return {"apiUrl": without_secrets(self.api_url), **{name: fields[name] for name in named}}
+        return {
+            "apiUrl": without_secrets(self.api_url),
+            **{name: fields[name] for name in named},
+            **self.job_source(),
+        }
+
+    @property
+    def chunk_pages(self) -> int:
+        """Parallel runs: pages of the source in one worker's chunk."""
+        return max(CHUNK_PAGES, self.prefetch_pages)
 
     def pages_ahead(self, items_wanted: int | None) -> int:
         """Pages to have in flight: prefetchPages, but no more than the items still wanted can fill."""

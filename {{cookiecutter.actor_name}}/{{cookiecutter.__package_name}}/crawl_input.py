@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .scale_out import ParallelRunsInput
 
-class CrawlInput(BaseModel):
+
+class CrawlInput(ParallelRunsInput):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
 
     start_urls: list[dict[str, Any]] = Field(min_length=1)
@@ -28,6 +30,16 @@ class CrawlInput(BaseModel):
                 raise ValueError(f"start URL {number} has no http(s) url: {source!r}")
         return sources
 
+    @model_validator(mode="after")
+    def _parallel_runs_fit(self) -> CrawlInput:
+        self.check_parallel_runs()
+        return self
+
+    @property
+    def chunk_pages(self) -> int:
+        """Parallel runs of a crawl share one request queue: no chunks."""
+        return 1
+
     @property
     def urls(self) -> list[str]:
         return [source["url"] for source in self.start_urls]
@@ -39,4 +51,4 @@ class CrawlInput(BaseModel):
 
     def source(self) -> dict[str, Any]:
         """What defines the crawl: a saved run resumes only with the same start URLs."""
-        return {"startUrls": sorted(self.urls)}
+        return {"startUrls": sorted(self.urls), **self.job_source()}

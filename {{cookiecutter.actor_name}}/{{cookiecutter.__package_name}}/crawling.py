@@ -33,6 +33,7 @@ from crawlee._utils.requests import compute_unique_key
 from . import ledger
 from .ledger import StateError
 from .resumable import GroupCommits
+from .scale_out import open_shared_queue, tag_page, take_part
 
 if TYPE_CHECKING:
     from crawlee.crawlers import BasicCrawler
@@ -54,8 +55,11 @@ async def crawl(
     ParselCrawler, PlaywrightCrawler, ...) made with `options` (and `pre_navigation_hooks`), until the queue is
     done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
     trusted (the crawl stops at once)."""
-    queue = await Actor.open_request_queue()
-    commits = RequestCommits(run, crawl_input.max_pages)
+    part = crawl_input.part_of_job  # a worker of parallel runs (scale_out.py): the coordinator's queue, shared
+    if part is not None and not await take_part(run, part):
+        return
+    queue = await (open_shared_queue(part) if part else Actor.open_request_queue())
+    commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part is not None)
     await commits.forget_handled(queue)
     if commits.limit_reached:
         return
@@ -89,8 +93,8 @@ async def crawl(
         stopper.cancel()
     if commits.error is not None:
         raise commits.error
-    if not run.stopping and not commits.limit_reached:
-        await run.finish()
+    if not run.stopping and (part is not None or not commits.limit_reached):
+        await run.finish()  # (a worker at maxRequestsPerCrawl is done: the coordinator counts the job's pages)
 
 
 @dataclass
@@ -103,9 +107,10 @@ class _Waiting:
 class RequestCommits(GroupCommits):
     """Commits crawled pages with their requests, in groups, exactly once (see the module's docstring)."""
 
-    def __init__(self, run: ResumableRun, max_pages: int | None) -> None:
+    def __init__(self, run: ResumableRun, max_pages: int | None, *, tag_pages: bool = False) -> None:
+        """`tag_pages`: a worker of parallel runs tags each page's items for the coordinator's merge."""
         super().__init__(run)
-        self._max_pages = max_pages
+        self._max_pages, self._tag_pages = max_pages, tag_pages
         self.error: StateError | None = None  # a commit that failed: the crawl stops and the run fails with it
 
     @property
@@ -171,6 +176,8 @@ class RequestCommits(GroupCommits):
                 break  # given back: a run resumed with a higher maxRequestsPerCrawl crawls it
             outputs = ledger.outputs(waiting.items, _as_is, lambda index, key=waiting.key: f"item {index} of {key!r}")
             items = [item for _index, item in outputs]
+            if self._tag_pages:
+                items = tag_page(waiting.key, items)
             skipped = state["partial"].get(waiting.key, 0)  # counted in `pushed` already
             if waiting.key == run.landed.request:
                 run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same

@@ -17,6 +17,7 @@ from apify import Actor
 from .credentials import Secrets
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
 from .resumable import Position, position_key
+from .scale_out import Stripe
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -40,9 +41,10 @@ class Page:
 
     items: list[Any]
     at: Position
-    next: Position  # the page after this one
+    next: Position  # the page after this one (for a worker of parallel runs: in its stripe)
     is_last: bool
     style: Style
+    chunk: int | None = None  # a worker of parallel runs: the chunk of the source the page is in
 
     def after(self, used: int) -> Position:
         """Where to go on after using the first `used` of `items`: the next page once all are used."""
@@ -58,13 +60,19 @@ class JsonApiSource:
       for two positions, stop with SourceError;
     - 404 or 416 for a position past the first page ends the data, with a warning.
     Positional styles (offset, page) fetch up to `ahead` pages at once; the others one page at a time.
+    A worker of parallel runs reads only the pages of its `stripe` (scale_out.py).
     """
 
     def __init__(
-        self, http: HttpClient, actor_input: Any, proxy: ProxyConfiguration | None, seen: Iterable[str] = ()
+        self,
+        http: HttpClient,
+        actor_input: Any,
+        proxy: ProxyConfiguration | None,
+        seen: Iterable[str] = (),
+        stripe: Stripe | None = None,
     ) -> None:
         """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past."""
-        self._http, self._input, self._proxy = http, actor_input, proxy
+        self._http, self._input, self._proxy, self._stripe = http, actor_input, proxy, stripe
         self.secrets = Secrets(actor_input.api_url, actor_input.headers.values(), actor_input.credential_origins)
         self.style = style_for(actor_input, self.secrets)
         self._step = actor_input.page_size  # how many items the API serves in a full page (less if it caps)
@@ -78,6 +86,10 @@ class JsonApiSource:
     async def __aexit__(self, *_exc: object) -> None:
         await self._pages.close()
 
+    def first_position(self, at: Position) -> Position:
+        """Where to read from, given where the run is: `at`, or for a worker the start of its stripe after it."""
+        return self._stripe.onward(at) if self._stripe else at
+
     async def page_at(self, at: Position, ahead: int) -> Page:
         served = await self._get(at, ahead)
         following = self.style.next(at, served)
@@ -89,8 +101,23 @@ class JsonApiSource:
                 self._step = len(served.items)  # the API caps its pages: read on with the size it serves
         self._check_not_repeating(at, served, following, is_last)
         self._previous = (at, served.items)
+        if self._stripe:
+            served, following = self._within_the_chunk(at, served, following)
         following = following or self.style.after(at, len(served.items) - at.skip)
-        return Page(served.items[at.skip :], at, following, is_last, self.style)
+        chunk = self._stripe.chunk_of(at) if self._stripe else None
+        return Page(served.items[at.skip :], at, following, is_last, self.style, chunk)
+
+    def _within_the_chunk(
+        self, at: Position, served: Response, following: Position | None
+    ) -> tuple[Response, Position | None]:
+        """A worker's page: cut at its chunk's end (offset paging, when the API serves pages of another size),
+        and followed by the next page of its stripe."""
+        stripe = self._stripe
+        end = stripe.chunk_end(at)
+        if end is not None and following is not None and following.offset > end:
+            served = Response(served.items[: end - at.offset], served.body, served.headers)
+            following = Position(offset=end)
+        return served, following and stripe.onward(following)
 
     def _is_complete(self, at: Position, served: Response) -> bool:
         if not self._input.total_path:
@@ -120,9 +147,19 @@ class JsonApiSource:
             )
 
     async def _get(self, at: Position, ahead: int, *, peek: bool = False) -> Response:
-        upcoming = self.style.ahead(at, self._step, ahead - 1) if self.style.positional else []
+        upcoming = self._ahead(at, ahead - 1) if self.style.positional else []
         urls = [self.style.url(at)] + [self.style.url(position) for position in upcoming]
         return await self._pages.get(urls, keep=peek, first_page=at == Position())
+
+    def _ahead(self, at: Position, count: int) -> list[Position]:
+        """The positions of the `count` pages to read after the one at `at` (a worker's: in its stripe)."""
+        if not self._stripe:
+            return self.style.ahead(at, self._step, count)
+        upcoming: list[Position] = []
+        for _ in range(count):
+            at = self._stripe.onward(self.style.ahead(at, self._step, 1)[0])
+            upcoming.append(at)
+        return upcoming
 
     async def _fetch(self, url: str, first_page: bool) -> Response:
         proxy_info = await self._proxy.new_proxy_info() if self._proxy else None

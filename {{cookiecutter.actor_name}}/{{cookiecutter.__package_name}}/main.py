@@ -19,6 +19,7 @@ from .actor_input import ActorInput
 from .json_api import JsonApiSource, SourceError
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError
+from .scale_out import Stripe, coordinate, take_part
 
 
 def transform(item: Any) -> Any | None:
@@ -43,34 +44,48 @@ async def main() -> None:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
             await run.restore(actor_input.source(), transform)
 
-            # 2. Walk the source: pages are fetched ahead and committed in order, in groups: each group is one
-            #    save of the position it starts at and one push (ahead: prefetchPages, for offset or page numbers).
-            proxy = None
-            if actor_input.proxy_configuration:
-                proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
-            async with (
-                ImpitHttpClient() as http,
-                JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen()) as source,
-                PageCommits(run, transform, actor_input.max_items, fetched_ahead=actor_input.prefetch_pages) as commits,
-            ):
-                at = run.position
-                while not run.finished and not run.stopping and commits.wants_more:
-                    ahead = actor_input.pages_ahead(commits.items_wanted())
-                    page = await run.unless_stopping(source.page_at(at, ahead))
-                    if page is None:
-                        break  # migrating or aborting: this page is fetched again after the restart
-                    await commits.add(page)
-                    if page.is_last:
-                        break
-                    at = page.next
-            if commits.read_to_the_end and not run.stopping:
-                await run.finish()  # the source has ended
+            # 2. Walk the source (with parallelRuns > 1: have worker runs walk it, and merge their items in order).
+            if actor_input.parallel_runs > 1:
+                await coordinate(run, actor_input)
+            else:
+                await walk(run, actor_input)
         except (StateError, SourceError) as error:
             await Actor.fail(status_message=str(error))
             return
 
         # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
         await run.stop()
+
+
+async def walk(run: ResumableRun, actor_input: ActorInput) -> None:
+    """Read the source from where the run is to its end: pages are fetched ahead and committed in order, in groups;
+    each group is one save of the position it starts at and one push (ahead: prefetchPages, for offset or page
+    numbers). A worker of parallel runs reads only its part (scale_out.py)."""
+    part = actor_input.part_of_job
+    if part is not None and not await take_part(run, part):
+        return
+    proxy = None
+    if actor_input.proxy_configuration:
+        proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
+    stripe = Stripe.of(part, actor_input) if part else None
+    async with (
+        ImpitHttpClient() as http,
+        JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe) as source,
+        PageCommits(run, transform, actor_input.max_items, fetched_ahead=actor_input.prefetch_pages) as commits,
+    ):
+        run.move_to(source.first_position(run.position))
+        at = run.position
+        while not run.finished and not run.stopping and commits.wants_more:
+            ahead = actor_input.pages_ahead(commits.items_wanted())
+            page = await run.unless_stopping(source.page_at(at, ahead))
+            if page is None:
+                break  # migrating or aborting: this page is fetched again after the restart
+            await commits.add(page)
+            if page.is_last:
+                break
+            at = page.next
+    if commits.read_to_the_end and not run.stopping:
+        await run.finish()  # the source has ended
 
 
 def _describe(error: ValidationError) -> str:

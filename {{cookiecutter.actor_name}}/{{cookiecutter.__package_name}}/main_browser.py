@@ -20,6 +20,7 @@ from . import routes
 from .browser_input import BrowserInput
 from .crawling import crawl
 from .resumable import ResumableRun, StateError
+from .scale_out import coordinate
 
 
 async def main() -> None:
@@ -37,7 +38,10 @@ async def main() -> None:
 
             # 2. Crawl in the browser: what each page pushed is saved with the request that loaded it (pages
             #    waiting to be saved go together, in one save and one push); the queue knows which are done.
-            if not run.finished:
+            #    With parallelRuns > 1: worker runs crawl from one shared queue, and this run merges their pages.
+            if not run.finished and browser_input.parallel_runs > 1:
+                await coordinate(run, browser_input)
+            elif not run.finished:
                 hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
                 options = browser_input.crawler_options()
                 await crawl(run, browser_input, routes.router, PlaywrightCrawler, pre_navigation_hooks=hooks, **options)

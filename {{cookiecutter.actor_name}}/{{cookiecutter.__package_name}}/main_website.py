@@ -19,6 +19,7 @@ from . import routes
 from .crawl_input import CrawlInput
 from .crawling import crawl
 from .resumable import ResumableRun, StateError
+from .scale_out import coordinate
 
 
 async def main() -> None:
@@ -36,7 +37,10 @@ async def main() -> None:
 
             # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be
             #    saved go together, in one save and one push); the request queue knows which pages are done.
-            if not run.finished:
+            #    With parallelRuns > 1: worker runs crawl from one shared queue, and this run merges their pages.
+            if not run.finished and crawl_input.parallel_runs > 1:
+                await coordinate(run, crawl_input)
+            elif not run.finished:
                 await crawl(run, crawl_input, routes.router, ParselCrawler)
         except StateError as error:
             await Actor.fail(status_message=str(error))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import ledger
 from .ledger import StateError
 from .resumable import GroupCommits
+from .scale_out import tag_chunk
 
 if TYPE_CHECKING:
     from .resumable import Position, ResumableRun, Transform
@@ -29,6 +30,7 @@ class SourcePage(Protocol):
     items: list[Any]
     at: Position
     is_last: bool
+    chunk: int | None  # a worker of parallel runs: the chunk of the source the page is in (its items are tagged)
 
     def after(self, used: int) -> Position: ...
 
@@ -71,6 +73,8 @@ class PageCommits(GroupCommits):
         self._raise_if_failed()
         offset = page.at.offset
         outputs = ledger.outputs(page.items, self._transform, lambda index: f"item at source offset {offset + index}")
+        if page.chunk is not None:
+            outputs = [(index, tag_chunk([item], page.chunk)[0]) for index, item in outputs]
         await self._room.acquire()
         self._added_outputs += len(outputs)
         self.hand_over((page, outputs))

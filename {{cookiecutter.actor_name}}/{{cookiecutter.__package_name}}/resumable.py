@@ -25,7 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import FunctionType, ModuleType
 from typing import Any, TypeVar
 
@@ -50,9 +50,15 @@ STATE_DEFAULTS: dict[str, Any] = {
     "reboots": 0,
     "finished": False,  # the source is read to its end (limits such as maxItems are checked apart: they may rise)
     "cursorsSeen": "",  # cursor-like styles: position_key() of the last RECENT_CURSORS positions read past, joined
+    # A coordinator of parallel runs (scale_out.py): its workers' run IDs, the worker being started, how often
+    # each was resurrected, and where the merge of their items stands (with the marker of the merge push).
+    "workers": [],
+    "starting": None,
+    "resurrections": [],
+    "merge": {},
 }
 # Keys that may hold more than one type; the others have the type of their default.
-STATE_TYPES = {"cursor": (type(None), str, int)}
+STATE_TYPES = {"cursor": (type(None), str, int), "starting": (type(None), int)}
 RECENT_CURSORS = 1000  # positions a restarted run remembers, to stop a source that cycles back to one of them
 MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
@@ -188,6 +194,12 @@ class ResumableRun:
             self.landed = Landed([])
         state.update(pending=0, pendingRequests=[])
 
+    def move_to(self, position: Position) -> None:
+        """Start at `position` instead of the saved one: a worker of parallel runs skips what is not its part.
+        Only before any work, with nothing pending."""
+        if position != self.position and not self.state["pending"] and not self.landed:
+            self.state.update(asdict(position))
+
     async def unless_stopping(self, work: Awaitable[T]) -> T | None:
         """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop."""
         task = asyncio.ensure_future(work)
@@ -238,6 +250,8 @@ class ResumableRun:
                 "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`.",
                 terminal=True,
             )
+        elif workers := self.state["workers"]:
+            await self.set_status(f"Done: {self.pushed} items merged from {len(workers)} parallel runs.", terminal=True)
         else:
             read = f"from {self.state['pages']} pages" if self.crawl else f"source read to offset {self.offset}"
             if failed := self.state["failed"]:
@@ -286,9 +300,11 @@ class ResumableRun:
         store = await Actor.open_key_value_store()
         await store.persist_autosaved_values()
 
-    async def report_progress(self) -> None:
+    async def report_progress(self, message: str | None = None) -> None:
+        """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
+        every STATUS_INTERVAL_SECS."""
         if time.monotonic() - self._status_at >= STATUS_INTERVAL_SECS:
-            await self.set_status(f"{self.pushed} items pushed; {self._where()}.")
+            await self.set_status(message or f"{self.pushed} items pushed; {self._where()}.")
 
     async def set_status(self, message: str, *, terminal: bool = False) -> None:
         self._status_at = time.monotonic()

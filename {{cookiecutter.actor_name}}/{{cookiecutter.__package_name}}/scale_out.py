@@ -1,0 +1,498 @@
+"""Scale-out: one job split across parallel Actor runs on the platform, every item exactly once overall.
+
+With `parallelRuns` N > 1 the run the user started is the coordinator. It starts N worker runs of the same Actor
+and build, each with its part of the work in its input (`partOfJob`), keeps their run IDs in its state record,
+and merges what they push into its own default dataset:
+
+- JSON kind (offset and page numbers): the source is cut into chunks of `chunkPages` pages; worker w reads the
+  chunks w, w+N, w+2N, ... (its stripe) and tags each item with its chunk (`#chunk`, a hidden field). Chunks
+  are merged in source order: chunk c is complete once its worker has pushed an item of a later chunk, or has
+  succeeded (its source ended).
+- Crawlers: the workers share the coordinator's request queue in the SDK's shared-access mode (locks that
+  expire), and tag each page's items with the page's request key and item count (`#page`, `#of`; a page with no
+  items pushes one marker). A page is merged once all its items are there, and only once: a page that two
+  workers handled (a lock that expired while one was migrated or dead) lands once. maxRequestsPerCrawl counts the
+  pages merged.
+
+Workers are ordinary resumable runs on storages of their own: each is exactly once in its own dataset, whatever
+happens to it. The merge is the coordinator's commit path: the state record saves the marker of each merge push
+(how many items, and what they were merged from) before the push, so after a crash the same batch is merged again
+and the items that landed are read back and skipped. A failed or aborted worker is resurrected (at most
+MAX_RESURRECTIONS times); a migrated one reboots by itself. A restarted coordinator re-attaches to its workers by
+the IDs in its state record: a worker registers itself in the coordinator's key-value store (WORKER-<n>), so one
+started just before a crash is found, not started twice. An aborted coordinator aborts its workers; at the end
+no worker is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from apify import Actor
+from apify.storage_clients import ApifyStorageClient, SmartApifyStorageClient
+from crawlee.storages import RequestQueue
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from . import ledger
+from .ledger import StateError
+from .resumable import POSITION_KEY_LENGTH, Position, position_key
+
+if TYPE_CHECKING:
+    from .resumable import ResumableRun
+
+CHUNK_FIELD = "#chunk"  # JSON kind: the chunk of the source an item of a worker comes from
+PAGE_FIELD, COUNT_FIELD = "#page", "#of"  # crawlers: the page an item of a worker comes from; that page's item count
+TAGS = (CHUNK_FIELD, PAGE_FIELD, COUNT_FIELD)
+MAX_PARALLEL_RUNS = 25
+CHUNK_PAGES = 8  # JSON kind: pages of the source in one chunk (at least prefetchPages)
+MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fails the job
+POLL_SECS = 1.0  # how often the coordinator looks at its workers and merges
+READ_LIMIT = 1000  # worker items read per call
+REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a worker it may have started to register
+WORKER_RECORD = "WORKER-{}"
+ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
+DONE = "DONE"  # a worker that succeeded with its part read to the end (its state record says `finished`)
+COORDINATOR_CHECK_SECS = 5.0  # how often a worker looks whether its coordinator still runs
+
+
+class JobPart(BaseModel):
+    """A worker's part of a scaled-out job, as the coordinator writes it into the worker's input."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="forbid")
+
+    coordinator_run_id: str
+    coordinator_store_id: str  # the coordinator's key-value store, where workers register
+    worker: int = Field(ge=0)
+    workers: int = Field(ge=2, le=MAX_PARALLEL_RUNS)
+    chunk_pages: int = Field(1, ge=1)
+    request_queue_id: str | None = None  # crawlers: the coordinator's request queue, shared
+
+    def identity(self) -> dict[str, int]:
+        """What defines the work of this part (not the IDs): a restarted worker resumes only with the same."""
+        return {"worker": self.worker, "workers": self.workers, "chunkPages": self.chunk_pages}
+
+
+class ParallelRunsInput(BaseModel):
+    """The input fields of scale-out, shared by every kind's input."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
+
+    parallel_runs: int = Field(1, ge=1, le=MAX_PARALLEL_RUNS)
+    part_of_job: JobPart | None = None  # set by the coordinator in a worker's input, never by hand
+
+    def job_source(self) -> dict[str, Any]:
+        """What scale-out adds to what defines the source: the number of workers, or the worker's part."""
+        if self.part_of_job is not None:
+            return {"partOfJob": self.part_of_job.identity()}
+        return {"parallelRuns": self.parallel_runs} if self.parallel_runs > 1 else {}
+
+    def check_parallel_runs(self) -> None:
+        if self.parallel_runs > 1 and self.part_of_job is not None:
+            raise ValueError("a worker of parallel runs (partOfJob) must have parallelRuns 1")
+
+
+# --- the worker's side --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stripe:
+    """The chunks of a positional source (offset or page numbers) one worker reads: w, w+N, w+2N, ..."""
+
+    worker: int
+    workers: int
+    chunk_pages: int
+    page_size: int
+    first_page: int
+    by_page_number: bool
+
+    @classmethod
+    def of(cls, part: JobPart, actor_input: Any) -> Stripe:
+        return cls(
+            part.worker,
+            part.workers,
+            part.chunk_pages,
+            actor_input.page_size,
+            actor_input.first_page,
+            actor_input.pagination == "page",
+        )
+
+    def chunk_of(self, at: Position) -> int:
+        if self.by_page_number:
+            number = self.first_page if at.cursor is None else int(at.cursor)
+            return (number - self.first_page) // self.chunk_pages
+        return at.offset // (self.chunk_pages * self.page_size)
+
+    def chunk_end(self, at: Position) -> int | None:
+        """Offset paging: the offset where the chunk of `at` ends (a page is cut there); None for page numbers."""
+        return None if self.by_page_number else (self.chunk_of(at) + 1) * self.chunk_pages * self.page_size
+
+    def onward(self, at: Position) -> Position:
+        """`at` if it is in this worker's stripe, else the start of the worker's next chunk after it."""
+        chunk = self.chunk_of(at)
+        mine = chunk + (self.worker - chunk) % self.workers
+        if mine == chunk:
+            return at
+        if self.by_page_number:
+            return Position(offset=at.offset - at.skip, cursor=self.first_page + mine * self.chunk_pages)
+        return Position(offset=mine * self.chunk_pages * self.page_size)
+
+
+def tag_chunk(items: list[Any], chunk: int) -> list[Any]:
+    return [{CHUNK_FIELD: chunk, **item} for item in items]
+
+
+def tag_page(key: str, items: list[Any]) -> list[Any]:
+    """A crawled page's items as a worker pushes them (one marker item if there are none)."""
+    tag = {PAGE_FIELD: position_key(key), COUNT_FIELD: len(items)}
+    return [{**tag, **item} for item in items] or [tag]
+
+
+async def take_part(run: ResumableRun, part: JobPart) -> bool:
+    """Register this worker run in the coordinator's key-value store, and watch the coordinator from now on.
+    False if another run has this part (this one was started twice, around a crash of the coordinator): then
+    it must end without working."""
+    if not await _register(part):
+        return False
+    watcher = asyncio.create_task(watch_coordinator(run, part))
+    _background.add(watcher)
+    watcher.add_done_callback(_background.discard)
+    if part.request_queue_id:
+        await release_locks(part)
+    return True
+
+
+_background: set[asyncio.Task[None]] = set()  # tasks kept referenced until they end
+
+
+async def _register(part: JobPart) -> bool:
+    store = await Actor.open_key_value_store(id=part.coordinator_store_id)
+    key, me = WORKER_RECORD.format(part.worker), Actor.configuration.actor_run_id
+    registered = await store.get_value(key)
+    if registered is None:
+        await store.set_value(key, {"runId": me})
+        return True
+    if registered.get("runId") != me:
+        Actor.log.warning(f"Run {registered.get('runId')} already reads part {part.worker}: this run ends.")
+        return False
+    return True
+
+
+async def watch_coordinator(run: ResumableRun, part: JobPart) -> None:
+    """Stop this worker once its coordinator has ended (aborted, failed, or killed for good): a resurrected
+    coordinator resurrects it, and it resumes."""
+    while not run.stopping:
+        await run.unless_stopping(asyncio.sleep(COORDINATOR_CHECK_SECS))
+        if not run.stopping and await _status_of(part.coordinator_run_id) in ENDED:
+            Actor.log.warning(f"The coordinator {part.coordinator_run_id} has ended: this worker stops.")
+            run.stop_soon("the coordinator ended")
+
+
+async def open_shared_queue(part: JobPart) -> RequestQueue:
+    """Crawlers: the coordinator's request queue, in the SDK's shared-access mode (several runs take requests
+    from it at once, each under a lock that expires)."""
+    client = SmartApifyStorageClient(cloud_storage_client=ApifyStorageClient(request_queue_access="shared"))
+    return await RequestQueue.open(id=part.request_queue_id, storage_client=client)
+
+
+async def release_locks(part: JobPart) -> None:
+    """Crawlers: unlock the requests this run locked before a restart, for any worker to take at once."""
+    client_key = (Actor.configuration.actor_run_id or "")[:32]
+    queue = Actor.apify_client.request_queue(part.request_queue_id, client_key=client_key)
+    await queue.unlock_requests()
+
+
+# --- the coordinator's side ----------------------------------------------------------------------------------
+
+
+class Merge:
+    """What the coordinator does with the workers' datasets: which items to merge next, in which order."""
+
+    def __init__(self, run: ResumableRun, workers: int) -> None:
+        self._run, self._workers = run, workers
+        state = run.state.setdefault("merge", {})
+        state.setdefault("read", [0] * workers)  # items of each worker's dataset merged (or skipped) so far
+        state.setdefault("batchTo", None)  # the marker: where the batch being pushed was read to
+        self.state = state
+        self.done = False  # every worker succeeded and everything is merged
+
+    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        """The next items to merge, and where they were read to (the batch's marker); after a restart with a
+        marker saved, exactly the batch of that marker."""
+        raise NotImplementedError
+
+    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
+        """The batch is merged: move on to where it was read to."""
+        self.state["read"] = batch_to["read"]
+
+    def limit_reached(self) -> bool:
+        return False
+
+
+class WorkerDataset:
+    """A worker's default dataset, read from a given index on."""
+
+    def __init__(self, dataset_id: str) -> None:
+        self._dataset_id = dataset_id
+
+    async def read(self, start: int, end: int | None = None) -> list[Any]:
+        dataset = await Actor.open_dataset(id=self._dataset_id)
+        items: list[Any] = []
+        while end is None or start + len(items) < end:
+            limit = READ_LIMIT if end is None else min(READ_LIMIT, end - start - len(items))
+            page = await dataset.get_data(offset=start + len(items), limit=limit)
+            items += page.items
+            if len(page.items) < limit:
+                if end is not None and start + len(items) < end:
+                    raise StateError(f"The dataset {self._dataset_id} of a worker holds fewer items than merged.")
+                break
+        return items
+
+
+class ChunkMerge(Merge):
+    """JSON kind: chunk after chunk, in source order; chunk c is worker c % N's."""
+
+    def __init__(self, run: ResumableRun, workers: int) -> None:
+        super().__init__(run, workers)
+        self.state.setdefault("chunk", 0)  # the next chunk to merge
+
+    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
+        # Each worker's items from where the merge is (after a restart: exactly those of the batch in the marker).
+        fresh = [
+            await reader.read(read[worker], until["read"][worker] if until else None)
+            for worker, reader in enumerate(readers)
+        ]
+        batch: list[Any] = []
+        while until is None or chunk < until["chunk"]:
+            if until is None and not any(fresh) and all(status == DONE for status in statuses):
+                self.done = True
+                break
+            worker = chunk % self._workers
+            items = fresh[worker]
+            taken = 0
+            while taken < len(items) and items[taken].get(CHUNK_FIELD) == chunk:
+                taken += 1
+            if taken < len(items) and not isinstance(items[taken].get(CHUNK_FIELD), int):
+                raise StateError(f"Worker {worker}'s dataset holds an item of no chunk: not a worker's dataset.")
+            if taken < len(items) and items[taken][CHUNK_FIELD] < chunk:
+                raise StateError(f"Worker {worker}'s dataset holds items of chunk {items[taken][CHUNK_FIELD]} late.")
+            if until is None and taken == len(items) and statuses[worker] != DONE:
+                break  # the chunk may not be complete yet: its worker is still at it
+            batch += [_untagged(item) for item in items[:taken]]
+            fresh[worker], read[worker], chunk = items[taken:], read[worker] + taken, chunk + 1
+            if until is None and len(batch) >= READ_LIMIT:
+                break
+        return batch, {"read": read, "chunk": chunk}
+
+    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
+        super().moved_to(batch_to, merged)
+        self.state["chunk"] = batch_to["chunk"]
+
+
+class PageMerge(Merge):
+    """Crawlers: each page once all its items are there, the first time only; at most `max_pages` pages."""
+
+    def __init__(self, run: ResumableRun, workers: int, max_pages: int | None) -> None:
+        super().__init__(run, workers)
+        self.state.setdefault("pages", "")  # position_key() of every page merged, joined
+        joined = self.state["pages"]
+        self._merged = {joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)}
+        self._max_pages = max_pages
+        self._new_pages: list[str] = []
+
+    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        until = self.state["batchTo"]
+        read, ends = list(self.state["read"]), until["ends"] if until else [None] * self._workers
+        batch, pages, any_new = [], [], False
+        for worker, reader in enumerate(readers):
+            items = await reader.read(read[worker], ends[worker])
+            any_new = any_new or bool(items)
+            ends[worker] = read[worker] + len(items)
+            open_pages: dict[str, list[Any]] = {}
+            first_open: dict[str, int] = {}
+            for index, item in enumerate(items):
+                key = item.get(PAGE_FIELD)
+                if not isinstance(key, str):
+                    raise StateError(f"Worker {worker}'s dataset holds an item of no page: not a worker's dataset.")
+                first_open.setdefault(key, index)
+                open_pages.setdefault(key, []).append(item)
+                if len(open_pages[key]) == item.get(COUNT_FIELD):  # the page is complete
+                    page_items = open_pages.pop(key)
+                    first_open.pop(key)
+                    if key in self._merged or key in pages:
+                        continue  # merged from another worker already: a page handled twice
+                    if self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
+                        continue
+                    pages.append(key)
+                    batch += [_untagged(i) for i in page_items if i.get(COUNT_FIELD)]
+            read[worker] += min(first_open.values(), default=len(items))
+        self._new_pages = pages
+        self.done = not any_new and all(status == DONE for status in statuses) and until is None
+        return batch, {"read": read, "ends": ends, "pages": pages}
+
+    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
+        super().moved_to(batch_to, merged)
+        self._merged.update(batch_to["pages"])
+        self.state["pages"] += "".join(batch_to["pages"])
+        self._run.state["pages"] = len(self._merged)
+
+    def limit_reached(self) -> bool:
+        return bool(self._max_pages) and len(self._merged) >= self._max_pages
+
+
+def _untagged(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if key not in TAGS}
+
+
+async def coordinate(run: ResumableRun, actor_input: Any) -> None:
+    """Run the job over `actor_input.parallel_runs` worker runs and merge their items, until all is merged (then
+    the run is finished), or the run must stop (migrating: the workers go on; aborting: they are aborted too).
+    Raises StateError when a worker keeps failing or a merge cannot be trusted."""
+    count, max_items = actor_input.parallel_runs, getattr(actor_input, "max_items", 0)
+    crawl = hasattr(actor_input, "start_urls")
+    merge = PageMerge(run, count, actor_input.max_pages) if crawl else ChunkMerge(run, count)
+    workers = await _start_or_attach(run, actor_input)
+    readers = [WorkerDataset(info["defaultDatasetId"]) for info in workers]
+    ids = [info["id"] for info in workers]
+    if not run.state["resurrections"]:
+        run.state["resurrections"] = [0] * len(ids)
+    try:
+        while not run.stopping:
+            statuses = [await _worker_status(info) for info in workers]
+            await _resurrect_ended(run, ids, statuses)
+            merged = await _merge_once(run, merge, readers, statuses, max_items)
+            await _report(run, ids, statuses)
+            if merge.done or merge.limit_reached() or (max_items and run.pushed >= max_items):
+                await run.finish()
+                break
+            if not merged:
+                await run.unless_stopping(asyncio.sleep(POLL_SECS))
+    finally:
+        if run.stopping != "migrating":  # done, aborted or failed: no worker is left running
+            await _abort_all(ids)
+
+
+async def _merge_once(
+    run: ResumableRun, merge: Merge, readers: list[WorkerDataset], statuses: list[str], max_items: int
+) -> int:
+    """One merge commit: the marker saved, one push, then the merge moves on. Returns the items merged."""
+    async with run.commit_lock:
+        if run.stopping and merge.state["batchTo"] is None:
+            return 0
+        batch, batch_to = await merge.batch(readers, statuses)
+        if max_items:
+            batch = batch[: max(0, max_items - run.pushed)]
+        landed = run.landed.skip(batch, "merge of the workers' items")
+        rest = batch[landed:]
+        pushed = 0
+        if rest:
+            merge.state["batchTo"] = batch_to
+            run.state["pending"] = landed + len(rest)
+            await run.persist()
+            pushed = await ledger.push(rest, at=run.pushed + landed)
+            if pushed < len(rest):
+                run.stop_soon("charge limit")
+        if landed + pushed == len(batch):
+            merge.moved_to(batch_to, len(batch))
+        merge.state["batchTo"] = None
+        run.state.update(pushed=run.pushed + landed + pushed, pending=len(run.landed))
+        return landed + pushed
+
+
+async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str, Any]]:
+    """The workers' run objects: those in the state record, those that registered, and new ones for the rest."""
+    count = actor_input.parallel_runs
+    if not run.state["workers"]:
+        run.state["workers"] = [""] * count
+    ids: list[str] = run.state["workers"]
+    store = await Actor.open_key_value_store()
+    raw_input = await Actor.get_input() or {}
+    for worker in range(count):
+        if not ids[worker]:
+            ids[worker] = await _registered(store, worker, wait=run.state["starting"] == worker)
+        if not ids[worker]:
+            run.state["starting"] = worker  # saved before the start: a crash now is found out after the restart
+            await run.persist()
+            part = JobPart(
+                coordinator_run_id=Actor.configuration.actor_run_id or "",
+                coordinator_store_id=Actor.configuration.default_key_value_store_id or "",
+                worker=worker,
+                workers=count,
+                chunk_pages=actor_input.chunk_pages,
+                request_queue_id=Actor.configuration.default_request_queue_id,
+            )
+            worker_input = {**raw_input, "parallelRuns": 1, "partOfJob": part.model_dump(by_alias=True)}
+            started = await Actor.start(
+                Actor.configuration.actor_id or "", worker_input, build=Actor.configuration.actor_build_number
+            )
+            ids[worker] = started.id
+            run.state["starting"] = None
+            await run.persist()
+            Actor.log.info(f"Started worker {worker} of {count}: run {started.id}")
+    return [await _run_info(run_id) for run_id in ids]
+
+
+async def _registered(store: Any, worker: int, *, wait: bool) -> str:
+    """The run ID a worker registered under (waiting for it if it may have been started just before a crash)."""
+    deadline = time.monotonic() + (REGISTRATION_WAIT_SECS if wait else 0)
+    while True:
+        record = await store.get_value(WORKER_RECORD.format(worker))
+        if record is not None or time.monotonic() >= deadline:
+            return (record or {}).get("runId", "")
+        await asyncio.sleep(POLL_SECS)
+
+
+async def _run_info(run_id: str) -> dict[str, Any]:
+    info = await Actor.apify_client.run(run_id).get()
+    if info is None:
+        raise StateError(f"The worker run {run_id} does not exist: the job cannot be merged.")
+    return info.model_dump(by_alias=True)
+
+
+async def _status_of(run_id: str) -> str:
+    info = await Actor.apify_client.run(run_id).get()
+    status = info.status if info is not None else "FAILED"
+    return str(getattr(status, "value", status))
+
+
+async def _worker_status(info: dict[str, Any]) -> str:
+    """The worker's run status, DONE when it succeeded with its part done (exit 0 alone does not say so: a run
+    that stopped early, at its charge limit or because its coordinator ended, exits 0 too)."""
+    status = await _status_of(info["id"])
+    if status != "SUCCEEDED":
+        return status
+    store = await Actor.open_key_value_store(id=info["defaultKeyValueStoreId"])
+    state = await store.get_value(ledger.STATE_KEY)
+    return DONE if isinstance(state, dict) and state.get("finished") else "STOPPED"
+
+
+async def _resurrect_ended(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:
+    """Resurrect the workers that ended without their part done; a worker failing too often fails the job."""
+    for worker, (run_id, status) in enumerate(zip(ids, statuses, strict=True)):
+        if status not in (*ENDED, "STOPPED"):
+            continue
+        if status != "ABORTED":  # an abort is not the worker's fault
+            if run.state["resurrections"][worker] >= MAX_RESURRECTIONS:
+                raise StateError(
+                    f"Worker {worker} (run {run_id}) ended {status} {MAX_RESURRECTIONS + 1} times: see its log. "
+                    "Resurrect this run to go on from where the job is."
+                )
+            run.state["resurrections"][worker] += 1
+        Actor.log.warning(f"Worker {worker} (run {run_id}) ended {status} with its part not done: resurrecting it.")
+        await Actor.resurrect(run_id)
+        statuses[worker] = "RUNNING"
+
+
+async def _abort_all(ids: list[str]) -> None:
+    for run_id in ids:
+        if await _status_of(run_id) not in ENDED:
+            await Actor.abort(run_id, gracefully=True)
+
+
+async def _report(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:
+    workers = ", ".join(f"{n}: {status.lower()}" for n, status in enumerate(statuses))
+    await run.report_progress(f"{run.pushed} items merged from {len(ids)} parallel runs ({workers}).")

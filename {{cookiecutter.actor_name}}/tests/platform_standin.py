@@ -4,7 +4,7 @@
 - API: an HTTP server answering the calls runs make (`GET`/`PUT /v2/actor-runs/{id}`,
   `POST /v2/actor-runs/{id}/reboot`, `POST /v2/actor-runs/{id}/charge`) and recording the main run's, with its
   state record as it was at each call;
-- runs API: `POST /v2/acts/{id}/runs` starts another run of the same Actor (its own process and default
+- runs API: `POST /v2/acts/{id}/runs` (or `/v2/actors/...`) starts another run of the same Actor (its own process and default
   storages), `GET /v2/actor-runs/{id}?waitForFinish=N`, `POST .../abort` (`gracefully`: the `aborting` event,
   then a kill), `POST .../resurrect` (the same storages, a new process);
 - storage API: each run's default dataset, key-value store and request queue, reachable by ID from any run, as
@@ -364,6 +364,7 @@ class PlatformStandIn:
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     abort_grace_secs: float = 30.0  # a graceful abort kills the run this long after `aborting`, as the platform does
+    disruptions: list[str] = field(default_factory=list)  # what a rehearsal did, for its report
 
     async def __aenter__(self) -> PlatformStandIn:
         self._loop = asyncio.get_running_loop()
@@ -579,8 +580,8 @@ class PlatformStandIn:
 
     def _run_call(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
         """The runs API, for the runs other than the main one."""
-        parts = path.strip("/").split("/")  # v2, acts|actor-runs, id, [runs|reboot|abort|resurrect]
-        if parts[1] == "acts" and parts[3:] == ["runs"] and method == "POST":
+        parts = path.strip("/").split("/")  # v2, acts|actors|actor-runs, id, [runs|reboot|abort|resurrect]
+        if parts[1] in ("acts", "actors") and parts[3:] == ["runs"] and method == "POST":  # apify-client 3: actors
             return 201, {"data": self._run_data(self.start_run(raw))}
         other = self.others.get(parts[2]) if parts[1] == "actor-runs" else None
         if other is None:
@@ -589,8 +590,8 @@ class PlatformStandIn:
         action = parts[3] if len(parts) > 3 else None
         if action == "reboot":
             with other.changed:
-                other.reboot_asked = True
-            threading.Timer(0.05, lambda: other.process.poll() is None and other.process.kill()).start()
+                other.reboot_asked, process = True, other.process
+            threading.Timer(0.05, lambda: process.poll() is None and process.kill()).start()  # this one, not a restart
         elif action == "abort":
             self._abort(other, gracefully=query.get("gracefully", ["false"])[0] in ("true", "1"))
         elif action == "resurrect":

@@ -9,8 +9,13 @@ Actor makes of it with nothing in its way.
     python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5
     python tests/rehearse.py --crash-after-push 2 --times 0   # the instant between a push and its checkpoint
     python tests/rehearse.py --input my-input.json --migrate-after 10 --times 2   # your real API
+    python tests/rehearse.py --parallel-runs 3 --input my-input.json --migrate-after 2 --kill-after 2 --times 4 \
+        --output items.json   # a job scaled out over 3 worker runs: disruptions hit any of the 4 runs
 
-With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last start.
+With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last disruption.
+With --parallel-runs, each disruption hits the coordinator or a worker run, at random (--seed): a migrated run
+reboots, a killed coordinator is restarted (as after a crash the platform restarts it), a killed worker ends
+FAILED and its coordinator must resurrect it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import signal
 import sys
 import tempfile
@@ -61,11 +67,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency", type=float, default=0.4, help="seconds per page of the built-in JSON API (a tenth for a site)"
     )
+    parser.add_argument(
+        "--parallel-runs", type=int, default=1, metavar="N", help="scale the job out over N worker runs (parallelRuns)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="which runs the disruptions hit, with --parallel-runs")
+    parser.add_argument("--output", type=Path, help="write the dataset's items (merged) here, as a JSON array")
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
     args = parser.parse_args(argv)
     if args.times < 0 or (args.times and args.migrate_after is None and args.kill_after is None):
         parser.error("--times needs --migrate-after and/or --kill-after")
+    if args.parallel_runs < 1 or (args.parallel_runs > 1 and args.crash_after_push):
+        parser.error("--parallel-runs must be 1 or more, and --crash-after-push is for one run")
     return args
 
 
@@ -79,6 +92,7 @@ async def rehearse(args: argparse.Namespace, storage: Storage) -> tuple[Platform
             if await platform.wait_for_exit(within=args.timeout) == -signal.SIGKILL:
                 kills += 1
         await platform.start()
+        chance = random.Random(args.seed)
         for number in range(args.times):
             kind = disruptions[number % len(disruptions)]
             deadline = time.monotonic() + getattr(args, f"{kind}_after")
@@ -86,20 +100,41 @@ async def rehearse(args: argparse.Namespace, storage: Storage) -> tuple[Platform
                 await asyncio.sleep(0.01)
             if platform.process.poll() is not None:
                 break  # the Actor finished first
-            if kind == "migrate":
+            target = chance.choice([None, *platform.running_runs()])  # None: the run the user started
+            platform.disruptions.append(f"{kind} {target or 'main run'}")
+            if kind == "migrate" and target:
+                await platform.migrate_run(target)
+            elif kind == "migrate":
                 await platform.migrate()
+            elif target:
+                platform.kill_run(target)
+                kills += 1
             else:
                 platform.kill()
                 kills += 1
                 await platform.start()
         await platform.wait_for_exit(within=args.timeout)
+        await _wait_for_the_workers(platform)
         return platform, kills
 
 
+async def _wait_for_the_workers(platform: PlatformStandIn, within: float = 40) -> None:
+    """Give runs the coordinator aborted gracefully their time to end (as the platform does) before counting."""
+    deadline = time.monotonic() + within
+    while platform.running_runs() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 def report(
-    platform: PlatformStandIn, kills: int, items: list[Any], expected: list[Any] | None
+    platform: PlatformStandIn,
+    kills: int,
+    items: list[Any],
+    expected: list[Any] | None,
+    *,
+    pages: int = 0,
+    max_pages: int | None = None,
 ) -> tuple[list[str], bool]:
-    """The report's lines, and whether the dataset is exact."""
+    """The report's lines, and whether the dataset is exact (and a crawl's `pages` within `max_pages`)."""
     seen = Counter(json.dumps(item, sort_keys=True) for item in items)
     duplicates = sum(count - 1 for count in seen.values())
     lines = [
@@ -112,10 +147,24 @@ def report(
         f"duplicates             {duplicates}",
     ]
     exact = duplicates == 0 and platform.exit_codes[-1:] == [0]
+    if platform.others:
+        resurrected = sum(other.resurrections for other in platform.others.values())
+        restarted = sum(max(0, other.starts - 1 - other.resurrections) for other in platform.others.values())
+        left = platform.running_runs()
+        lines += [
+            f"worker runs            {len(platform.others)}",
+            f"disruptions            {', '.join(platform.disruptions) or 'none'}",
+            f"workers restarted      {restarted} after a reboot, {resurrected} resurrected",
+            f"workers left running   {len(left)}",
+        ]
+        exact = exact and not left
     if expected is not None:
         _surplus, missing = duplicates_and_missing(items, expected)
         lines.append(f"missing                {missing}")
         exact = exact and missing == 0 and items == expected
+    if max_pages is not None:
+        lines.append(f"pages saved            {pages} (maxRequestsPerCrawl {max_pages or 'none'})")
+        exact = exact and (not max_pages or pages <= max_pages)
     if statuses := platform.status_messages():
         lines.append(f"last status message    {statuses[-1][1]}")
     delays = [m.reboot_after_secs for m in platform.migrations if m.reboot_after_secs is not None]
@@ -137,8 +186,10 @@ def is_browser() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
+    parallel = {"parallelRuns": args.parallel_runs} if args.parallel_runs > 1 else {}
     if args.input:
-        storage.write_input(json.loads(args.input.read_text()))
+        user_input = {**json.loads(args.input.read_text()), **parallel}
+        storage.write_input(user_input)
         platform, kills = asyncio.run(rehearse(args, storage))
         items, expected = storage.items(), None
     elif is_crawler():
@@ -146,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with LocalSite(pages=args.total, latency_secs=args.latency / 10) as site:
             crawl_input = {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0}
-            storage.write_input(crawl_input)
+            storage.write_input({**crawl_input, **parallel})
             platform, kills = asyncio.run(rehearse(args, storage))
             # What your routes make of the site: one run of your Actor with nothing in its way (a crawl saves
             # pages in no fixed order, so both in URL order).
@@ -156,13 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         items, expected = sort_items(storage.items()), sort_items(reference.items())
     else:
         with PaginatedSource(total=args.total, style=args.pagination, latency_secs=args.latency) as source:
-            storage.write_input(source.input_for(pageSize=args.page_size))
+            storage.write_input(source.input_for(pageSize=args.page_size, **parallel))
             platform, kills = asyncio.run(rehearse(args, storage))
         items, expected = storage.items(), expected_items(args.total)  # your transform's items, in order
-    lines, exact = report(platform, kills, items, expected)
+    if args.output:
+        args.output.write_text(json.dumps(items, ensure_ascii=False, indent=1))
+    state = storage.state() or {}
+    max_pages = None
+    if is_crawler():
+        max_pages = (json.loads((storage.store / "INPUT.json").read_text())).get("maxRequestsPerCrawl", 100)
+    lines, exact = report(platform, kills, items, expected, pages=state.get("pages", 0), max_pages=max_pages)
     print(f"Rehearsal of {package_name()} ({'your input' if args.input else 'built-in local source'}):")
     print("\n".join(f"  {line}" for line in lines))
     print(f"  storage and log        {storage.root}, {storage.root.parent / 'actor.log'}")
+    if args.output:
+        print(f"  items written to       {args.output}")
     print("RESULT: exact, every item once, in order" if exact else "RESULT: NOT EXACT (see above and actor.log)")
     return 0 if exact else 1
 

@@ -373,7 +373,8 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
                 await run.unless_stopping(asyncio.sleep(POLL_SECS))
     finally:
         if run.stopping != "migrating":  # done, aborted or failed: no worker is left running
-            await _abort_all(ids)
+            # Aborted: gracefully, so that the workers save their state for a resurrection; done: at once.
+            await _abort_all(ids, gracefully=run.stopping == "aborting")
 
 
 async def _merge_once(
@@ -487,10 +488,10 @@ async def _resurrect_ended(run: ResumableRun, ids: list[str], statuses: list[str
         statuses[worker] = "RUNNING"
 
 
-async def _abort_all(ids: list[str]) -> None:
+async def _abort_all(ids: list[str], *, gracefully: bool) -> None:
     for run_id in ids:
         if await _status_of(run_id) not in ENDED:
-            await Actor.abort(run_id, gracefully=True)
+            await Actor.abort(run_id, gracefully=gracefully)
 
 
 async def _report(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:

@@ -4,9 +4,9 @@
 - API: an HTTP server answering the calls runs make (`GET`/`PUT /v2/actor-runs/{id}`,
   `POST /v2/actor-runs/{id}/reboot`, `POST /v2/actor-runs/{id}/charge`) and recording the main run's, with its
   state record as it was at each call;
-- runs API: `POST /v2/acts/{id}/runs` (or `/v2/actors/...`) starts another run of the same Actor (its own process and default
-  storages), `GET /v2/actor-runs/{id}?waitForFinish=N`, `POST .../abort` (`gracefully`: the `aborting` event,
-  then a kill), `POST .../resurrect` (the same storages, a new process);
+- runs API: `POST /v2/acts/{id}/runs` (apify-client 3 says `/v2/actors/...`) starts another run of the same
+  Actor (its own process and default storages), `GET /v2/actor-runs/{id}?waitForFinish=N`, `POST .../abort`
+  (`gracefully`: the `aborting` event, then a kill), `POST .../resurrect` (the same storages, a new process);
 - storage API: each run's default dataset, key-value store and request queue, reachable by ID from any run, as
   the SDK's own Apify storage client reaches them; datasets and stores kept in the local storage folder's layout
   so that tests read them as files. The request queue has the shared-access calls (list and lock the head,

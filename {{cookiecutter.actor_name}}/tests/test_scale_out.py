@@ -1,0 +1,141 @@
+"""Scale-out over parallel Actor runs (scale_out.py) on the stand-in's runs API: every item exactly once overall,
+whatever happens to the coordinator or its workers; and the stand-in's runs API, checked with the real apify-client.
+
+These start four Actor processes at a time: they are marked `scale_out` (`pytest -m "not scale_out"` leaves them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apify_client import ApifyClientAsync
+from harness import PROJECT_ROOT, PaginatedSource, Storage, expected_items, refusal_of
+from platform_standin import ACTOR_ID, PlatformStandIn
+from rehearse import is_browser, is_crawler
+
+pytestmark = pytest.mark.scale_out
+WAITS = {"STATUS_INTERVAL_SECS": "0.2"}
+
+
+def small_job(stack: ExitStack, size: int, **fields: Any) -> tuple[dict[str, Any], list[Any]]:
+    """An input for a short job of this kind, served on 127.0.0.1, and what the dataset must hold after it."""
+    if is_crawler():
+        from local_site import LocalSite  # noqa: PLC0415 - the crawlers' own test site
+
+        site = stack.enter_context(LocalSite(pages=size, latency_secs=0.02))
+        return {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0, **fields}, []
+    source = stack.enter_context(PaginatedSource(total=size, latency_secs=0.05))
+    return source.input_for(pageSize=20, prefetchPages=1, **fields), expected_items(size)
+
+
+def test_the_standin_runs_api_answers_the_real_apify_client(tmp_path: Path) -> None:
+    """Start a run of this Actor through apify-client, wait for it to finish, list its dataset's items."""
+
+    async def play(actor_input: dict[str, Any]) -> tuple[Any, list[Any], Any]:
+        async with PlatformStandIn(Storage(tmp_path / "storage"), env=WAITS) as platform:
+            client = ApifyClientAsync(token="stand-in-token", api_url=platform.run_env()["APIFY_API_BASE_URL"])
+            started = await client.actor(ACTOR_ID).start(run_input=actor_input)
+            finished = await client.run(started.id).wait_for_finish()
+            listed = await client.dataset(finished.default_dataset_id).list_items()
+            store = await client.key_value_store(finished.default_key_value_store_id).get_record("INPUT")
+            return finished, listed.items, store
+
+    with ExitStack() as stack:
+        actor_input, expected = small_job(stack, 10 if is_browser() else 60)
+        finished, items, stored_input = asyncio.run(play(actor_input))
+    assert finished.status == "SUCCEEDED"
+    assert finished.status_message.startswith("Done:")
+    assert stored_input["value"] == actor_input
+    if is_crawler():
+        assert sorted(item["url"] for item in items) == sorted({item["url"] for item in items})
+        assert len(items) == (10 if is_browser() else 60)
+    else:
+        assert items == expected
+
+
+@pytest.mark.skipif(is_crawler(), reason="the JSON kind's pagination styles")
+def test_a_style_read_in_sequence_refuses_parallel_runs_with_one_message(storage: Storage) -> None:
+    line = refusal_of(storage, {"apiUrl": "http://127.0.0.1:9/items", "pagination": "cursor", "cursorPath": "next", "parallelRuns": 2})
+    assert "parallelRuns 2 needs pagination 'offset' or 'page'" in line
+    assert "'cursor'" in line
+
+
+def rehearse(tmp_path: Path, actor_input: dict[str, Any], *options: str) -> tuple[str, list[Any]]:
+    """Run tests/rehearse.py on `actor_input` with --parallel-runs 3; its report, and the items it wrote."""
+    (tmp_path / "input.json").write_text(json.dumps(actor_input))
+    output = tmp_path / "items.json"
+    command = [sys.executable, "tests/rehearse.py", "--parallel-runs", "3", "--input", str(tmp_path / "input.json")]
+    command += ["--output", str(output), "--storage", str(tmp_path / "storage"), *options]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RESULT: exact" in result.stdout
+    assert "workers left running   0\n" in result.stdout
+    return result.stdout, json.loads(output.read_text())
+
+
+@pytest.mark.skipif(is_crawler(), reason="the JSON kind's pagination styles")
+@pytest.mark.parametrize("style", ["offset", "page"])
+def test_three_workers_migrated_and_killed_give_every_item_once_in_order(tmp_path: Path, style: str) -> None:
+    fields = {"pagination": "page", "pageParam": "page", "limitParam": "per_page"} if style == "page" else {}
+    total = 3000  # 150 pages of 20 at 0.2 s each, one at a time: about 10 s for three workers
+    with PaginatedSource(total=total, style=style, latency_secs=0.2) as source:
+        actor_input = source.input_for(pageSize=20, prefetchPages=1, **fields)
+        report, items = rehearse(tmp_path, actor_input, "--migrate-after", "2", "--kill-after", "2", "--times", "4")
+    assert items == expected_items(total)
+    assert "worker runs            3\n" in report
+    assert report.count("migrate ") + report.count("kill ") >= 3  # the job lasted through most disruptions
+
+
+@pytest.mark.skipif(not is_crawler() or is_browser(), reason="a crawl over a shared request queue")
+def test_three_workers_crawl_each_page_once_within_max_requests_per_crawl(tmp_path: Path) -> None:
+    from local_site import LocalSite  # noqa: PLC0415 - the crawlers' own test site
+
+    with LocalSite(pages=3000, latency_secs=0.03) as site:
+        actor_input = {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 400}
+        report, items = rehearse(tmp_path, actor_input, "--migrate-after", "1", "--kill-after", "1", "--times", "3")
+    urls = [item["url"] for item in items]
+    assert len(urls) == len(set(urls)) == 400  # each page once, and exactly maxRequestsPerCrawl of them
+    assert "pages saved            400 (maxRequestsPerCrawl 400)" in report
+
+
+def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_the_job(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "storage")
+
+    async def play(size: int) -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=WAITS, abort_grace_secs=20) as platform:
+            await platform.start()
+            while sum(other.storage.item_count() for other in platform.others.values()) < size // 10:
+                assert platform.process.poll() is None, "the job ended before it was aborted"
+                await asyncio.sleep(0.05)
+            await platform.send("aborting")
+            assert await platform.wait_for_exit(within=60) == 0
+            deadline = time.monotonic() + 15
+            while platform.running_runs() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert platform.running_runs() == []  # aborted gracefully: each saved its state, none killed
+            assert all(other.status == "ABORTED" for other in platform.others.values())
+            assert all(other.exit_codes == [0] for other in platform.others.values())
+            assert storage.item_count() < size
+            await platform.start()  # resurrected: it resurrects its workers, and they resume
+            assert await platform.wait_for_exit(within=120) == 0
+            return platform
+
+    with ExitStack() as stack:
+        size = 30 if is_browser() else 300 if is_crawler() else 1500
+        actor_input, expected = small_job(stack, size, parallelRuns=2)
+        storage.write_input(actor_input)
+        platform = asyncio.run(play(size))
+    assert len(platform.others) == 2  # none started twice
+    assert all(other.resurrections == 1 for other in platform.others.values())
+    if is_crawler():
+        urls = [item["url"] for item in storage.items()]
+        assert len(urls) == len(set(urls)) == size
+    else:
+        assert storage.items() == expected

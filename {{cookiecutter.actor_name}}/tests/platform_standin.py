@@ -365,6 +365,7 @@ class PlatformStandIn:
     exit_codes: list[int] = field(default_factory=list)
     abort_grace_secs: float = 30.0  # a graceful abort kills the run this long after `aborting`, as the platform does
     disruptions: list[str] = field(default_factory=list)  # what a rehearsal did, for its report
+    others: dict[str, OtherRun] = field(default_factory=dict)  # runs started through the runs API, by ID
 
     async def __aenter__(self) -> PlatformStandIn:
         self._loop = asyncio.get_running_loop()
@@ -373,7 +374,6 @@ class PlatformStandIn:
         self._events = await serve(self._on_connection, "127.0.0.1", 0)
         self.storage_api = StorageApi(self.storage, self.ways)
         self.storage_api.on_cut = lambda: self.process.send_signal(signal.SIGKILL)
-        self.others: dict[str, OtherRun] = {}  # runs started through the runs API, by ID
         self._storages: dict[str, StorageApi] = {}  # storage ID -> the API of the run that owns it
         self._own_storages(self.storage_api)
         self._start_env: dict[str, str] = {}

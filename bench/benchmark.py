@@ -77,6 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)  # stage 2: the baked project
     parser.add_argument("--crawler", action="store_true", help=argparse.SUPPRESS)  # stage 2: the website kind
     parser.add_argument("--browser", action="store_true", help=argparse.SUPPRESS)  # stage 2: the browser kind
+    parser.add_argument("--parallel", action="store_true", help=argparse.SUPPRESS)  # stage 2: parallel runs
     return parser.parse_args()
 
 
@@ -365,6 +366,8 @@ def table(results: dict) -> str:
         lines.append(crawler_row(results["crawler"]))
     if "browser" in results:
         lines.append(browser_row(results["browser"]))
+    if "parallel" in results:
+        lines.append(parallel_row(results["parallel"]))
     return "\n".join(lines)
 
 
@@ -531,6 +534,74 @@ def crawler_row(crawler: dict) -> str:
     return "\n".join(rows)
 
 
+PARALLEL_RUNS = 3
+
+
+def measure_parallel(project: Path, quick: bool) -> dict:
+    """Parallel runs (parallelRuns 3) against one run, at home on the stand-in (every storage call an HTTP
+    request to it), on a source of 200 ms per page read one page at a time; with storage calls answered at once
+    and after a 30 ms round trip. And what the merge costs: the items written per item, the push calls."""
+    sys.path[:0] = [str(project / "tests"), str(project)]
+    import harness
+    from platform_standin import PlatformStandIn, PlatformWays
+
+    total = 1_500 if quick else 10_000  # pages of 50: 30 / 200 pages, 6 / 40 s for one run
+
+    async def timed(storage: harness.Storage, latency: float) -> tuple[float, PlatformStandIn]:
+        async with PlatformStandIn(storage, ways=PlatformWays(storage_latency_secs=latency)) as platform:
+            started = time.perf_counter()
+            await platform.start()
+            code = await platform.wait_for_exit(within=900)
+            elapsed = time.perf_counter() - started
+        if code != 0:
+            raise SystemExit(f"the Actor exited {code}: {storage.root.parent / 'actor.log'}")
+        return elapsed, platform
+
+    rows: dict = {"items": total, "page_latency_s": 0.2, "runs": PARALLEL_RUNS, "by_latency": {}}
+    for latency in (0.0, PLATFORM_ROUND_TRIP_S):
+        figures = {}
+        for runs in (1, PARALLEL_RUNS):
+            storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-parallel-")) / "storage")
+            with harness.PaginatedSource(total=total, latency_secs=0.2) as source:
+                storage.write_input(source.input_for(pageSize=50, prefetchPages=1, parallelRuns=runs))
+                elapsed, platform = asyncio.run(timed(storage, latency))
+            if storage.items() != harness.expected_items(total):
+                raise SystemExit(f"parallelRuns {runs}: the dataset is not the source's items in order")
+            workers = platform.others.values()
+            written = storage.item_count() + sum(other.storage.item_count() for other in workers)
+            figures[str(runs)] = {
+                "seconds": elapsed,
+                "items_per_s": total / elapsed,
+                "items_written_per_item": written / total,
+                "pushes": platform.storage_api.pushes,
+                "worker_pushes": sum(other.storage_api.pushes for other in workers),
+            }
+            print(f"  parallelRuns {runs}, storage calls {latency * 1000:.0f} ms: {total / elapsed:.0f} items/s")
+        rows["by_latency"][str(latency)] = figures
+    return rows
+
+
+def parallel_row(parallel: dict) -> str:
+    cells = []
+    for latency, figures in parallel["by_latency"].items():
+        one, many = figures["1"], figures[str(parallel["runs"])]
+        where = "local" if float(latency) == 0 else f"{float(latency) * 1000:.0f} ms"
+        cells.append(
+            f"{where}: {one['items_per_s']:.0f} vs {many['items_per_s']:.0f} "
+            f"({many['items_per_s'] / one['items_per_s']:.1f}x)"
+        )
+    many = parallel["by_latency"][str(PLATFORM_ROUND_TRIP_S)][str(parallel["runs"])]
+    cost = (
+        f"; cost: {many['items_written_per_item']:.1f} items written per item, "
+        f"{many['pushes']} merge pushes for {parallel['items']} items"
+    )
+    return (
+        f"| items/s, one run vs parallelRuns {parallel['runs']} (at home on the stand-in), {parallel['items']} items "
+        f"in 50-item pages of 200 ms, prefetch 1, storage calls local and {PLATFORM_ROUND_TRIP_S * 1000:.0f} ms | "
+        f"{'; '.join(cells)}{cost} | ≥ 2.5x |"
+    )
+
+
 def main() -> None:
     args = parse_args()
     if args.project is None:
@@ -544,6 +615,9 @@ def main() -> None:
         command = [str(crawler_python), __file__, "--project", str(crawler_project), "--crawler", "--out"]
         subprocess.run([*command, str(crawler_out), *quick], check=True)
         project, python = prepare()
+        parallel_out = args.out.with_name(args.out.stem + "-parallel.json")
+        command = [str(python), __file__, "--project", str(project), "--parallel", "--out"]
+        subprocess.run([*command, str(parallel_out), *quick], check=True)
         command = [str(python), __file__, "--project", str(project), "--out", str(args.out)]
         sys.exit(subprocess.run(command + quick, check=False).returncode)
     print(f"Measuring {args.project} ...")
@@ -557,6 +631,12 @@ def main() -> None:
         args.out.write_text(json.dumps(browser, indent=2))
         print(browser_row(browser))
         return
+    if args.parallel:
+        parallel = measure_parallel(args.project, args.quick)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(parallel, indent=2))
+        print(parallel_row(parallel))
+        return
     if args.crawler:
         crawler = measure_crawler(args.project, args.quick)
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -564,7 +644,7 @@ def main() -> None:
         print(crawler_row(crawler))
         return
     results = measure(args.project, args.quick)
-    for kind in ("crawler", "browser"):
+    for kind in ("crawler", "browser", "parallel"):
         kind_out = args.out.with_name(f"{args.out.stem}-{kind}.json")
         if kind_out.exists():
             results[kind] = json.loads(kind_out.read_text())

@@ -545,7 +545,7 @@ def measure_parallel(project: Path, quick: bool) -> dict:
     import harness
     from platform_standin import PlatformStandIn, PlatformWays
 
-    total = 1_500 if quick else 10_000  # pages of 50: 30 / 200 pages, 6 / 40 s for one run
+    total = 1_500 if quick else 20_000  # pages of 50: 30 / 400 pages, 6 / 80 s for one run
 
     async def timed(storage: harness.Storage, latency: float) -> tuple[float, PlatformStandIn]:
         async with PlatformStandIn(storage, ways=PlatformWays(storage_latency_secs=latency)) as platform:

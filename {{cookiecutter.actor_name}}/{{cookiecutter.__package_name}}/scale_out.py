@@ -48,9 +48,9 @@ CHUNK_FIELD = "#chunk"  # JSON kind: the chunk of the source an item of a worker
 PAGE_FIELD, COUNT_FIELD = "#page", "#of"  # crawlers: the page an item of a worker comes from; that page's item count
 TAGS = (CHUNK_FIELD, PAGE_FIELD, COUNT_FIELD)
 MAX_PARALLEL_RUNS = 25
-CHUNK_PAGES = 8  # JSON kind: pages of the source in one chunk (at least prefetchPages)
+CHUNK_PAGES = 4  # JSON kind: pages of the source in one chunk (at least prefetchPages): small, for an even share
 MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fails the job
-POLL_SECS = 1.0  # how often the coordinator looks at its workers and merges
+POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a few API calls each time)
 READ_LIMIT = 1000  # worker items read per call
 REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a worker it may have started to register
 WORKER_RECORD = "WORKER-{}"
@@ -352,6 +352,11 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
     """Run the job over `actor_input.parallel_runs` worker runs and merge their items, until all is merged (then
     the run is finished), or the run must stop (migrating: the workers go on; aborting: they are aborted too).
     Raises StateError when a worker keeps failing or a merge cannot be trusted."""
+    if not Actor.is_at_home():
+        raise StateError(
+            f"parallelRuns {actor_input.parallel_runs} starts runs of this Actor on the Apify platform: run it there "
+            "(rehearse it here with tests/rehearse.py --parallel-runs N), or set parallelRuns to 1 to run locally."
+        )
     count, max_items = actor_input.parallel_runs, getattr(actor_input, "max_items", 0)
     crawl = hasattr(actor_input, "start_urls")
     merge = PageMerge(run, count, actor_input.max_pages) if crawl else ChunkMerge(run, count)
@@ -365,7 +370,7 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
             statuses = [await _worker_status(info) for info in workers]
             await _resurrect_ended(run, ids, statuses)
             merged = await _merge_once(run, merge, readers, statuses, max_items)
-            await _report(run, ids, statuses)
+            await _report(run, merge, statuses)
             if merge.done or merge.limit_reached() or (max_items and run.pushed >= max_items):
                 await run.finish()
                 break
@@ -494,6 +499,9 @@ async def _abort_all(ids: list[str], *, gracefully: bool) -> None:
             await Actor.abort(run_id, gracefully=gracefully)
 
 
-async def _report(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:
-    workers = ", ".join(f"{n}: {status.lower()}" for n, status in enumerate(statuses))
-    await run.report_progress(f"{run.pushed} items merged from {len(ids)} parallel runs ({workers}).")
+async def _report(run: ResumableRun, merge: Merge, statuses: list[str]) -> None:
+    """The status message: each worker's state and the items merged from it, and the items merged in all."""
+    workers = "; ".join(
+        f"worker {n}: {status.lower()}, {read} items" for n, (status, read) in enumerate(zip(statuses, merge.state["read"], strict=True))
+    )
+    await run.report_progress(f"{run.pushed} items merged from {len(statuses)} parallel runs ({workers}).")

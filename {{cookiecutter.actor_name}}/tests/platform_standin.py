@@ -107,6 +107,8 @@ class PlatformWays:
     # The first push of more than N items stores only N, and the Actor is killed then (a push cut by a crash).
     cut_push_after: int | None = None
     refused_marks: set[int] = field(default_factory=set)  # these marks of a request as handled (1 = first): 400
+    # The main run is killed as its Nth start of another run is answered: the run is started, its ID never heard.
+    kill_after_run_start: int | None = None
 
 
 class StorageApi:
@@ -582,7 +584,12 @@ class PlatformStandIn:
         """The runs API, for the runs other than the main one."""
         parts = path.strip("/").split("/")  # v2, acts|actors|actor-runs, id, [runs|reboot|abort|resurrect]
         if parts[1] in ("acts", "actors") and parts[3:] == ["runs"] and method == "POST":  # apify-client 3: actors
-            return 201, {"data": self._run_data(self.start_run(raw))}
+            started = self.start_run(raw)
+            if self.ways.kill_after_run_start == len(self.others):
+                self.ways.kill_after_run_start = None
+                self.process.send_signal(signal.SIGKILL)
+                return 502, {"error": {"type": "bad-gateway", "message": "stand-in: the caller was killed"}}
+            return 201, {"data": self._run_data(started)}
         other = self.others.get(parts[2]) if parts[1] == "actor-runs" else None
         if other is None:
             return 404, {"error": {"type": "record-not-found", "message": f"{method} {path}"}}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from apify_client import ApifyClientAsync
 from harness import PROJECT_ROOT, PaginatedSource, Storage, expected_items, refusal_of
-from platform_standin import ACTOR_ID, PlatformStandIn
+from platform_standin import ACTOR_ID, PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
 pytestmark = pytest.mark.scale_out
@@ -62,7 +62,8 @@ def test_the_standin_runs_api_answers_the_real_apify_client(tmp_path: Path) -> N
 
 @pytest.mark.skipif(is_crawler(), reason="the JSON kind's pagination styles")
 def test_a_style_read_in_sequence_refuses_parallel_runs_with_one_message(storage: Storage) -> None:
-    line = refusal_of(storage, {"apiUrl": "http://127.0.0.1:9/items", "pagination": "cursor", "cursorPath": "next", "parallelRuns": 2})
+    cursor = {"pagination": "cursor", "cursorPath": "next"}
+    line = refusal_of(storage, {"apiUrl": "http://127.0.0.1:9/items", **cursor, "parallelRuns": 2})
     assert "parallelRuns 2 needs pagination 'offset' or 'page'" in line
     assert "'cursor'" in line
 
@@ -134,6 +135,33 @@ def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_t
         platform = asyncio.run(play(size))
     assert len(platform.others) == 2  # none started twice
     assert all(other.resurrections == 1 for other in platform.others.values())
+    if is_crawler():
+        urls = [item["url"] for item in storage.items()]
+        assert len(urls) == len(set(urls)) == size
+    else:
+        assert storage.items() == expected
+
+
+def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts_none_twice(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "storage")
+
+    async def play() -> PlatformStandIn:
+        ways = PlatformWays(kill_after_run_start=1)  # killed before it could save the first worker's run ID
+        async with PlatformStandIn(storage, env=WAITS, ways=ways) as platform:
+            await platform.start()
+            assert await platform.wait_for_exit(within=60) == -9
+            assert storage.state()["workers"] == ["", ""]  # the ID was never saved
+            await platform.start()
+            assert await platform.wait_for_exit(within=120) == 0
+            return platform
+
+    with ExitStack() as stack:
+        size = 20 if is_browser() else 200 if is_crawler() else 600
+        actor_input, expected = small_job(stack, size, parallelRuns=2)
+        storage.write_input(actor_input)
+        platform = asyncio.run(play())
+    assert len(platform.others) == 2  # the worker started before the kill was found, not started again
+    assert storage.state()["workers"] == list(platform.others)
     if is_crawler():
         urls = [item["url"] for item in storage.items()]
         assert len(urls) == len(set(urls)) == size

@@ -501,7 +501,6 @@ async def _abort_all(ids: list[str], *, gracefully: bool) -> None:
 
 async def _report(run: ResumableRun, merge: Merge, statuses: list[str]) -> None:
     """The status message: each worker's state and the items merged from it, and the items merged in all."""
-    workers = "; ".join(
-        f"worker {n}: {status.lower()}, {read} items" for n, (status, read) in enumerate(zip(statuses, merge.state["read"], strict=True))
-    )
+    reads = zip(statuses, merge.state["read"], strict=True)
+    workers = "; ".join(f"worker {n}: {status.lower()}, {read} items" for n, (status, read) in enumerate(reads))
     await run.report_progress(f"{run.pushed} items merged from {len(statuses)} parallel runs ({workers}).")

@@ -277,3 +277,31 @@ def test_read_back_items_compare_numbers_as_the_dataset_api_gives_them_back() ->
     assert ledger.same_item({"id": big, "price": 0.1, "n": [1, 2]}, {"id": 2**53, "price": 0.1, "n": [1.0, 2.0]})
     assert not ledger.same_item({"id": 7}, {"id": 8})
     assert not ledger.same_item({"id": True}, {"id": 1})
+
+
+def test_a_worker_stripe_takes_every_nth_chunk_of_pages_from_where_it_is() -> None:
+    scale_out = importlib.import_module(f"{package_name()}.scale_out")
+    Position = resumable.Position
+    part = scale_out.JobPart(coordinatorRunId="c", coordinatorStoreId="s", worker=1, workers=3, chunkPages=2)
+    offsets = scale_out.Stripe.of(part, ActorInput(apiUrl="https://api.test/items", pageSize=10))
+    # Chunks of 2 pages of 10 items: worker 1 of 3 reads offsets 20-39, 80-99, 140-159, ...
+    assert [offsets.onward(Position(offset=n)).offset for n in (0, 20, 35, 40, 100)] == [20, 20, 35, 80, 140]
+    assert offsets.chunk_end(Position(offset=35)) == 40
+    assert offsets.chunk_of(Position(offset=85)) == 4
+    pages_input = ActorInput(apiUrl="https://api.test/items", pagination="page", firstPage=1, pageSize=10)
+    pages = scale_out.Stripe.of(part, pages_input)
+    # Page numbers from 1: worker 1 reads pages 3-4, 9-10, ...; its first position skips pages 1 and 2.
+    assert pages.onward(Position()) == Position(offset=0, cursor=3)
+    assert pages.onward(Position(offset=40, cursor=5)).cursor == 9
+    assert pages.onward(Position(offset=20, cursor=4)) == Position(offset=20, cursor=4)
+    assert pages.chunk_end(Position(cursor=4)) is None
+
+
+def test_parallel_runs_are_refused_for_styles_read_in_sequence_and_for_a_worker() -> None:
+    for style, fields in (("cursor", {"cursorPath": "next"}), ("nextUrl", {"nextUrlPath": "n"}), ("linkHeader", {})):
+        with pytest.raises(ValidationError, match=f"needs pagination 'offset' or 'page': with '{style}'"):
+            ActorInput(apiUrl="https://api.test/items", pagination=style, parallelRuns=2, **fields)
+    part = {"coordinatorRunId": "c", "coordinatorStoreId": "s", "worker": 0, "workers": 2}
+    with pytest.raises(ValidationError, match="must have parallelRuns 1"):
+        ActorInput(apiUrl="https://api.test/items", parallelRuns=2, partOfJob=part)
+    assert ActorInput(apiUrl="https://api.test/items", parallelRuns=2).source()["parallelRuns"] == 2

@@ -260,6 +260,9 @@ class ChunkMerge(Merge):
         self.state.setdefault("chunk", 0)  # the next chunk to merge
 
     async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        """The items of the current chunk found so far, and of the chunks after it while each is complete: chunk c
+        is complete once its worker has pushed an item of a later chunk, or is done. Its items before that are
+        the next in source order whatever comes: they are merged at once."""
         read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
         # Each worker's items from where the merge is (after a restart: exactly those of the batch in the marker).
         fresh = [
@@ -267,7 +270,7 @@ class ChunkMerge(Merge):
             for worker, reader in enumerate(readers)
         ]
         batch: list[Any] = []
-        while until is None or chunk < until["chunk"]:
+        while True:
             if until is None and not any(fresh) and all(status == DONE for status in statuses):
                 self.done = True
                 break
@@ -276,14 +279,16 @@ class ChunkMerge(Merge):
             taken = 0
             while taken < len(items) and items[taken].get(CHUNK_FIELD) == chunk:
                 taken += 1
-            if taken < len(items) and not isinstance(items[taken].get(CHUNK_FIELD), int):
-                raise StateError(f"Worker {worker}'s dataset holds an item of no chunk: not a worker's dataset.")
-            if taken < len(items) and items[taken][CHUNK_FIELD] < chunk:
-                raise StateError(f"Worker {worker}'s dataset holds items of chunk {items[taken][CHUNK_FIELD]} late.")
-            if until is None and taken == len(items) and statuses[worker] != DONE:
-                break  # the chunk may not be complete yet: its worker is still at it
+            if taken < len(items) and not _later_chunk(items[taken].get(CHUNK_FIELD), chunk):
+                found = items[taken].get(CHUNK_FIELD)
+                raise StateError(f"Worker {worker}'s dataset holds an item of chunk {found!r} after chunk {chunk}.")
             batch += [_untagged(item) for item in items[:taken]]
-            fresh[worker], read[worker], chunk = items[taken:], read[worker] + taken, chunk + 1
+            fresh[worker], read[worker] = items[taken:], read[worker] + taken
+            if until is not None and chunk >= until["chunk"]:
+                break  # the marker's batch, again
+            if until is None and taken == len(items) and statuses[worker] != DONE:
+                break  # the chunk may go on: its worker is still at it
+            chunk += 1
             if until is None and len(batch) >= READ_LIMIT:
                 break
         return batch, {"read": read, "chunk": chunk}
@@ -342,6 +347,10 @@ class PageMerge(Merge):
 
     def limit_reached(self) -> bool:
         return bool(self._max_pages) and len(self._merged) >= self._max_pages
+
+
+def _later_chunk(found: Any, chunk: int) -> bool:
+    return type(found) is int and found > chunk
 
 
 def _untagged(item: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from platform_standin import ACTOR_ID, PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
 pytestmark = pytest.mark.scale_out
-WAITS = {"STATUS_INTERVAL_SECS": "0.2"}
+WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1"}  # harness.TUNABLE_WAITS
 
 
 def small_job(stack: ExitStack, size: int, **fields: Any) -> tuple[dict[str, Any], list[Any]]:

@@ -194,8 +194,37 @@ async def watch_coordinator(run: ResumableRun, part: JobPart) -> None:
 async def open_shared_queue(part: JobPart) -> RequestQueue:
     """Crawlers: the coordinator's request queue, in the SDK's shared-access mode (several runs take requests
     from it at once, each under a lock that expires)."""
+    _keep_listed_requests_whole()
     client = SmartApifyStorageClient(cloud_storage_client=ApifyStorageClient(request_queue_access="shared"))
     return await RequestQueue.open(id=part.request_queue_id, storage_client=client)
+
+
+def _keep_listed_requests_whole() -> None:
+    """Work around a race in the SDK's shared request-queue client (apify 4.1): when the head is listed (and
+    locked) while this run is still adding one of its requests, the add's answer caches that request again
+    without its body, and the head then counts it as nothing. The crawler idles, the queue is not finished (the
+    request is locked, by this run), and it waits for the lock to expire (3 minutes). The cache keeps the body
+    and lock it already has when a later entry brings none. Only the entries an add writes bring none."""
+    try:
+        from apify.storage_clients._apify._request_queue_shared_client import (  # noqa: PLC0415
+            ApifyRequestQueueSharedClient as Shared,
+        )
+    except ImportError:  # the SDK changed: nothing to work around here, or not in this way
+        return
+    cache_request = Shared._cache_request
+    if getattr(cache_request, "keeps_listed_requests", False):
+        return
+
+    def keeping(
+        self: Any, cache_key: str, processed: Any, *, hydrated_request: Any = None, lock_expires_at: Any = None
+    ) -> None:
+        known = self._requests_cache.get(cache_key)
+        if hydrated_request is None and known is not None and not processed.was_already_handled:
+            hydrated_request, lock_expires_at = known.hydrated, lock_expires_at or known.lock_expires_at
+        cache_request(self, cache_key, processed, hydrated_request=hydrated_request, lock_expires_at=lock_expires_at)
+
+    keeping.keeps_listed_requests = True  # type: ignore[attr-defined]
+    Shared._cache_request = keeping
 
 
 async def release_locks(part: JobPart) -> None:

@@ -39,7 +39,12 @@ def package_name() -> str:
 # environment of a run started through a test entry point (tests/at_home.py, tests/crash_after_push.py).
 
 
-TUNABLE_WAITS = {"STATUS_INTERVAL_SECS": "resumable", "PUSH_SETTLE_SECS": "ledger", "PUSH_BACKOFF_SECS": "ledger"}
+TUNABLE_WAITS = {
+    "STATUS_INTERVAL_SECS": "resumable",
+    "PUSH_SETTLE_SECS": "ledger",
+    "PUSH_BACKOFF_SECS": "ledger",
+    "COORDINATOR_CHECK_SECS": "scale_out",
+}
 # A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py.
 ROUTES_VARIABLE = "TEST_ROUTES"
 
@@ -66,6 +71,15 @@ def expected_items(count: int) -> list[Any]:
     must hold after reading them, each exactly once. (So these tests go on passing when you change it.)"""
     transform = importlib.import_module(f"{package_name()}.main").transform
     return [out for index in range(count) if (out := transform(source_item(index))) is not None]
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 for many clients at once: a crawler's concurrent requests, or a run's dozens
+    of API calls at once. socketserver's default listen backlog (5) drops connections beyond it, and a dropped
+    connection waits out the client's retry or timeout: seconds that no real server would add."""
+
+    request_queue_size = 256
+    daemon_threads = True
 
 
 # The input that reads PaginatedSource(style=...) with each pagination style (apiUrl added by `input_for`).
@@ -119,8 +133,7 @@ class PaginatedSource:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

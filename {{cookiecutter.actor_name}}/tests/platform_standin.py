@@ -29,14 +29,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import brotli
 from apify.storage_clients._apify._utils import unique_key_to_request_id
-from harness import Storage, start_actor
+from harness import LoopbackServer, Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -368,6 +368,7 @@ class PlatformStandIn:
     abort_grace_secs: float = 30.0  # a graceful abort kills the run this long after `aborting`, as the platform does
     disruptions: list[str] = field(default_factory=list)  # what a rehearsal did, for its report
     others: dict[str, OtherRun] = field(default_factory=dict)  # runs started through the runs API, by ID
+    main_status: str = "RUNNING"  # what the API says of the main run (a test sets FAILED for one that died for good)
 
     async def __aenter__(self) -> PlatformStandIn:
         self._loop = asyncio.get_running_loop()
@@ -381,8 +382,7 @@ class PlatformStandIn:
         self._start_env: dict[str, str] = {}
         self._entry = AT_HOME_ENTRY
         self._closing = False
-        self._api = ThreadingHTTPServer(("127.0.0.1", 0), self._api_handler())
-        self._api.daemon_threads = True
+        self._api = LoopbackServer(("127.0.0.1", 0), self._api_handler())
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
         self.process: subprocess.Popen | None = None
         return self
@@ -669,7 +669,8 @@ class PlatformStandIn:
                     body = json.loads(raw) if raw.strip() else None
                     at, state, count = time.monotonic(), _read_state(standin.storage), standin.storage.item_count()
                     standin.calls.append(ApiCall(method, path, body, at, state, count))
-                    status, payload = 200, {"data": run_object(status_message=(body or {}).get("statusMessage"))}
+                    message = (body or {}).get("statusMessage")
+                    status, payload = 200, {"data": run_object(standin.main_status, status_message=message)}
                 else:
                     status, payload = standin._run_call(method, path, query, raw)
                 data = (

@@ -21,7 +21,7 @@ from platform_standin import ACTOR_ID, PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
 pytestmark = pytest.mark.scale_out
-WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1"}  # harness.TUNABLE_WAITS
+WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CHECK_SECS": "0.5"}  # TUNABLE_WAITS
 
 
 def small_job(stack: ExitStack, size: int, **fields: Any) -> tuple[dict[str, Any], list[Any]]:
@@ -171,14 +171,14 @@ def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts
 
 def test_a_merge_push_cut_by_a_kill_of_the_coordinator_lands_once(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "storage")
-    cut = 5 if is_crawler() else 25  # items of the coordinator's first larger merge push that land before the kill
+    cut = 5 if is_crawler() else 25  # the first merge push of more items lands only this many, then the kill
 
     async def play() -> PlatformStandIn:
         async with PlatformStandIn(storage, env=WAITS, ways=PlatformWays(cut_push_after=cut)) as platform:
             await platform.start()
             assert await platform.wait_for_exit(within=60) == -9
-            assert storage.item_count() == cut  # part of the merge push landed, its marker is in the state record
-            assert storage.state()["pending"] > cut
+            state = storage.state()  # part of the merge push landed; its marker is in the state record
+            assert state["pushed"] < storage.item_count() < state["pushed"] + state["pending"]
             await platform.start()
             assert await platform.wait_for_exit(within=120) == 0
             return platform
@@ -189,6 +189,41 @@ def test_a_merge_push_cut_by_a_kill_of_the_coordinator_lands_once(tmp_path: Path
         storage.write_input(actor_input)
         platform = asyncio.run(play())
     assert platform.storage_api.items_stored == storage.item_count()  # none pushed twice
+    if is_crawler():
+        urls = [item["url"] for item in storage.items()]
+        assert len(urls) == len(set(urls)) == size
+    else:
+        assert storage.items() == expected
+
+
+def test_workers_stop_when_their_coordinator_died_and_its_resurrection_finishes_the_job(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "storage")
+
+    async def play(size: int) -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=WAITS) as platform:
+            await platform.start()
+            while sum(other.storage.item_count() for other in platform.others.values()) < size // 10:
+                assert platform.process.poll() is None, "the job ended before its coordinator died"
+                await asyncio.sleep(0.05)
+            platform.kill()
+            platform.main_status = "FAILED"  # died for good: the platform does not restart it
+            deadline = time.monotonic() + 30
+            while platform.running_runs() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert platform.running_runs() == []  # each worker saw its coordinator end, and stopped
+            assert all(other.exit_codes == [0] for other in platform.others.values())
+            assert not any(other.storage.state()["finished"] for other in platform.others.values())
+            platform.main_status = "RUNNING"  # resurrected
+            await platform.start()
+            assert await platform.wait_for_exit(within=120) == 0
+            return platform
+
+    with ExitStack() as stack:
+        size = 20 if is_browser() else 300 if is_crawler() else 1500
+        actor_input, expected = small_job(stack, size, parallelRuns=2)
+        storage.write_input(actor_input)
+        platform = asyncio.run(play(size))
+    assert all(other.resurrections == 1 for other in platform.others.values())
     if is_crawler():
         urls = [item["url"] for item in storage.items()]
         assert len(urls) == len(set(urls)) == size

@@ -454,7 +454,9 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
         run.state["workers"] = [""] * count
     ids: list[str] = run.state["workers"]
     store = await Actor.open_key_value_store()
-    raw_input = await Actor.get_input() or {}
+    # The input record as stored, secret fields still encrypted: the workers (the same Actor) decrypt them
+    # themselves, and nothing secret is written in clear into their inputs.
+    raw_input = await store.get_value(Actor.configuration.input_key) or {}
     for worker in range(count):
         if not ids[worker]:
             ids[worker] = await _registered(store, worker, wait=run.state["starting"] == worker)

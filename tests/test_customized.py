@@ -101,8 +101,8 @@ def test_a_website_project_with_its_own_two_label_router_rehearses_exactly(bake,
     shutil.copytree(bake({"source": "website"}), project)
     (project / "my_actor" / "routes.py").write_text(TWO_LABEL_ROUTES)
     disruptions = ["--migrate-after", "1.5", "--kill-after", "1.2", "--times", "2"]
-    command = [str(kind_python("website")), "tests/rehearse.py", "--total", "300", "--latency", "0.3", *disruptions]
+    command = [str(kind_python("website")), "tests/rehearse.py", "--total", "800", "--latency", "0.3", *disruptions]
     result = run(command, cwd=project)
-    assert "items in dataset       598 (expected 598)" in result.stdout  # two for each page but the start page
+    assert "items in dataset       1598 (expected 1598)" in result.stdout  # two for each page but the start page
     assert "kills (SIGKILL)        1" in result.stdout
     assert "RESULT: exact" in result.stdout

@@ -253,7 +253,7 @@ class Merge:
         marker saved, exactly the batch of that marker."""
         raise NotImplementedError
 
-    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
+    def moved_to(self, batch_to: dict[str, Any]) -> None:
         """The batch is merged: move on to where it was read to."""
         self.state["read"] = batch_to["read"]
 
@@ -322,8 +322,8 @@ class ChunkMerge(Merge):
                 break
         return batch, {"read": read, "chunk": chunk}
 
-    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
-        super().moved_to(batch_to, merged)
+    def moved_to(self, batch_to: dict[str, Any]) -> None:
+        super().moved_to(batch_to)
         self.state["chunk"] = batch_to["chunk"]
 
 
@@ -336,7 +336,6 @@ class PageMerge(Merge):
         joined = self.state["pages"]
         self._merged = {joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)}
         self._max_pages = max_pages
-        self._new_pages: list[str] = []
 
     async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
         until = self.state["batchTo"]
@@ -364,12 +363,11 @@ class PageMerge(Merge):
                     pages.append(key)
                     batch += [_untagged(i) for i in page_items if i.get(COUNT_FIELD)]
             read[worker] += min(first_open.values(), default=len(items))
-        self._new_pages = pages
         self.done = not any_new and all(status == DONE for status in statuses) and until is None
         return batch, {"read": read, "ends": ends, "pages": pages}
 
-    def moved_to(self, batch_to: dict[str, Any], merged: int) -> None:
-        super().moved_to(batch_to, merged)
+    def moved_to(self, batch_to: dict[str, Any]) -> None:
+        super().moved_to(batch_to)
         self._merged.update(batch_to["pages"])
         self.state["pages"] += "".join(batch_to["pages"])
         self._run.state["pages"] = len(self._merged)
@@ -441,7 +439,7 @@ async def _merge_once(
             if pushed < len(rest):
                 run.stop_soon("charge limit")
         if landed + pushed == len(batch):
-            merge.moved_to(batch_to, len(batch))
+            merge.moved_to(batch_to)
         merge.state["batchTo"] = None
         run.state.update(pushed=run.pushed + landed + pushed, pending=len(run.landed))
         return landed + pushed

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -108,126 +109,104 @@ def test_three_workers_crawl_each_page_once_within_max_requests_per_crawl(tmp_pa
     assert report.count("migrate ") + report.count("kill ") >= 2
 
 
-def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_the_job(tmp_path: Path) -> None:
+JOB_SIZE = 20 if is_browser() else 300 if is_crawler() else 1500  # pages of a site, or items of an API
+
+
+Play = Callable[[PlatformStandIn], Awaitable[None]]  # what a test does with the platform
+
+
+def two_worker_job(tmp_path: Path, play: Play, **options: Any) -> PlatformStandIn:
+    """Play a job of JOB_SIZE over two workers on a stand-in made with `options`, then check that the merged
+    dataset holds every item (every page's) exactly once, in source order for the JSON kind."""
     storage = Storage(tmp_path / "storage")
 
-    async def play(size: int) -> PlatformStandIn:
-        async with PlatformStandIn(storage, env=WAITS, abort_grace_secs=20) as platform:
-            await platform.start()
-            while sum(other.storage.item_count() for other in platform.others.values()) < size // 10:
-                assert platform.process.poll() is None, "the job ended before it was aborted"
-                await asyncio.sleep(0.05)
-            await platform.send("aborting")
-            assert await platform.wait_for_exit(within=60) == 0
-            deadline = time.monotonic() + 15
-            while platform.running_runs() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert platform.running_runs() == []  # aborted gracefully: each saved its state, none killed
-            assert all(other.status == "ABORTED" for other in platform.others.values())
-            assert all(other.exit_codes == [0] for other in platform.others.values())
-            assert storage.item_count() < size
-            await platform.start()  # resurrected: it resurrects its workers, and they resume
-            assert await platform.wait_for_exit(within=120) == 0
+    async def on_the_platform() -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=WAITS, **options) as platform:
+            await play(platform)
             return platform
 
     with ExitStack() as stack:
-        size = 30 if is_browser() else 300 if is_crawler() else 1500
-        actor_input, expected = small_job(stack, size, parallelRuns=2)
+        actor_input, expected = small_job(stack, JOB_SIZE, parallelRuns=2)
         storage.write_input(actor_input)
-        platform = asyncio.run(play(size))
-    assert len(platform.others) == 2  # none started twice
-    assert all(other.resurrections == 1 for other in platform.others.values())
+        platform = asyncio.run(on_the_platform())
     if is_crawler():
         urls = [item["url"] for item in storage.items()]
-        assert len(urls) == len(set(urls)) == size
+        assert len(urls) == len(set(urls)) == JOB_SIZE
     else:
         assert storage.items() == expected
+    return platform
+
+
+async def once_the_workers_are_at_work(platform: PlatformStandIn) -> None:
+    while sum(other.storage.item_count() for other in platform.others.values()) < JOB_SIZE // 10:
+        assert platform.process.poll() is None, "the job ended too soon"
+        await asyncio.sleep(0.05)
+
+
+async def once_no_worker_runs(platform: PlatformStandIn, within: float) -> None:
+    deadline = time.monotonic() + within
+    while platform.running_runs() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert platform.running_runs() == []
+
+
+def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_the_job(tmp_path: Path) -> None:
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await once_the_workers_are_at_work(platform)
+        await platform.send("aborting")
+        assert await platform.wait_for_exit(within=60) == 0
+        await once_no_worker_runs(platform, within=15)
+        assert all(other.status == "ABORTED" for other in platform.others.values())
+        assert all(other.exit_codes == [0] for other in platform.others.values())  # gracefully: none killed
+        assert platform.storage.item_count() < JOB_SIZE
+        await platform.start()  # resurrected: it resurrects its workers, and they resume
+        assert await platform.wait_for_exit(within=120) == 0
+
+    platform = two_worker_job(tmp_path, play, abort_grace_secs=20)
+    assert len(platform.others) == 2  # none started twice
+    assert all(other.resurrections == 1 for other in platform.others.values())
 
 
 def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts_none_twice(tmp_path: Path) -> None:
-    storage = Storage(tmp_path / "storage")
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -9
+        assert platform.storage.state()["workers"] == ["", ""]  # the first worker's run ID was never saved
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
 
-    async def play() -> PlatformStandIn:
-        ways = PlatformWays(kill_after_run_start=1)  # killed before it could save the first worker's run ID
-        async with PlatformStandIn(storage, env=WAITS, ways=ways) as platform:
-            await platform.start()
-            assert await platform.wait_for_exit(within=60) == -9
-            assert storage.state()["workers"] == ["", ""]  # the ID was never saved
-            await platform.start()
-            assert await platform.wait_for_exit(within=120) == 0
-            return platform
-
-    with ExitStack() as stack:
-        size = 20 if is_browser() else 200 if is_crawler() else 600
-        actor_input, expected = small_job(stack, size, parallelRuns=2)
-        storage.write_input(actor_input)
-        platform = asyncio.run(play())
+    platform = two_worker_job(tmp_path, play, ways=PlatformWays(kill_after_run_start=1))
     assert len(platform.others) == 2  # the worker started before the kill was found, not started again
-    assert storage.state()["workers"] == list(platform.others)
-    if is_crawler():
-        urls = [item["url"] for item in storage.items()]
-        assert len(urls) == len(set(urls)) == size
-    else:
-        assert storage.items() == expected
+    assert platform.storage.state()["workers"] == list(platform.others)
 
 
 def test_a_merge_push_cut_by_a_kill_of_the_coordinator_lands_once(tmp_path: Path) -> None:
-    storage = Storage(tmp_path / "storage")
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -9
+        state = platform.storage.state()  # part of the merge push landed; its marker is in the state record
+        assert state["pushed"] < platform.storage.item_count() < state["pushed"] + state["pending"]
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
     cut = 5 if is_crawler() else 25  # the first merge push of more items lands only this many, then the kill
-
-    async def play() -> PlatformStandIn:
-        async with PlatformStandIn(storage, env=WAITS, ways=PlatformWays(cut_push_after=cut)) as platform:
-            await platform.start()
-            assert await platform.wait_for_exit(within=60) == -9
-            state = storage.state()  # part of the merge push landed; its marker is in the state record
-            assert state["pushed"] < storage.item_count() < state["pushed"] + state["pending"]
-            await platform.start()
-            assert await platform.wait_for_exit(within=120) == 0
-            return platform
-
-    with ExitStack() as stack:
-        size = 20 if is_browser() else 300 if is_crawler() else 1200
-        actor_input, expected = small_job(stack, size, parallelRuns=2)
-        storage.write_input(actor_input)
-        platform = asyncio.run(play())
-    assert platform.storage_api.items_stored == storage.item_count()  # none pushed twice
-    if is_crawler():
-        urls = [item["url"] for item in storage.items()]
-        assert len(urls) == len(set(urls)) == size
-    else:
-        assert storage.items() == expected
+    platform = two_worker_job(tmp_path, play, ways=PlatformWays(cut_push_after=cut))
+    assert platform.storage_api.items_stored == platform.storage.item_count()  # none pushed twice
 
 
 def test_workers_stop_when_their_coordinator_died_and_its_resurrection_finishes_the_job(tmp_path: Path) -> None:
-    storage = Storage(tmp_path / "storage")
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await once_the_workers_are_at_work(platform)
+        platform.kill()
+        platform.main_status = "FAILED"  # died for good: the platform does not restart it
+        await once_no_worker_runs(platform, within=30)  # each worker saw its coordinator end, and stopped
+        assert all(other.exit_codes == [0] for other in platform.others.values())
+        assert not any(other.storage.state()["finished"] for other in platform.others.values())
+        platform.main_status = "RUNNING"  # resurrected
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
 
-    async def play(size: int) -> PlatformStandIn:
-        async with PlatformStandIn(storage, env=WAITS) as platform:
-            await platform.start()
-            while sum(other.storage.item_count() for other in platform.others.values()) < size // 10:
-                assert platform.process.poll() is None, "the job ended before its coordinator died"
-                await asyncio.sleep(0.05)
-            platform.kill()
-            platform.main_status = "FAILED"  # died for good: the platform does not restart it
-            deadline = time.monotonic() + 30
-            while platform.running_runs() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert platform.running_runs() == []  # each worker saw its coordinator end, and stopped
-            assert all(other.exit_codes == [0] for other in platform.others.values())
-            assert not any(other.storage.state()["finished"] for other in platform.others.values())
-            platform.main_status = "RUNNING"  # resurrected
-            await platform.start()
-            assert await platform.wait_for_exit(within=120) == 0
-            return platform
-
-    with ExitStack() as stack:
-        size = 20 if is_browser() else 300 if is_crawler() else 1500
-        actor_input, expected = small_job(stack, size, parallelRuns=2)
-        storage.write_input(actor_input)
-        platform = asyncio.run(play(size))
+    platform = two_worker_job(tmp_path, play)
     assert all(other.resurrections == 1 for other in platform.others.values())
-    if is_crawler():
-        urls = [item["url"] for item in storage.items()]
-        assert len(urls) == len(set(urls)) == size
-    else:
-        assert storage.items() == expected

@@ -606,43 +606,33 @@ def main() -> None:
     args = parse_args()
     if args.project is None:
         quick = ["--quick"] if args.quick else []
-        browser_project, browser_python = prepare("browser")
-        browser_out = args.out.with_name(args.out.stem + "-browser.json")
-        command = [str(browser_python), __file__, "--project", str(browser_project), "--browser", "--out"]
-        subprocess.run([*command, str(browser_out), *quick], check=True)
-        crawler_project, crawler_python = prepare("website")
-        crawler_out = args.out.with_name(args.out.stem + "-crawler.json")
-        command = [str(crawler_python), __file__, "--project", str(crawler_project), "--crawler", "--out"]
-        subprocess.run([*command, str(crawler_out), *quick], check=True)
-        project, python = prepare()
-        parallel_out = args.out.with_name(args.out.stem + "-parallel.json")
-        command = [str(python), __file__, "--project", str(project), "--parallel", "--out"]
-        subprocess.run([*command, str(parallel_out), *quick], check=True)
+        # Each stage in its kind's environment, writing its figures beside the JSON kind's (which reads them).
+        for source, stage in (("browser", "browser"), ("website", "crawler"), ("json_api", "parallel")):
+            project, python = prepare(source)
+            out = args.out.with_name(f"{args.out.stem}-{stage}.json")
+            command = [str(python), __file__, "--project", str(project), f"--{stage}", "--out", str(out)]
+            subprocess.run(command + quick, check=True)
         command = [str(python), __file__, "--project", str(project), "--out", str(args.out)]
         sys.exit(subprocess.run(command + quick, check=False).returncode)
     print(f"Measuring {args.project} ...")
-    if args.browser:
-        if not any(os.environ.get(name) for name in ("CRAWLEE_DEFAULT_BROWSER_PATH", "APIFY_DEFAULT_BROWSER_PATH")):
-            os.environ["CRAWLEE_DEFAULT_BROWSER_PATH"] = shutil.which("chromium") or ""  # as the tests do
-            if os.geteuid() == 0:
-                os.environ["CRAWLEE_DISABLE_BROWSER_SANDBOX"] = "1"
-        browser = measure_browser(args.project, args.quick)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(browser, indent=2))
-        print(browser_row(browser))
-        return
-    if args.parallel:
-        parallel = measure_parallel(args.project, args.quick)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(parallel, indent=2))
-        print(parallel_row(parallel))
-        return
-    if args.crawler:
-        crawler = measure_crawler(args.project, args.quick)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(crawler, indent=2))
-        print(crawler_row(crawler))
-        return
+    if args.browser and not any(
+        os.environ.get(name) for name in ("CRAWLEE_DEFAULT_BROWSER_PATH", "APIFY_DEFAULT_BROWSER_PATH")
+    ):
+        os.environ["CRAWLEE_DEFAULT_BROWSER_PATH"] = shutil.which("chromium") or ""  # as the tests do
+        if os.geteuid() == 0:
+            os.environ["CRAWLEE_DISABLE_BROWSER_SANDBOX"] = "1"
+    stages = (
+        ("browser", measure_browser, browser_row),
+        ("crawler", measure_crawler, crawler_row),
+        ("parallel", measure_parallel, parallel_row),
+    )
+    for flag, measure_stage, row in stages:
+        if getattr(args, flag):  # one stage of its own, in its kind's environment: figures to a file of their own
+            figures = measure_stage(args.project, args.quick)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(figures, indent=2))
+            print(row(figures))
+            return
     results = measure(args.project, args.quick)
     for kind in ("crawler", "browser", "parallel"):
         kind_out = args.out.with_name(f"{args.out.stem}-{kind}.json")

@@ -210,3 +210,19 @@ def test_workers_stop_when_their_coordinator_died_and_its_resurrection_finishes_
 
     platform = two_worker_job(tmp_path, play)
     assert all(other.resurrections == 1 for other in platform.others.values())
+
+
+@pytest.mark.skipif(is_crawler(), reason="the JSON kind's maxItems")
+def test_max_items_holds_for_the_whole_job_and_the_workers_are_stopped(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "storage")
+
+    async def play() -> None:
+        async with PlatformStandIn(storage, env=WAITS) as platform:
+            await platform.start()
+            assert await platform.wait_for_exit(within=120) == 0
+            await once_no_worker_runs(platform, within=15)
+
+    with PaginatedSource(total=3000, latency_secs=0.05) as source:
+        storage.write_input(source.input_for(pageSize=20, prefetchPages=1, parallelRuns=3, maxItems=700))
+        asyncio.run(play())
+    assert storage.items() == expected_items(3000)[:700]  # the first 700, in order

@@ -470,6 +470,8 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
                 request_queue_id=Actor.configuration.default_request_queue_id,
             )
             worker_input = {**raw_input, "parallelRuns": 1, "partOfJob": part.model_dump(by_alias=True)}
+            if "maxItems" in worker_input:  # the job's limit, held by the merge: a worker reads its part to the end
+                worker_input["maxItems"] = 0
             started = await Actor.start(
                 Actor.configuration.actor_id or "", worker_input, build=Actor.configuration.actor_build_number
             )

@@ -267,10 +267,11 @@ class WorkerDataset:
     def __init__(self, dataset_id: str) -> None:
         self._dataset_id = dataset_id
 
-    async def read(self, start: int, end: int | None = None) -> list[Any]:
+    async def read(self, start: int, end: int | None = None, *, at_most: int | None = None) -> list[Any]:
+        """The items from `start` to `end` (all of them: fewer fails), or to the dataset's end (at most `at_most`)."""
         dataset = await Actor.open_dataset(id=self._dataset_id)
         items: list[Any] = []
-        while end is None or start + len(items) < end:
+        while (end is None or start + len(items) < end) and (at_most is None or len(items) < at_most):
             limit = READ_LIMIT if end is None else min(READ_LIMIT, end - start - len(items))
             page = await dataset.get_data(offset=start + len(items), limit=limit)
             items += page.items
@@ -293,18 +294,27 @@ class ChunkMerge(Merge):
         is complete once its worker has pushed an item of a later chunk, or is done. Its items before that are
         the next in source order whatever comes: they are merged at once."""
         read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
-        # Each worker's items from where the merge is (after a restart: exactly those of the batch in the marker).
-        fresh = [
-            await reader.read(read[worker], until["read"][worker] if until else None)
-            for worker, reader in enumerate(readers)
-        ]
+        # Each worker's items from where the merge is, read when its chunk comes (a worker ahead of the others is
+        # not read again and again), at most READ_LIMIT; after a restart: exactly those of the marker's batch.
+        fresh: dict[int, list[Any]] = {}
+        cut_short: set[int] = set()  # workers of which READ_LIMIT items were read: there may be more
+
+        async def items_of(worker: int) -> list[Any]:
+            if worker not in fresh:
+                end = until["read"][worker] if until else None
+                fresh[worker] = await readers[worker].read(read[worker], end, at_most=None if until else READ_LIMIT)
+                if until is None and len(fresh[worker]) == READ_LIMIT:
+                    cut_short.add(worker)
+            return fresh[worker]
+
         batch: list[Any] = []
         while True:
-            if until is None and not any(fresh) and all(status == DONE for status in statuses):
+            everything_read = until is None and all(status == DONE for status in statuses)
+            if everything_read and not any([await items_of(w) for w in range(self._workers)]) and not cut_short:
                 self.done = True
                 break
             worker = chunk % self._workers
-            items = fresh[worker]
+            items = await items_of(worker)
             taken = 0
             while taken < len(items) and items[taken].get(CHUNK_FIELD) == chunk:
                 taken += 1
@@ -315,8 +325,8 @@ class ChunkMerge(Merge):
             fresh[worker], read[worker] = items[taken:], read[worker] + taken
             if until is not None and chunk >= until["chunk"]:
                 break  # the marker's batch, again
-            if until is None and taken == len(items) and statuses[worker] != DONE:
-                break  # the chunk may go on: its worker is still at it
+            if until is None and taken == len(items) and (statuses[worker] != DONE or worker in cut_short):
+                break  # the chunk may go on: its worker is still at it, or its items were not all read yet
             chunk += 1
             if until is None and len(batch) >= READ_LIMIT:
                 break

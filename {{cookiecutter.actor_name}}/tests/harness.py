@@ -6,7 +6,6 @@ The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` fo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import json
@@ -59,7 +58,8 @@ def run_main_of_the_actor() -> None:
     if routes := os.environ.get(ROUTES_VARIABLE):
         sys.modules[f"{package}.routes"] = importlib.import_module(routes)
         importlib.import_module(package).routes = sys.modules[f"{package}.routes"]
-    asyncio.run(importlib.import_module(f"{package}.main").main())
+    run_to_the_end = importlib.import_module(f"{package}.resumable").run_to_the_end
+    run_to_the_end(importlib.import_module(f"{package}.main").main)  # as __main__.py does
 
 
 def source_item(index: int) -> dict[str, Any]:

@@ -1,5 +1,4 @@
-import asyncio
-
 from .main import main
+from .resumable import run_to_the_end
 
-asyncio.run(main())
+run_to_the_end(main)

@@ -22,18 +22,20 @@ import copy
 import hashlib
 import inspect
 import json
+import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from types import FunctionType, ModuleType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from apify import Actor, Event
 
 from .ledger import STATE_KEY, Landed, StateError, check_push_retries_can_be_turned_off, items_after
 
-__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError"]
+__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError", "run_to_the_end"]
 
 STATE_DEFAULTS: dict[str, Any] = {
     "offset": 0,
@@ -448,3 +450,18 @@ def _without_docstrings(statement: ast.stmt) -> ast.stmt:
         ):
             node.body = body[1:] or [ast.Pass()]
     return statement
+
+
+def run_to_the_end(main: Callable[[], Awaitable[None]]) -> NoReturn:
+    """Run the Actor's `main()` and end the process with its exit code, without the interpreter's teardown.
+    Seen here, rarely: a SIGABRT with no Python frame after "Exiting Actor" (a native library giving up while
+    the interpreter shuts down), which would turn a run that saved everything into a failed one."""
+    try:
+        asyncio.run(main())
+        code = 0
+    except SystemExit as exit_:  # Actor.exit() ends with sys.exit(code)
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -25,6 +25,7 @@ JSON_API_FILES = [
     "tests/test_migration.py",
     "tests/test_pagination.py",
     "tests/test_parts.py",
+    "tests/odd_values.py",
 ]
 CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",

@@ -44,8 +44,10 @@ TUNABLE_WAITS = {
     "PUSH_BACKOFF_SECS": "ledger",
     "COORDINATOR_CHECK_SECS": "scale_out",
 }
-# A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py.
+# A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py; a JSON
+# kind's test with a transform of its own ("module:function", the module in tests/) in place of main.transform.
 ROUTES_VARIABLE = "TEST_ROUTES"
+TRANSFORM_VARIABLE = "TEST_TRANSFORM"
 
 
 def run_main_of_the_actor() -> None:
@@ -58,8 +60,12 @@ def run_main_of_the_actor() -> None:
     if routes := os.environ.get(ROUTES_VARIABLE):
         sys.modules[f"{package}.routes"] = importlib.import_module(routes)
         importlib.import_module(package).routes = sys.modules[f"{package}.routes"]
+    main = importlib.import_module(f"{package}.main")
+    if transform := os.environ.get(TRANSFORM_VARIABLE):
+        module, name = transform.split(":")
+        main.transform = getattr(importlib.import_module(module), name)
     run_to_the_end = importlib.import_module(f"{package}.resumable").run_to_the_end
-    run_to_the_end(importlib.import_module(f"{package}.main").main)  # as __main__.py does
+    run_to_the_end(main.main)  # as __main__.py does
 
 
 def source_item(index: int) -> dict[str, Any]:
@@ -326,7 +332,7 @@ def start_actor(
 ) -> subprocess.Popen:
     """Start `python -m <package>` (or a test entry script) from the project root; output goes to log_path."""
     environment = actor_env(storage, **env)
-    if entry is None and ROUTES_VARIABLE in environment:
+    if entry is None and (ROUTES_VARIABLE in environment or TRANSFORM_VARIABLE in environment):
         entry = TEST_ENTRY
     command = [sys.executable, entry] if entry else [sys.executable, "-m", package_name()]
     log = open(log_path or storage.root.parent / "actor.log", "ab")  # noqa: SIM115 - the child writes to it

@@ -10,8 +10,17 @@ import json
 import signal
 from collections.abc import Awaitable, Callable
 
+import odd_values
 import pytest
-from harness import PaginatedSource, Storage, expected_items, package_name, run_actor
+from harness import (
+    TRANSFORM_VARIABLE,
+    PaginatedSource,
+    Storage,
+    expected_items,
+    package_name,
+    run_actor,
+    source_item,
+)
 from platform_standin import PlatformStandIn, PlatformWays
 
 TOTAL = 200
@@ -241,3 +250,20 @@ def test_a_stop_cancels_the_page_being_fetched(storage: Storage) -> None:
         at_home(storage, script)
         assert PAGE not in [offset for offset, _at in source.answered]
     assert storage.progress() == {"offset": PAGE, "pushed": len(expected_items(PAGE)), "pending": 0, "finished": False}
+
+
+def test_an_unexpected_error_ends_the_run_with_one_message_in_the_status_and_the_log(storage: Storage) -> None:
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(**{TRANSFORM_VARIABLE: "odd_values:failing"})  # a bug at the item with id 45
+        assert await platform.wait_for_exit(within=60) == 1  # failed, not an unhandled exception (91)
+
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "prefetchPages": 1})
+        platform = at_home(storage, script)
+    _at, message, terminal = platform.status_messages()[-1]
+    assert terminal
+    assert message.startswith("The run failed on an unexpected error (in failing, odd_values.py:")
+    assert message.endswith("ZeroDivisionError: division by zero")
+    assert message in log_of(storage)  # at home the SDK only sets the status message: the log says it too
+    assert "Traceback" not in log_of(storage)
+    assert storage.items() == [odd_values.failing(source_item(i)) for i in range(40)]  # the pages before it

@@ -10,8 +10,10 @@ import random
 import signal
 import time
 
+import odd_values
 import pytest
 from harness import (
+    TRANSFORM_VARIABLE,
     PaginatedSource,
     Storage,
     duplicates_and_missing,
@@ -19,6 +21,7 @@ from harness import (
     kill_while_working,
     refusal_of,
     run_actor,
+    source_item,
 )
 
 
@@ -135,6 +138,20 @@ def test_crash_between_push_and_checkpoint_is_reconciled(storage: Storage, crash
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert_exact(storage, 100)
+    assert "landed after the last checkpoint" in result.stdout
+
+
+def test_a_crash_after_a_push_of_values_json_cannot_encode_natively_is_reconciled(storage: Storage) -> None:
+    """Dates, Decimals and UUIDs are stored as their str() (as the SDK pushes them): the read-back compares alike."""
+    with PaginatedSource(total=60) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "prefetchPages": 1})
+        odd = {TRANSFORM_VARIABLE: "odd_values:with_odd_values"}
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH="2", **odd)
+        assert crashed.returncode == -signal.SIGKILL
+        assert storage.progress()["pending"] > 0
+        result = run_actor(storage, **odd)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == odd_values.stored([odd_values.with_odd_values(source_item(i)) for i in range(60)])
     assert "landed after the last checkpoint" in result.stdout
 
 

@@ -123,10 +123,21 @@ def chargeable_items() -> int | None:
     return Actor.get_charging_manager().calculate_max_event_charge_count_within_limit(DATASET_ITEM_EVENT)
 
 
+def as_stored(item: Any) -> Any:
+    """`item` as the dataset stores it: the SDK's storage clients (local files and the platform's) encode items
+    with `json.dumps(..., default=str)`, so a date, a Decimal or a UUID is stored as its str()."""
+    return json.loads(json.dumps(item, default=str))
+
+
 def same_item(pushed: Any, stored: Any) -> bool:
     """Whether an item read back from the dataset is the one pushed. The dataset API is JavaScript: integers
-    beyond 2**53 come back rounded to the nearest double, so numbers are compared as a double would hold them."""
-    return _as_double(json.loads(json.dumps(pushed))) == _as_double(stored)
+    beyond 2**53 come back rounded to the nearest double, so numbers are compared as a double would hold them
+    (and as canonical JSON, in which a NaN equals itself)."""
+    return _canonical(as_stored(pushed)) == _canonical(stored)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(_as_double(value), sort_keys=True)
 
 
 def _as_double(value: Any) -> Any:

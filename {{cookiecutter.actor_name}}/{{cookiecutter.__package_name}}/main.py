@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from .actor_input import ActorInput
 from .json_api import JsonApiSource, SourceError
 from .page_commits import PageCommits
-from .resumable import ResumableRun, StateError
+from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import Stripe, coordinate, take_part
 
 
@@ -37,7 +37,7 @@ async def main() -> None:
         try:
             actor_input = ActorInput.model_validate(await Actor.get_input() or {})
         except ValidationError as error:
-            await Actor.fail(status_message=f"Invalid input: {_describe(error)}")
+            await fail(f"Invalid input: {_describe(error)}")
             return
 
         try:
@@ -50,7 +50,10 @@ async def main() -> None:
             else:
                 await walk(run, actor_input)
         except (StateError, SourceError) as error:
-            await Actor.fail(status_message=str(error))
+            await fail(str(error))
+            return
+        except Exception as error:  # a bug (in a transform, a handler or the template): one line, not a traceback
+            await fail(unexpected(error))
             return
 
         # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from . import routes
 from .browser_input import BrowserInput
 from .crawling import crawl
-from .resumable import ResumableRun, StateError
+from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate
 
 
@@ -29,7 +29,7 @@ async def main() -> None:
         try:
             browser_input = BrowserInput.model_validate(await Actor.get_input() or {})
         except ValidationError as error:
-            await Actor.fail(status_message=f"Invalid input: {_describe(error)}")
+            await fail(f"Invalid input: {_describe(error)}")
             return
 
         try:
@@ -46,7 +46,10 @@ async def main() -> None:
                 options = browser_input.crawler_options()
                 await crawl(run, browser_input, routes.router, PlaywrightCrawler, pre_navigation_hooks=hooks, **options)
         except StateError as error:
-            await Actor.fail(status_message=str(error))
+            await fail(str(error))
+            return
+        except Exception as error:  # a bug (in a transform, a handler or the template): one line, not a traceback
+            await fail(unexpected(error))
             return
 
         # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).

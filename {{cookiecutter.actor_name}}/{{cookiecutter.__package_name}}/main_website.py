@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from . import routes
 from .crawl_input import CrawlInput
 from .crawling import crawl
-from .resumable import ResumableRun, StateError
+from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate
 
 
@@ -28,7 +28,7 @@ async def main() -> None:
         try:
             crawl_input = CrawlInput.model_validate(await Actor.get_input() or {})
         except ValidationError as error:
-            await Actor.fail(status_message=f"Invalid input: {_describe(error)}")
+            await fail(f"Invalid input: {_describe(error)}")
             return
 
         try:
@@ -43,7 +43,10 @@ async def main() -> None:
             elif not run.finished:
                 await crawl(run, crawl_input, routes.router, ParselCrawler)
         except StateError as error:
-            await Actor.fail(status_message=str(error))
+            await fail(str(error))
+            return
+        except Exception as error:  # a bug (in a transform, a handler or the template): one line, not a traceback
+            await fail(unexpected(error))
             return
 
         # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).

@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from types import FunctionType, ModuleType
@@ -35,7 +36,7 @@ from apify import Actor, Event
 
 from .ledger import STATE_KEY, Landed, StateError, check_push_retries_can_be_turned_off, items_after
 
-__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError", "run_to_the_end"]
+__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
 
 STATE_DEFAULTS: dict[str, Any] = {
     "offset": 0,
@@ -239,7 +240,7 @@ class ResumableRun:
         if self.stopping == "migrating" and Actor.is_at_home():
             # The platform takes the process (after our reboot request, or on its own). Never exit 0 here.
             await asyncio.sleep(MIGRATION_WAIT_SECS)
-            await Actor.fail(status_message="The platform did not restart the run after a migration.")
+            await fail("The platform did not restart the run after a migration.")
         elif self.stopping == "charge limit":
             await self.set_status(
                 f"Stopped: the run's maximum total charge is reached, after {self.pushed} items ({self._where()}; "
@@ -450,6 +451,22 @@ def _without_docstrings(statement: ast.stmt) -> ast.stmt:
         ):
             node.body = body[1:] or [ast.Pass()]
     return statement
+
+
+async def fail(message: str) -> None:
+    """End the run as failed, with `message` as its status message and in its log (at home the SDK only sets the
+    status message; locally it logs it)."""
+    if Actor.is_at_home():
+        Actor.log.error(message)
+    await Actor.fail(status_message=message)
+
+
+def unexpected(error: Exception) -> str:
+    """One line for an error nobody foresaw (a bug in a transform, a handler, or in this code): what it is and
+    where it was raised, instead of a traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (in {frames[-1].name}, {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"The run failed on an unexpected error{where}: {type(error).__name__}: {error}"
 
 
 def run_to_the_end(main: Callable[[], Awaitable[None]]) -> NoReturn:

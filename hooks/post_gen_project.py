@@ -31,6 +31,7 @@ CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
     "{package}/crawling.py",
     "tests/local_site.py",
+    "tests/campaign_routes.py",
 ]
 WEBSITE_FILES = [
     "{package}/main_website.py",

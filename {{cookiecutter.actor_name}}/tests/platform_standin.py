@@ -12,7 +12,8 @@
   so that tests read them as files. The request queue has the shared-access calls (list and lock the head,
   prolong and delete a lock, unlock a client's requests; locks expire, `clientKey` owns them). The platform's
   ways are switchable (`PlatformWays`): a dataset item count that lags pushes, pushes whose response is lost
-  after the items were stored, pushes refused with 5xx;
+  after the items were stored, pushes refused with 5xx, a share of all storage calls refused or answered late,
+  queue locks that expire early;
 - supervisor: starts the Actor with APIFY_IS_AT_HOME=1 (the Actor's code unchanged, all its storage through
   the API) and, like the platform, kills a run after a reboot request, or when the migration's time is up, then
   starts it again on the same storage; a run that exits by itself ends SUCCEEDED (exit 0) or FAILED.
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import random
 import signal
 import subprocess
 import threading
@@ -109,6 +111,13 @@ class PlatformWays:
     refused_marks: set[int] = field(default_factory=set)  # these marks of a request as handled (1 = first): 400
     # The main run is killed as its Nth start of another run is answered: the run is started, its ID never heard.
     kill_after_run_start: int | None = None
+    # Worker w's first push of more than N items stores only N, and that worker is killed then: (w, N).
+    cut_worker_push_after: tuple[int, int] | None = None
+    refused_share: float = 0.0  # this share of storage calls (at random) is answered 503, having done nothing
+    slow_share: float = 0.0  # this share of storage calls (at random) is answered slow_secs late
+    slow_secs: float = 0.0
+    max_lock_secs: int | None = None  # request-queue locks last at most this long, whatever the client asked
+    chance: random.Random = field(default_factory=lambda: random.Random(0))  # draws the shares' calls
 
 
 class StorageApi:
@@ -131,6 +140,10 @@ class StorageApi:
     def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         parts = path.strip("/").split("/")  # v2, datasets|key-value-stores|request-queues, id, ...
         time.sleep(self.ways.storage_latency_secs)
+        if self.ways.slow_share and self.ways.chance.random() < self.ways.slow_share:
+            time.sleep(self.ways.slow_secs)
+        if self.ways.refused_share and self.ways.chance.random() < self.ways.refused_share:
+            return 503, {"error": {"type": "server-error", "message": "stand-in: storage call refused"}}, {}
         if parts[1] == "datasets":
             return self._dataset(method, parts[3:], query, raw)
         if parts[1] == "request-queues":
@@ -164,7 +177,7 @@ class StorageApi:
             items = [{k: r.get(k) for k in ("id", "uniqueKey", "url", "method", "retryCount")} for r in pending[:limit]]
             data = {"limit": limit, "queueModifiedAt": _iso_now(), "hadMultipleClients": len(self.client_keys) > 1}
             if rest == ["head", "lock"]:
-                expires = time.time() + int(query["lockSecs"][0])
+                expires = time.time() + self._lock_secs(query)
                 for item in items:
                     self.locks[item["id"]] = (client, expires)
                     item["lockExpiresAt"] = _iso(expires)
@@ -210,9 +223,12 @@ class StorageApi:
             if forefront:  # back to the head of the queue
                 self.requests = {request_id: self.requests.pop(request_id), **self.requests}
             return 204, None, {}
-        expires = time.time() + int(query["lockSecs"][0])
+        expires = time.time() + self._lock_secs(query)
         self.locks[request_id] = (client, expires)
         return 200, {"data": {"lockExpiresAt": _iso(expires)}}, {}
+
+    def _lock_secs(self, query: dict[str, list[str]]) -> int:
+        return min(int(query["lockSecs"][0]), self.ways.max_lock_secs or int(query["lockSecs"][0]))
 
     def _locked(self, request_id: str) -> bool:
         return request_id in self.locks and self.locks[request_id][1] > time.time()
@@ -428,13 +444,13 @@ class PlatformStandIn:
 
     # --- supervisor ---------------------------------------------------------------------------------------
 
-    async def start(self, entry: str = AT_HOME_ENTRY, **env: str) -> None:
+    async def start(self, entry: str = AT_HOME_ENTRY, *, main_env: dict[str, str] | None = None, **env: str) -> None:
         """Start (or, after a kill, restart) the Actor on the same storage; wait until it listens for events.
-        Runs it starts run the same `entry` with the same `env`."""
+        Runs it starts run the same `entry` with the same `env` (`main_env` is this run's only: a charge limit)."""
         self._connected.clear()
         if entry == AT_HOME_ENTRY:
             self._entry, self._start_env = entry, env
-        self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env})
+        self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env, **(main_env or {})})
         self.starts += 1
         self._reaped = False
         while not self._connected.is_set():
@@ -464,6 +480,11 @@ class PlatformStandIn:
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._reap()
+
+    def reap(self) -> None:
+        """Record the exit code of the main run's process, which has ended."""
         self.process.wait()
         self._reap()
 
@@ -522,7 +543,10 @@ class PlatformStandIn:
         storage = Storage(self.storage.root.parent / "runs" / run_id / "storage")
         storage.root.mkdir(parents=True)
         storage.write_input(json.loads(run_input or b"{}"))
-        other = OtherRun(run_id, storage, StorageApi(storage, replace(self.ways, cut_push_after=None), run_id))
+        cut = self.ways.cut_worker_push_after
+        cut_after = cut[1] if cut and cut[0] == len(self.others) else None
+        other = OtherRun(run_id, storage, StorageApi(storage, replace(self.ways, cut_push_after=cut_after), run_id))
+        other.storage_api.on_cut = lambda: other.process.send_signal(signal.SIGKILL)
         self.others[run_id] = other
         self._own_storages(other.storage_api)
         self._run_process(other)
@@ -613,6 +637,10 @@ class PlatformStandIn:
                 other.changed.wait_for(lambda: other.status in TERMINAL, min(wait, MAX_WAIT_FOR_FINISH_SECS))
         return 200, {"data": self._run_data(other)}
 
+    def abort_run(self, run_id: str) -> None:
+        """Abort another run gracefully, as through the API: `aborting`, then a kill after the grace time."""
+        self._abort(self.others[run_id], gracefully=True)
+
     def _abort(self, other: OtherRun, *, gracefully: bool) -> None:
         with other.changed:
             if other.status in TERMINAL:
@@ -682,7 +710,8 @@ class PlatformStandIn:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if method != "HEAD":
-                    self.wfile.write(data)
+                    with contextlib.suppress(OSError):  # the caller may have been killed while it waited
+                        self.wfile.write(data)
 
             def do_GET(self) -> None:
                 self._answer("GET")

@@ -11,6 +11,7 @@ Actor makes of it with nothing in its way.
     python tests/rehearse.py --input my-input.json --migrate-after 10 --times 2   # your real API
     python tests/rehearse.py --parallel-runs 3 --input my-input.json --migrate-after 2 --kill-after 2 --times 4 \
         --output items.json   # a job scaled out over 3 worker runs: disruptions hit any of the 4 runs
+    python tests/rehearse.py --campaign 50 --seed 1   # 50 scenarios of the fault campaign (campaign.py)
 
 With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last disruption.
 With --parallel-runs, each disruption hits the coordinator or a worker run, at random (--seed): a migrated run
@@ -74,7 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="write the dataset's items (merged) here, as a JSON array")
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
+    parser.add_argument(
+        "--campaign", type=int, metavar="N", help="run N scenarios of the fault campaign (campaign.py) from --seed on"
+    )
+    parser.add_argument("--campaign-small", action="store_true", help="the campaign's small scenarios (as pytest's)")
     args = parser.parse_args(argv)
+    if args.campaign is not None:
+        return args  # a campaign draws its own disruptions
     if args.times < 0 or (args.times and args.migrate_after is None and args.kill_after is None):
         parser.error("--times needs --migrate-after and/or --kill-after")
     if args.parallel_runs < 1 or (args.parallel_runs > 1 and args.crash_after_push):
@@ -185,6 +192,15 @@ def is_browser() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.campaign:
+        from campaign import campaign  # noqa: PLC0415 - only for a campaign
+
+        began = time.monotonic()
+        outcomes = campaign(args.campaign, args.seed, small=args.campaign_small, root=args.storage)
+        failed = [outcome for outcome in outcomes if outcome.problems]
+        print(f"CAMPAIGN: {len(outcomes)} scenarios from seed {args.seed}, {time.monotonic() - began:.0f} s, ", end="")
+        print(f"{len(failed)} failed" + (f": seeds {' '.join(str(o.scenario.seed) for o in failed)}" if failed else ""))
+        return 1 if failed else 0
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
     parallel = {"parallelRuns": args.parallel_runs} if args.parallel_runs > 1 else {}
     if args.input:

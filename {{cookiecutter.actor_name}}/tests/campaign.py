@@ -1,0 +1,452 @@
+"""A seeded, randomized fault campaign: scenarios drawn from a seed, each run on the platform stand-in under a
+schedule of faults, and checked against what the Actor promises.
+
+A scenario (`draw`) is this project's kind with: one run or parallelRuns 2-4; a source of odd shape (the JSON
+kind: page sizes from 1 to thousands, pages the transform empties, fields named `#chunk`/`#page`/`#of`, values
+JSON cannot encode natively; the crawlers: campaign_routes.py's pages that push nothing, hundreds of items,
+redirect, add `always_enqueue` requests, rewrite their URL); the limits (maxItems, maxRequestsPerCrawl) and the
+charge limit of each start, raised or lowered, with the settings the README says may change between restarts;
+and a fault schedule: kill -9 at random instants and in the middle of a push (of a merge, with parallelRuns),
+migrations, aborts and resurrections of the run and of its workers, storage calls refused or answered late,
+pushes whose answer is lost, queue locks that expire early.
+
+The checks: the run ends before a deadline; every item is in the dataset exactly once (and in source order,
+the JSON kind), as the source gave it (modulo the transform); a run that says "Done" (or exits 0 at the end)
+has done the work; no worker is left running. A failure names its seed and the command that replays it:
+
+    python tests/rehearse.py --campaign 1 --seed 1234
+
+The instants of a replay fall a little differently (the machine's timing is part of it), the rest is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import ROUTES_VARIABLE, TRANSFORM_VARIABLE, PaginatedSource, Storage, package_name
+from platform_standin import PlatformStandIn, PlatformWays
+
+KIND = (
+    "browser"
+    if (Path(__file__).parent / "browser_routes.py").exists()
+    else "website"
+    if (Path(__file__).parent / "site_routes.py").exists()
+    else "json"
+)
+SCENARIO_VARIABLE = "CAMPAIGN_SOURCE"  # the JSON kind: what the campaign's transform drops and adds (JSON)
+WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "0.5", "COORDINATOR_CHECK_SECS": "0.5"}
+ODD_NAMES = ("#chunk", "#page", "#of", "", "a.b", "$x", "ü")
+ACTIONS = ("kill", "migrate", "abort", "kill worker", "migrate worker", "abort worker")
+
+
+# --- the JSON kind's source and transform ------------------------------------------------------------------
+
+
+def source_item(index: int, odd_every: int) -> dict[str, Any]:
+    """Item `index` of the campaign's source: fields with odd names on every `odd_every`th."""
+    item: dict[str, Any] = {"id": index, "name": f"item-{index}"}
+    if odd_every and index % odd_every == 0:
+        item |= {name: f"{name or 'empty'}-{index}" for name in ODD_NAMES}
+    return item
+
+
+class CampaignSource(PaginatedSource):
+    odd_every: int = 0
+
+    def page_items(self, start: int, limit: int) -> list[Any]:
+        return [source_item(i, self.odd_every) for i in range(start, min(start + limit, self.total))]
+
+
+_SHAPE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"dropped": [], "odd_values": false}'))
+
+
+def transform(item: Any) -> Any | None:
+    """The campaign's transform: drops the items of whole runs of pages (pages that give nothing) and, if asked,
+    adds values JSON cannot encode natively (a date, a Decimal, a UUID: stored as their str())."""
+    number = item["id"]
+    if any(start <= number < end for start, end in _SHAPE["dropped"]):
+        return None
+    if not _SHAPE["odd_values"]:
+        return item
+    day = datetime.date(2026, 1, 1) + datetime.timedelta(days=number % 1000)
+    return {**item, "day": day, "price": decimal.Decimal(number) / 4, "key": uuid.UUID(int=number)}
+
+
+def stored(item: Any) -> Any:
+    """An item as the dataset holds it: the SDK encodes items with `json.dumps(..., default=str)`."""
+    return json.loads(json.dumps(item, default=str))
+
+
+# --- scenarios ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Start:
+    """What one (re)start of the run gets: its limit (maxItems or maxRequestsPerCrawl, 0: none), at least what
+    is saved already; a charge limit of this many more items (None: none); other settings that may change."""
+
+    limit: int = 0
+    charge_items: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Scenario:
+    seed: int
+    small: bool
+    parallel_runs: int
+    size: int  # items of the JSON source, or pages of the site
+    page_size: int = 0
+    style: str = "offset"
+    latency: float = 0.0
+    shape: dict[str, Any] = field(default_factory=dict)  # JSON: CAMPAIGN_SOURCE; crawlers: the page sorts
+    odd_every: int = 0
+    starts: list[Start] = field(default_factory=list)
+    faults: list[tuple[float, str]] = field(default_factory=list)  # (seconds after the last event, action)
+    ways: dict[str, Any] = field(default_factory=dict)  # PlatformWays fields
+
+    def describe(self) -> str:
+        return json.dumps({key: value for key, value in asdict(self).items() if key != "seed"}, default=str)
+
+
+def draw(seed: int, *, small: bool = False) -> Scenario:
+    """The scenario of `seed`, for this project's kind."""
+    chance = random.Random(seed)
+    parallel = chance.choice([1, 1, 2, 3, 4]) if KIND != "browser" or not small else 1
+    if KIND == "json":
+        page_size = chance.choice([1, 3, 20, 50, 200, 1500] if not small else [3, 20, 50, 400])
+        pages = chance.randint(4, 25 if small else 60)
+        size = min(page_size * pages, 4000 if small else 12000)
+        style = chance.choice(["offset", "page"] if parallel > 1 else ["offset", "page", "cursor", "nextUrl"])
+        dropped = []
+        for _ in range(chance.randint(0, 3)):
+            start = chance.randrange(size) // page_size * page_size
+            dropped.append((start, start + page_size * chance.randint(1, 3)))
+        # Pages slow enough that the job outlasts most of the schedule: a few seconds in all.
+        latency = round(chance.uniform(1.5, 5 if small else 10) / -(-size // page_size), 3)
+        scenario = Scenario(seed, small, parallel, size, page_size, style, latency)
+        scenario.shape = {"dropped": dropped, "odd_values": chance.random() < 0.5}
+        scenario.odd_every = chance.choice([0, 7, 50])
+    else:
+        size = chance.randint(10, 30) if KIND == "browser" else chance.randint(30, 120 if small else 400)
+        sorts = ["plain"] * 6 + ["empty", "empty", "many", "always", "guarded"] + (["replace"] * 2)
+        shape = {n: chance.choice(sorts) for n in range(1, size)}
+        shape = {n: sort for n, sort in shape.items() if sort != "plain"}
+        shape[0] = chance.choice(["empty", "plain"])  # the start page: often a listing that pushes nothing
+        latency = round(chance.uniform(1.5, 5 if small else 10) / size * 4, 3)  # a few seconds at concurrency 4
+        scenario = Scenario(seed, small, parallel, size, latency=latency, shape=shape)
+    restarts = chance.randint(1, 4)
+    for number in range(restarts):
+        limit = chance.choice([0, 0, chance.randint(1, max(1, size))])
+        charge = chance.choice([None, None, chance.randint(1, 300)]) if number < restarts - 1 else None
+        settings = {}
+        if KIND == "json":
+            settings["prefetchPages"] = chance.choice([1, 2, 4, 8])
+            if scenario.style == "offset" and chance.random() < 0.5:
+                settings["pageSize"] = chance.choice([1, 7, scenario.page_size, 2 * scenario.page_size])
+        else:
+            settings["maxConcurrency"] = chance.choice([1, 2, 4, 8])
+        scenario.starts.append(Start(limit, charge, settings))
+    for _ in range(chance.randint(1, 3 if small else 6)):
+        actions = ACTIONS if parallel > 1 else ACTIONS[:3]
+        scenario.faults.append((round(chance.uniform(0.2, 2.5), 2), chance.choice(actions)))
+    ways: dict[str, Any] = {}
+    if chance.random() < 0.5:
+        ways["cut_push_after"] = chance.randint(1, 40)  # the run (the coordinator: a merge) killed mid-push
+    if parallel > 1 and chance.random() < 0.5:
+        ways["cut_worker_push_after"] = (chance.randrange(parallel), chance.randint(1, 40))
+    if chance.random() < 0.3:
+        ways["lost_push_responses"] = set(chance.sample(range(1, 12), 2))
+    if chance.random() < 0.3:
+        ways["refused_share"] = 0.03
+    if chance.random() < 0.3:
+        ways |= {"slow_share": 0.05, "slow_secs": 0.5}
+    if chance.random() < 0.3:
+        ways["item_count_lag_secs"] = 1.0
+    if parallel > 1 and KIND != "json" and chance.random() < 0.5:
+        ways["max_lock_secs"] = chance.choice([1, 3])  # locks expire while a page is handled, or a worker is away
+    scenario.ways = ways
+    return scenario
+
+
+# --- playing a scenario ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    problems: list[str]
+    log: list[str]
+    secs: float
+    storage: Path
+
+    @property
+    def command(self) -> str:
+        return f"python tests/rehearse.py --campaign 1 --seed {self.scenario.seed}" + (
+            " --campaign-small" if self.scenario.small else ""
+        )
+
+    def report(self) -> str:
+        head = f"scenario {self.scenario.seed}: " + ("ok" if not self.problems else "FAILED")
+        lines = [f"{head} ({self.secs:.0f} s, {KIND}, parallelRuns {self.scenario.parallel_runs})"]
+        if self.problems:
+            lines += [f"  problem: {problem}" for problem in self.problems]
+            lines += [f"  scenario: {self.scenario.describe()}", f"  events: {'; '.join(self.log)}"]
+            lines += [f"  storage and logs: {self.storage.parent}", f"  replay: {self.command}"]
+        return "\n".join(lines)
+
+
+class Play:
+    """One scenario on the stand-in: the schedule of faults, the restarts, and what each exit said."""
+
+    def __init__(self, scenario: Scenario, storage: Storage, base: dict[str, Any], env: dict[str, str]) -> None:
+        self.scenario, self.storage, self.base, self.env = scenario, storage, base, env
+        self.problems: list[str] = []
+        self.log: list[str] = []
+        self.starts_left = list(scenario.starts)
+        self.limit = 0  # the limit of the current start
+        self.charge_max: int | None = None  # the items the current start may charge in all (None: no limit)
+        self.done_with: int | None = None  # the limit of the start that said Done
+        self.stops = 0  # exits 0 without Done
+        self.messages_before = 0  # status messages set before the current start
+        self.worker_kills: Counter[str] = Counter()  # at most 2 a worker: a worker failing 4 times fails the job
+
+    async def start(self, platform: PlatformStandIn, *, resurrect: bool) -> None:
+        """Start the run again: after a kill or a migration as it was; resurrected, with the next Start's
+        limit, charge limit and settings."""
+        if resurrect:
+            start = self.starts_left.pop(0) if len(self.starts_left) > 1 else self.starts_left[0]
+            self.limit = max(start.limit, self.saved()) if start.limit else 0
+            count = self.storage.item_count()
+            self.charge_max = None if start.charge_items is None else count + start.charge_items
+            name = "maxItems" if KIND == "json" else "maxRequestsPerCrawl"
+            self.storage.write_input({**self.base, **start.settings, name: self.limit})
+            self.log.append(f"start: limit {self.limit}, charge {self.charge_max}, {start.settings}")
+        main_env = {} if self.charge_max is None else charged(self.storage.item_count(), self.charge_max)
+        self.messages_before = len(platform.status_messages())
+        await platform.start(main_env=main_env, **self.env)
+
+    def saved(self) -> int:
+        """What counts against the limit so far: items (JSON) or pages saved (crawlers)."""
+        if KIND == "json":
+            return self.storage.item_count()
+        return (self.storage.state() or {}).get("pages", 0)
+
+    async def next_after_exit(self, platform: PlatformStandIn) -> bool:
+        """The run ended: look at how; start it again unless the scenario is over (returned)."""
+        code = platform.exit_codes[-1]
+        messages = platform.status_messages()[self.messages_before :]
+        statuses = [message for _at, message, terminal in messages if terminal]
+        said = statuses[-1] if statuses else ""
+        self.log.append(f"exit {code}: {said[:100]!r}")
+        if code not in (0, -9):
+            self.problems.append(f"the run failed (exit {code}): {said!r}")
+            return True
+        if code == 0 and said.startswith("Done"):
+            self.done_with = self.limit
+            if wrong := check_items(self.scenario, self.storage, self.limit):
+                self.problems.append(f"the run said {said!r} before the work was done: {wrong}")
+                return True
+            if len(self.starts_left) <= 1:
+                return True  # else a later start may raise the limit: the run goes on
+        elif code == 0:
+            self.stops += 1
+            if self.stops > len(self.scenario.starts) + len(self.scenario.faults) + 2:
+                self.problems.append(f"the run keeps ending with exit 0 without being done: {said!r}")
+                return True
+        await self.start(platform, resurrect=code == 0)
+        return False
+
+    async def disrupt(self, platform: PlatformStandIn, action: str) -> bool:
+        """Do `action` to the run or one of its workers; whether the scenario is over."""
+        if action.endswith("worker"):
+            running = [run_id for run_id in platform.running_runs() if self.worker_kills[run_id] < 2]
+            if not running:
+                return False
+            target = random.Random(f"{self.scenario.seed} {len(self.log)}").choice(running)
+            self.log.append(f"{action} {target[-2:]}")
+            if action == "kill worker":
+                self.worker_kills[target] += 1
+                platform.kill_run(target)
+            elif action == "migrate worker":
+                await platform.migrate_run(target)
+            else:
+                platform.abort_run(target)
+            return False
+        self.log.append(action)
+        if action == "kill":
+            platform.kill()
+        elif action == "migrate":
+            await platform.migrate(restart=False)
+        else:
+            await platform.send("aborting")
+            if not await _until(lambda: platform.process.poll() is not None, 30):
+                self.problems.append("an aborted run did not end within 30 s")
+                return True
+        platform.reap()
+        return await self.next_after_exit(platform)
+
+
+def charged(charged_items: int, max_items: int) -> dict[str, str]:
+    """A pay-per-event run that has charged `charged_items` items and may charge `max_items` in all."""
+    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    return {
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(
+            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
+        ),
+        "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": charged_items}),
+        "ACTOR_MAX_TOTAL_CHARGE_USD": f"{max_items * 0.01:.2f}",
+    }
+
+
+async def play(game: Play, deadline: float) -> None:
+    """Run the scenario on the stand-in: the schedule, then restarts until the run is done, or the deadline."""
+    scenario = game.scenario
+    fields = {key: set(value) if key.endswith("responses") else value for key, value in scenario.ways.items()}
+    ways = PlatformWays(**fields, chance=random.Random(scenario.seed))
+    ends_by = time.monotonic() + deadline
+    async with PlatformStandIn(game.storage, env=WAITS, ways=ways, abort_grace_secs=5) as platform:
+        await game.start(platform, resurrect=True)
+        over = False
+        for delay, action in scenario.faults:
+            if over:
+                break
+            if await _until(lambda: platform.process.poll() is not None, delay):  # it ended, or a push was cut
+                platform.reap()
+                over = await game.next_after_exit(platform)
+            else:
+                over = await game.disrupt(platform, action)
+        while not over:
+            if not await _until(lambda: platform.process.poll() is not None, ends_by - time.monotonic()):
+                game.problems.append(f"the run did not end within the deadline ({deadline:.0f} s): a hang")
+                game.log.append(f"status: {(platform.status_messages() or [(0, '', 0)])[-1][1][:200]!r}")
+                break
+            platform.reap()
+            over = await game.next_after_exit(platform)
+        await _until(lambda: not platform.running_runs(), 15)
+        if left := platform.running_runs():
+            game.problems.append(f"workers left running at the end: {left}")
+        game.log.append(f"workers' exits: {[other.exit_codes for other in platform.others.values()]}")
+
+
+async def _until(condition: Any, within: float) -> bool:
+    deadline = time.monotonic() + max(0.0, within)
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+# --- the checks --------------------------------------------------------------------------------------------
+
+
+def expected_json_items(scenario: Scenario) -> list[Any]:
+    global _SHAPE  # noqa: PLW0603 - the transform reads the scenario's shape as the Actor's process does
+    _SHAPE = scenario.shape
+    items = [transform(source_item(i, scenario.odd_every)) for i in range(scenario.size)]
+    return [stored(item) for item in items if item is not None]
+
+
+def check_items(scenario: Scenario, storage: Storage, limit: int) -> str:
+    """What is wrong with the dataset of a run done with `limit` ('' if nothing)."""
+    items = storage.items()
+    if KIND == "json":
+        expected = expected_json_items(scenario)
+        expected = expected[:limit] if limit else expected
+        if items == expected:
+            return ""
+        seen = Counter(json.dumps(item, sort_keys=True) for item in items)
+        want = Counter(json.dumps(item, sort_keys=True) for item in expected)
+        first = next((n for n, (a, b) in enumerate(zip(items, expected, strict=False)) if a != b), None)
+        return (
+            f"{len(items)} items, {len(expected)} expected: {sum((seen - want).values())} extra or duplicated, "
+            f"{sum((want - seen).values())} missing, first difference at index {first}"
+            + (f" ({items[first]!r} for {expected[first]!r})" if first is not None else "")
+        )
+    from campaign_routes import expected_requests  # noqa: PLC0415 - the crawlers' own
+
+    sorts = {int(n): sort for n, sort in scenario.shape.items()}
+    expected = expected_requests(scenario.size, sorts)
+    by_url: dict[str, list[Any]] = {}
+    for item in items:
+        by_url.setdefault(item.get("url", "?"), []).append(item)
+    problems = []
+    key_of = {items_[0]["url"]: key for key, items_ in expected.items() if items_}
+    for url, got in by_url.items():
+        want = expected.get(key_of.get(url, ""), [])
+        if sorted(map(json.dumps, got)) != sorted(map(json.dumps, want)):
+            problems.append(f"{url}: {len(got)} items, expected {len(want)}" + (f" ({got[0]!r})" if got else ""))
+    pages = (storage.state() or {}).get("pages", 0)
+    if not limit or limit >= len(expected):
+        missing = [items_[0]["url"] for key, items_ in expected.items() if items_ and items_[0]["url"] not in by_url]
+        if missing:
+            problems.append(f"{len(missing)} pages missing: {missing[:8]}")
+    elif pages != limit:
+        problems.append(f"{pages} pages saved, maxRequestsPerCrawl {limit}")
+    if limit and len(by_url) > limit:
+        problems.append(f"{len(by_url)} pages with items, more than maxRequestsPerCrawl {limit}")
+    return "; ".join(problems[:6])
+
+
+# --- the campaign ------------------------------------------------------------------------------------------
+
+
+def run_scenario(seed: int, *, small: bool = False, root: Path | None = None) -> Outcome:
+    scenario = draw(seed, small=small)
+    root = root or Path(os.environ.get("TMPDIR", "/tmp")) / f"campaign-{package_name()}-{seed}"
+    storage = Storage(root / f"{time.monotonic_ns()}" / "storage")
+    storage.root.mkdir(parents=True)
+    began = time.monotonic()
+    with ExitStack() as stack:
+        if KIND == "json":
+            source = stack.enter_context(
+                CampaignSource(total=scenario.size, style=scenario.style, latency_secs=scenario.latency)
+            )
+            source.odd_every = scenario.odd_every
+            base = source.input_for(pageSize=scenario.page_size, **_parallel(scenario))
+            env = {TRANSFORM_VARIABLE: "campaign:transform", SCENARIO_VARIABLE: json.dumps(scenario.shape)}
+        else:
+            from campaign_routes import SCENARIO_VARIABLE as SITE_VARIABLE  # noqa: PLC0415 - the crawlers' own
+            from campaign_routes import CampaignSite  # noqa: PLC0415
+
+            sorts = {int(n): sort for n, sort in scenario.shape.items()}
+            site = stack.enter_context(CampaignSite(pages=scenario.size, latency_secs=scenario.latency, sorts=sorts))
+            base = {"startUrls": [{"url": site.url(0)}], "maxCrawlDepth": 1000, **_parallel(scenario)}
+            site_shape = json.dumps({"pages": scenario.size, "sorts": sorts})
+            env = {ROUTES_VARIABLE: "campaign_routes", SITE_VARIABLE: site_shape}
+        game = Play(scenario, storage, base, env)
+        asyncio.run(play(game, (60 if small else 150) + 20 * scenario.parallel_runs))
+    problems = list(game.problems)
+    if not problems:
+        if game.done_with is None:
+            problems.append("the run never said Done")
+        elif wrong := check_items(scenario, storage, game.done_with):
+            problems.append(f"at the end: {wrong}")
+    return Outcome(scenario, problems, game.log, time.monotonic() - began, storage.root)
+
+
+def _parallel(scenario: Scenario) -> dict[str, Any]:
+    return {"parallelRuns": scenario.parallel_runs} if scenario.parallel_runs > 1 else {}
+
+
+def campaign(count: int, seed: int, *, small: bool = False, root: Path | None = None) -> list[Outcome]:
+    """Run `count` scenarios, seeds `seed`, `seed + 1`, ...; print each outcome as it comes."""
+    outcomes = []
+    for number in range(count):
+        outcome = run_scenario(seed + number, small=small, root=root)
+        print(outcome.report(), flush=True)
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,117 @@
+"""The fault campaign's site and router for the crawler kinds (see campaign.py).
+
+The site is local_site.py's, with pages of five sorts drawn by the scenario: `plain` pages push one item,
+`empty` ones push nothing (a listing page), `many` ones push hundreds of items in several pushes, `always` ones
+also add a leaf request with `always_enqueue=True`, and `guarded` ones are reached only through a request the
+router adds with a header, to an old address that redirects (301) to the page, which answers 403 without the
+header. `replace` pages rewrite their own URL with `history.replaceState` while they load (a browser runs it).
+Items carry field names a merge could take for its own (`#page`, `#of`, `#chunk`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from crawlee import Request
+from crawlee.router import Router
+from local_site import LocalSite
+
+SCENARIO_VARIABLE = "CAMPAIGN_SITE"  # the page sorts, as JSON {"pages": N, "sorts": {page: sort}}
+HEADER = {"x-campaign": "let-me-in"}
+PUSH_SIZE = 150  # a `many` page pushes its items in pushes of this many
+MANY = 400
+
+
+def items_of(key: str, sort: str) -> list[dict[str, Any]]:
+    """What the router pushes for a request: `p<n>` (page n) or `l<n>` (the leaf page n adds)."""
+    if key.startswith("l"):
+        return [{"url": f"/page/{key[1:]}?leaf", "leaf": True}]
+    n = int(key[1:])
+    odd = {"#page": f"user-{n}", "#of": [n], "#chunk": None} if n % 3 == 0 else {}
+    if sort == "empty":
+        return []
+    if sort == "many":
+        return [{"url": f"/page/{n}", "i": i, **odd} for i in range(MANY)]
+    return [{"url": f"/page/{n}", "sort": sort, **odd}]
+
+
+def expected_requests(pages: int, sorts: dict[int, str]) -> dict[str, list[dict[str, Any]]]:
+    """Every request of a whole crawl of the site, and its items."""
+    keys = {f"p{n}": sorts.get(n, "plain") for n in range(pages)}
+    keys |= {f"l{n}": "leaf" for n, sort in sorts.items() if sort == "always"}
+    return {key: items_of(key, sort) for key, sort in keys.items()}
+
+
+def children(n: int, pages: int) -> list[int]:
+    return [m for m in (2 * n + 1, 2 * n + 2, n + 1) if m < pages]
+
+
+@dataclass
+class CampaignSite(LocalSite):
+    sorts: dict[int, str] = field(default_factory=dict)
+
+    def html(self, page: int) -> str:
+        anchors = "".join(
+            f'<a href="/page/{m}">page {m}</a> '
+            for m in children(page, self.pages)
+            if self.sorts.get(m) != "guarded"
+        )
+        script = ""
+        if self.sorts.get(page) == "replace":
+            script = "<script>history.replaceState(null, '', location.pathname + '?utm_source=campaign');</script>"
+        return f"<html><head><title>Page {page}</title>{script}</head><body>{anchors}</body></html>"
+
+    def _answer(self, path: str) -> tuple[int, str]:
+        return super()._answer(path.split("?", maxsplit=1)[0])
+
+    def _handler_class(self) -> Any:
+        site, plain = self, super()._handler_class()
+
+        class Guarded(plain):
+            def do_GET(self) -> None:
+                number = re.search(r"/(?:page|old)/(\d+)", self.path)
+                guarded = number and site.sorts.get(int(number[1])) == "guarded"
+                if guarded and self.headers.get("x-campaign") != HEADER["x-campaign"]:
+                    self.send_response(403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                super().do_GET()
+
+        return Guarded
+
+
+router = Router[Any]()
+_SITE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"pages": 0, "sorts": {}}'))
+PAGES, SORTS = _SITE["pages"], {int(n): sort for n, sort in _SITE["sorts"].items()}
+
+
+def _page_of(url: str) -> int:
+    return int(re.search(r"/(?:page|old)/(\d+)", url)[1])  # type: ignore[index]
+
+
+@router.default_handler
+async def page(context: Any) -> None:
+    n = _page_of(context.request.loaded_url or context.request.url)
+    items = items_of(f"p{n}", SORTS.get(n, "plain"))
+    for start in range(0, len(items), PUSH_SIZE):
+        await context.push_data(items[start : start + PUSH_SIZE])
+    parts = urlsplit(context.request.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if SORTS.get(n) == "always":
+        leaf = Request.from_url(f"{origin}/page/{n}?leaf", label="LEAF", always_enqueue=True)
+        await context.add_requests([leaf])
+    guarded = [m for m in children(n, PAGES) if SORTS.get(m) == "guarded"]
+    if guarded:
+        await context.add_requests([Request.from_url(f"{origin}/old/{m}", headers=HEADER) for m in guarded])
+    await context.enqueue_links(selector='a[href^="/page/"]')
+
+
+@router.handler("LEAF")
+async def leaf(context: Any) -> None:
+    await context.push_data(items_of(f"l{_page_of(context.request.url)}", "leaf"))

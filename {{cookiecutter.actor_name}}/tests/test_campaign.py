@@ -1,0 +1,26 @@
+"""A short slice of the fault campaign (campaign.py): a few small scenarios, other seeds each day. A failure names
+its seed and the command that replays it; `python tests/rehearse.py --campaign 200 --seed S` runs a long one."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import pytest
+from campaign import draw, run_scenario
+
+pytestmark = pytest.mark.campaign
+SCENARIOS = 3  # small ones: well under a minute in all on two cores
+FIRST_SEED = int(os.environ.get("CAMPAIGN_SEED") or datetime.date.today().toordinal() * 1000)
+
+
+@pytest.mark.parametrize("number", range(SCENARIOS))
+def test_a_scenario_of_the_campaign_keeps_the_promise(tmp_path: Path, number: int) -> None:
+    outcome = run_scenario(FIRST_SEED + number, small=True, root=tmp_path)
+    assert not outcome.problems, outcome.report()
+
+
+def test_a_seed_draws_one_scenario() -> None:
+    assert draw(7, small=True) == draw(7, small=True)
+    assert len({draw(seed).describe() for seed in range(20)}) == 20

@@ -39,6 +39,7 @@ WEBSITE_FILES = [
     "tests/test_website.py",
     "tests/site_routes.py",
     "tests/two_label_routes.py",
+    "tests/chain_routes.py",
 ]
 BROWSER_FILES = [
     "{package}/main_browser.py",

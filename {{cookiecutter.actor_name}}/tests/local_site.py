@@ -4,6 +4,8 @@ Page n is titled "Page n" and links to pages 2n+1, 2n+2 and n+1 (so every page i
 to itself, and to the same pages under the host name `localhost` and under another site: those are other host
 names, which the crawler must not follow. Faults make chosen pages answer 429 or 5xx before they answer right;
 optionally pages also link to old addresses that redirect (301) to the pages, and page 0 to missing pages (404).
+Guarded pages answer 403 to a request without the header PASS; the script of some pages rewrites their URL in the
+address bar while they load (history.replaceState, as single-page apps do with tracking parameters).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 
 from harness import LoopbackServer
 
+PASS = {"X-Pass": "let-me-in"}
+REWRITTEN = "?from=script"
+
 
 @dataclass
 class LocalSite:
@@ -26,6 +31,8 @@ class LocalSite:
     faults: dict[int, list[int]] = field(default_factory=dict)  # page -> statuses served before it answers right
     redirects: bool = False  # each page also links to /old/<n+1>, which redirects to /page/<n+1>
     broken_links: int = 0  # page 0 also links to this many pages that are not there (404)
+    guarded: set[int] = field(default_factory=set)  # pages that need the header PASS
+    rewrite_url: set[int] = field(default_factory=set)  # pages whose script adds REWRITTEN to their address
     visits: Counter = field(default_factory=Counter)  # page -> times it was served right
 
     def __post_init__(self) -> None:
@@ -57,13 +64,20 @@ class LocalSite:
             anchors += "".join(f'<a href="/missing/{n}">gone</a> ' for n in range(self.broken_links))
         elsewhere = f'<a href="http://localhost:{self.port}/page/{page}">same page, other host name</a>'
         elsewhere += ' <a href="https://example.invalid/">another site</a>'
-        head = f"<head><title>Page {page}</title></head>"
+        script = f'<script>history.replaceState(null, "", location.pathname + "{REWRITTEN}")</script>'
+        head = f"<head><title>Page {page}</title>{script if page in self.rewrite_url else ''}</head>"
         return f"<html>{head}<body><h1>Page {page}</h1>{anchors}{elsewhere}</body></html>"
+
+    def forbids(self, path: str, headers: Any) -> bool:
+        """Whether a request for `path` with `headers` is for a guarded page without the header PASS."""
+        number = path.split("?", maxsplit=1)[0].removeprefix("/page/")
+        guarded = path.startswith("/page/") and number.isdigit() and int(number) in self.guarded
+        return guarded and any(headers.get(name) != value for name, value in PASS.items())
 
     def _answer(self, path: str) -> tuple[int, str]:
         if path.startswith("/old/"):
             return 301, f"/page/{path.removeprefix('/old/')}"
-        number = path.removeprefix("/page/")
+        number = path.split("?", maxsplit=1)[0].removeprefix("/page/")
         if not path.startswith("/page/") or not number.isdigit() or int(number) >= self.pages:
             return 404, "<html><head><title>Not found</title></head></html>"
         page = int(number)
@@ -80,7 +94,8 @@ class LocalSite:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status, text = site._answer(self.path)
+                forbidden = 403, "<html><head><title>Forbidden</title></head></html>"
+                status, text = forbidden if site.forbids(self.path, self.headers) else site._answer(self.path)
                 if status == 301:
                     self.send_response(status)
                     self.send_header("Location", text)

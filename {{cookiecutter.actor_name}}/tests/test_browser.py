@@ -29,7 +29,7 @@ from harness import (
     run_actor,
     start_actor,
 )
-from local_site import LocalSite, sort_items
+from local_site import REWRITTEN, LocalSite, sort_items
 from platform_standin import PlatformStandIn
 
 BrowserInput = importlib.import_module(f"{package_name()}.browser_input").BrowserInput
@@ -124,6 +124,19 @@ def test_a_migration_and_an_abort_on_the_platform_keep_every_page_once(storage: 
     assert len(platform.reboot_calls()) == 1
     assert any("Stopped (aborting)" in message for _at, message, _terminal in platform.status_messages())
     assert_exact(storage, site)
+
+
+def test_a_page_whose_script_rewrites_its_url_is_saved_once_under_its_request(storage: Storage) -> None:
+    """history.replaceState moves the address bar, not the request: no redirect, the page is loaded once."""
+    with LocalSite(pages=6, rewrite_url={2, 5}) as site:
+        storage.write_input(crawl_input(site))
+        result = run_actor(storage, timeout=180)
+    assert result.returncode == 0, result.stdout
+    assert set(site.visits.values()) == {1}
+    rewritten = [{"url": site.url(n) + REWRITTEN, "title": f"Page {n}"} for n in (2, 5)]
+    others = [item for item in browser_routes.expected_items(site) if item["url"] not in (site.url(2), site.url(5))]
+    assert sort_items(storage.items()) == sort_items(others + rewritten)
+    assert storage.state()["pages"] == site.pages
 
 
 def test_bad_input_is_refused_with_every_field_named(storage: Storage) -> None:

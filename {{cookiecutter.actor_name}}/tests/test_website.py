@@ -14,6 +14,7 @@ import random
 import signal
 import time
 
+import chain_routes
 import pytest
 import site_routes
 import two_label_routes
@@ -177,18 +178,19 @@ def test_input_model_and_input_schema_agree_on_each_field(name: str) -> None:
     assert_model_matches_schema(CrawlInput, INPUT_SCHEMA, name)
 
 
-def test_the_charge_limit_stops_the_crawl_at_whole_pages_and_a_resumed_run_goes_on(storage: Storage) -> None:
+def charged(max_usd: str, items: int) -> dict[str, str]:
+    """The environment of a pay-per-event run at 0.01 USD a dataset item, `items` of them charged already."""
     prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
-    pricing = json.dumps({"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}})
+    return {
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(
+            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
+        ),
+        "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": items}),
+        "ACTOR_MAX_TOTAL_CHARGE_USD": max_usd,
+    }
 
-    def charged(max_usd: str, items: int) -> dict[str, str]:
-        counts = json.dumps({"apify-default-dataset-item": items})
-        return {
-            "APIFY_ACTOR_PRICING_INFO": pricing,
-            "APIFY_CHARGED_ACTOR_EVENT_COUNTS": counts,
-            "ACTOR_MAX_TOTAL_CHARGE_USD": max_usd,
-        }
 
+def test_the_charge_limit_stops_the_crawl_at_whole_pages_and_a_resumed_run_goes_on(storage: Storage) -> None:
     async def script(platform: PlatformStandIn) -> None:
         await platform.start(**charged("0.40", 0))  # 40 items, one a page
         assert await platform.wait_for_exit(within=60) == 0
@@ -321,6 +323,51 @@ def test_a_redirected_request_saves_the_page_it_loaded_once(storage: Storage) ->
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert sort_items(storage.items()) == site_routes.expected_items(site)  # each loaded URL once
+
+
+def test_a_redirected_request_keeps_what_the_user_put_on_it(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page is added by its old address, with the header that the page it redirects to needs."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "chain_routes")
+    monkeypatch.setenv("VIA_OLD_ADDRESSES", "1")
+    with LocalSite(pages=6, guarded={1, 2, 3, 4, 5}) as site:
+        storage.write_input(crawl_input(site, maxRequestRetries=1))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.state()["failed"] == 0
+    assert sort_items(storage.items()) == chain_routes.expected_items(site)
+
+
+def test_requests_a_handler_adds_are_added_with_its_page_not_when_it_is_given_back(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page 3 is given back at the charge limit: the page 4 its handler added with always_enqueue is not queued."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "chain_routes")
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start(**charged("0.03", 0))  # pages 0-2
+        assert await platform.wait_for_exit(within=60) == 0
+        assert storage.item_count() == 3
+        await platform.start(**charged("100", 3))  # resurrected with a higher limit
+        assert await platform.wait_for_exit(within=60) == 0
+
+    with LocalSite(pages=8) as site:
+        storage.write_input(crawl_input(site))
+        at_home(storage, script)
+    assert_exact(storage, site, chain_routes)
+
+
+def test_a_crash_between_a_handlers_adds_and_its_mark_adds_the_same_requests_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """always_enqueue keys are made of the page's key: the handler run again adds keys the queue holds already."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "chain_routes")
+    with LocalSite(pages=8) as site:
+        storage.write_input(crawl_input(site))
+        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_ADD="3")  # start URLs, page 0's, page 1's
+        assert crashed.returncode == -signal.SIGKILL
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, site, chain_routes)
 
 
 def test_failed_pages_are_counted_in_the_final_status(storage: Storage) -> None:

@@ -13,8 +13,13 @@ afterwards, outside the handler's timeout; here that commit goes through `Reques
 - a commit that has saved its marker runs to its end, even when the handler's task is cancelled;
 - when the run stops (migration, abort, the charge limit, maxRequestsPerCrawl), a page not yet committed is
   given back to the queue as it was: no retry is used up and no request fails;
-- a request that was redirected to another URL saves nothing itself: the page it loaded is saved under that
-  URL's own request (added to the queue if it is not there yet), so each loaded URL lands once.
+- the requests a handler adds are added once its page is saved (a page given back adds nothing), and the random
+  unique keys of `always_enqueue` requests are made of the page's key instead, so that a handler run again on the
+  same page (after a crash between its adds and its mark) adds the same keys, which the queue takes once;
+- a request that the server redirected to another URL saves nothing itself: the page it loaded is saved under
+  that URL's request, a copy of this one (headers, method, payload, user data, session...) with the URL and
+  unique key changed, added to the queue if it is not there yet, so each loaded URL lands once. A redirect is
+  what the server answered, not where a page's script moved the address bar (history.replaceState).
 Pages are counted in the run's own state record, saved with every group, so maxRequestsPerCrawl (pages
 saved) holds across crashes too.
 """
@@ -22,12 +27,16 @@ saved) holds across crashes too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from crawlee import ConcurrencySettings, Request
+from crawlee import ConcurrencySettings, Request, RequestState
 from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
@@ -46,6 +55,8 @@ ANOTHER_DATASET = (
     "A handler pushed into another dataset than the run's default one (context.push_data with dataset_id, "
     "dataset_name or dataset_alias): only the default dataset is saved exactly once. Push into the default dataset."
 )
+# crawlee's unique key of an `always_enqueue` request: a random ID of 17 letters and digits, "|", the usual key.
+ALWAYS_ENQUEUED = re.compile(r"[A-Za-z0-9]{17}\|")
 
 
 async def crawl(
@@ -221,14 +232,22 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._given_back: set[str] = set()  # requests put back in the queue unsaved: not to be marked
+            # A browser's requests: the URL the server's last answer came from (the address bar may differ).
+            self._answered_from: dict[str, str] = {}
+            if hasattr(self, "post_navigation_hook"):  # a crawler that navigates (not a BasicCrawler)
+                self.post_navigation_hook(self._note_where_the_server_answered_from)
+
+        async def _note_where_the_server_answered_from(self, context: Any) -> None:
+            response = getattr(context, "response", None)  # a browser's navigation response (an HTTP crawler's
+            if isinstance(getattr(response, "url", None), str):  # loaded_url is already where its client ended)
+                self._answered_from[context.request.unique_key] = response.url
 
         async def _commit_request_handler_result(self, context: Any) -> None:
             result = self._context_result_map[context]
             request = context.request
-            for call in result.add_requests_calls:
-                await self._add_requests(context, **call)
-            if _was_redirected(request):
-                await self._save_under_the_loaded_url(request)
+            loaded_url = self._answered_from.pop(request.unique_key, None) or request.loaded_url
+            if loaded_url and compute_unique_key(loaded_url) != compute_unique_key(request.url):
+                await self._save_under_the_loaded_url(request, loaded_url)
             else:
                 items = []
                 for call in result.push_data_calls:
@@ -239,19 +258,21 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
                 if not await commits.commit(request.unique_key, items):
                     await self._give_back(request)
                     return
+                for call in _with_keys_of_the_page(result.add_requests_calls, request.unique_key):
+                    await self._add_requests(context, **call)
             await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
             if commits.limit_reached:
                 self.stop("maxRequestsPerCrawl pages are saved")
 
-        async def _save_under_the_loaded_url(self, request: Request) -> None:
+        async def _save_under_the_loaded_url(self, request: Request, loaded_url: str) -> None:
             """A redirect: what this request loaded is another URL's page, saved when that URL's request is
-            handled (adding it does nothing if it is in the queue already, handled or not)."""
-            loaded = Request.from_url(
-                request.loaded_url,
-                label=request.label,
-                user_data={k: v for k, v in request.user_data.items() if k not in ("__crawlee", "label")},
-            )
-            loaded.crawl_depth = request.crawl_depth
+            handled (adding it does nothing if it is in the queue already, handled or not). The handler's
+            requests are added then, by that page's handler."""
+            update = {"url": loaded_url, "unique_key": _unique_key_at(request, loaded_url), "loaded_url": None}
+            loaded = request.model_copy(deep=True, update={**update, "handled_at": None, "retry_count": 0})
+            loaded.state = RequestState.UNPROCESSED
+            if loaded.session_rotation_count:
+                loaded.session_rotation_count = 0
             await (await self.get_request_manager()).add_request(loaded, forefront=True)
 
         async def _give_back(self, request: Request) -> None:
@@ -270,6 +291,7 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             commits.request_marked(request.unique_key)
 
         async def _handle_failed_request(self, context: Any, error: Exception) -> None:
+            self._answered_from.pop(context.request.unique_key, None)
             commits.page_failed()
             await super()._handle_failed_request(context, error)
 
@@ -277,8 +299,33 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
     return ExactlyOnceCrawler
 
 
-def _was_redirected(request: Request) -> bool:
-    return bool(request.loaded_url) and compute_unique_key(request.loaded_url) != compute_unique_key(request.url)
+def _unique_key_at(request: Request, url: str) -> str:
+    """The unique key `request` would have for `url`, made as its own was: crawlee's usual one, or with the
+    fragment kept, or extended with the method, headers and payload; an always_enqueue prefix kept. (A key the
+    user made up: the usual one of `url`.)"""
+    prefix = request.unique_key[:18] if ALWAYS_ENQUEUED.match(request.unique_key) else ""
+    fields = {"method": request.method, "headers": request.headers, "payload": request.payload}
+    fields["session_id"] = request.session_id
+    for fragment, extended in itertools.product((False, True), repeat=2):
+        flags = {"keep_url_fragment": fragment, "use_extended_unique_key": extended}
+        if prefix + compute_unique_key(request.url, **fields, **flags) == request.unique_key:
+            return prefix + compute_unique_key(url, **fields, **flags)
+    return prefix + compute_unique_key(url)
+
+
+def _with_keys_of_the_page(calls: list[Any], page_key: str) -> Iterator[Any]:
+    """A handler's add_requests calls, with the random part of each always_enqueue request's key made of the key
+    of the page that adds it and its place among them: the same every time the handler runs on that page."""
+    place = 0
+    for call in calls:
+        requests = []
+        for request in call["requests"]:
+            if isinstance(request, Request) and ALWAYS_ENQUEUED.match(request.unique_key):
+                place += 1
+                made = hashlib.sha256(f"{page_key}\n{place}".encode()).hexdigest()[:17]
+                request = request.model_copy(update={"unique_key": made + request.unique_key[17:]})  # noqa: PLW2901
+            requests.append(request)
+        yield {**call, "requests": requests}
 
 
 def _as_is(item: Any) -> Any:

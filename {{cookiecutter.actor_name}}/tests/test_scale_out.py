@@ -6,6 +6,7 @@ These start four Actor processes at a time: they are marked `scale_out` (`pytest
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from apify_client import ApifyClientAsync
-from harness import PROJECT_ROOT, PaginatedSource, Storage, expected_items, refusal_of
+from harness import PROJECT_ROOT, ROUTES_VARIABLE, PaginatedSource, Storage, expected_items, refusal_of
 from platform_standin import ACTOR_ID, PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
@@ -25,13 +26,17 @@ pytestmark = pytest.mark.scale_out
 WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CHECK_SECS": "0.5"}  # TUNABLE_WAITS
 
 
-def small_job(stack: ExitStack, size: int, **fields: Any) -> tuple[dict[str, Any], list[Any]]:
-    """An input for a short job of this kind, served on 127.0.0.1, and what the dataset must hold after it."""
+def small_job(
+    stack: ExitStack, size: int, routes: str | None = None, **fields: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """An input for a short job of this kind, served on 127.0.0.1, and what the dataset must hold after it (for a
+    crawl with the default routes: nothing said; with a test router of tests/, what its `expected_items` says)."""
     if is_crawler():
         from local_site import LocalSite  # noqa: PLC0415 - the crawlers' own test site
 
         site = stack.enter_context(LocalSite(pages=size, latency_secs=0.02))
-        return {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0, **fields}, []
+        expected = importlib.import_module(routes).expected_items(site) if routes else []
+        return {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0, **fields}, expected
     source = stack.enter_context(PaginatedSource(total=size, latency_secs=0.05))
     return source.input_for(pageSize=20, prefetchPages=1, **fields), expected_items(size)
 
@@ -115,21 +120,27 @@ JOB_SIZE = 20 if is_browser() else 300 if is_crawler() else 1500  # pages of a s
 Play = Callable[[PlatformStandIn], Awaitable[None]]  # what a test does with the platform
 
 
-def two_worker_job(tmp_path: Path, play: Play, **options: Any) -> PlatformStandIn:
-    """Play a job of JOB_SIZE over two workers on a stand-in made with `options`, then check that the merged
-    dataset holds every item (every page's) exactly once, in source order for the JSON kind."""
+def two_worker_job(tmp_path: Path, play: Play, routes: str | None = None, **options: Any) -> PlatformStandIn:
+    """Play a job of JOB_SIZE over two workers on a stand-in made with `options` (a crawl: with the test router
+    `routes`, a module of tests/), then check that the merged dataset holds every item (every page's) exactly
+    once, in source order for the JSON kind."""
     storage = Storage(tmp_path / "storage")
+    env = {**WAITS, ROUTES_VARIABLE: routes} if routes else WAITS
 
     async def on_the_platform() -> PlatformStandIn:
-        async with PlatformStandIn(storage, env=WAITS, **options) as platform:
+        async with PlatformStandIn(storage, env=env, **options) as platform:
             await play(platform)
             return platform
 
     with ExitStack() as stack:
-        actor_input, expected = small_job(stack, JOB_SIZE, parallelRuns=2)
+        actor_input, expected = small_job(stack, JOB_SIZE, routes, parallelRuns=2)
         storage.write_input(actor_input)
         platform = asyncio.run(on_the_platform())
-    if is_crawler():
+    if routes:
+        from local_site import sort_items  # noqa: PLC0415 - the crawlers' own test site
+
+        assert sort_items(storage.items()) == expected
+    elif is_crawler():
         urls = [item["url"] for item in storage.items()]
         assert len(urls) == len(set(urls)) == JOB_SIZE
     else:
@@ -169,16 +180,28 @@ def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_t
 
 
 def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts_none_twice(tmp_path: Path) -> None:
+    """Restarted with settings that shape the job changed (the chunk size set by prefetchPages, and pageSize),
+    the coordinator gives the next worker the job's shape as it started: every worker has the same."""
+
     async def play(platform: PlatformStandIn) -> None:
         await platform.start()
         assert await platform.wait_for_exit(within=60) == -9
         assert platform.storage.state()["workers"] == ["", ""]  # the first worker's run ID was never saved
+        if not is_crawler():
+            platform.storage.write_input({**input_of(platform.storage), "pageSize": 50, "prefetchPages": 8})
         await platform.start()
         assert await platform.wait_for_exit(within=120) == 0
 
     platform = two_worker_job(tmp_path, play, ways=PlatformWays(kill_after_run_start=1))
     assert len(platform.others) == 2  # the worker started before the kill was found, not started again
     assert platform.storage.state()["workers"] == list(platform.others)
+    parts = [input_of(other.storage) for other in platform.others.values()]
+    shape = (1, None) if is_crawler() else (4, 20)  # (chunkPages, pageSize) at the job's start
+    assert [(part["partOfJob"]["chunkPages"], part.get("pageSize")) for part in parts] == [shape, shape]
+
+
+def input_of(storage: Storage) -> dict[str, Any]:
+    return json.loads((storage.store / "INPUT.json").read_text())
 
 
 def test_a_merge_push_cut_by_a_kill_of_the_coordinator_lands_once(tmp_path: Path) -> None:
@@ -213,7 +236,7 @@ def test_workers_stop_when_their_coordinator_died_and_its_resurrection_finishes_
 
 
 @pytest.mark.skipif(is_crawler(), reason="the JSON kind's maxItems")
-def test_max_items_holds_for_the_whole_job_and_the_workers_are_stopped(tmp_path: Path) -> None:
+def test_max_items_holds_for_the_whole_job_and_a_higher_one_goes_on_where_it_stopped(tmp_path: Path) -> None:
     storage = Storage(tmp_path / "storage")
 
     async def play() -> None:
@@ -221,8 +244,45 @@ def test_max_items_holds_for_the_whole_job_and_the_workers_are_stopped(tmp_path:
             await platform.start()
             assert await platform.wait_for_exit(within=120) == 0
             await once_no_worker_runs(platform, within=15)
+            assert storage.items() == expected_items(3000)[:700]  # the first 700, in order
+            storage.write_input({**input_of(storage), "maxItems": 0})  # raised: resurrected, the job goes on
+            await platform.start()
+            assert await platform.wait_for_exit(within=120) == 0
 
     with PaginatedSource(total=3000, latency_secs=0.05) as source:
         storage.write_input(source.input_for(pageSize=20, prefetchPages=1, parallelRuns=3, maxItems=700))
         asyncio.run(play())
-    assert storage.items() == expected_items(3000)[:700]  # the first 700, in order
+    assert storage.items() == expected_items(3000)
+
+
+def test_the_charge_limit_cuts_a_merge_before_its_push_and_the_resumed_job_goes_on(tmp_path: Path) -> None:
+    """The coordinator's maximum total charge (pay-per-event, one event a dataset item) falls inside a merge batch:
+    what may be charged is pushed (a crawled page whole or not at all), the run stops, and resurrected with a
+    higher limit it merges the rest. The website crawl runs the two-label router: its start page pushes nothing,
+    and each other page two items."""
+    routes = None if is_browser() or not is_crawler() else "two_label_routes"
+    budget = 7 if is_browser() else 151  # dataset items the coordinator may charge for
+    charged = budget - 1 if routes else budget  # two-item pages: whole ones only
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start(main_env=pay_per_event(budget, charged=0))
+        assert await platform.wait_for_exit(within=120) == 0
+        assert "maximum total charge is reached" in platform.status_messages()[-1][1]
+        assert platform.storage.item_count() == charged
+        await platform.start(main_env=pay_per_event(10 * JOB_SIZE, charged=charged))
+        assert await platform.wait_for_exit(within=120) == 0
+
+    platform = two_worker_job(tmp_path, play, routes)
+    assert platform.storage_api.items_stored == platform.storage.item_count()  # none pushed twice
+
+
+def pay_per_event(max_items: int, *, charged: int) -> dict[str, str]:
+    """A run's environment under pay-per-event pricing, 0.01 USD a dataset item, charged up to `max_items` items."""
+    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    return {
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(
+            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
+        ),
+        "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": charged}),
+        "ACTOR_MAX_TOTAL_CHARGE_USD": f"{max_items * 0.01:.2f}",
+    }

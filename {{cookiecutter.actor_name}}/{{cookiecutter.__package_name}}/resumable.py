@@ -53,8 +53,10 @@ STATE_DEFAULTS: dict[str, Any] = {
     "reboots": 0,
     "finished": False,  # the source is read to its end (limits such as maxItems are checked apart: they may rise)
     "cursorsSeen": "",  # cursor-like styles: position_key() of the last RECENT_CURSORS positions read past, joined
-    # A coordinator of parallel runs (scale_out.py): its workers' run IDs, the worker being started, how often
-    # each was resurrected, and where the merge of their items stands (with the marker of the merge push).
+    # A coordinator of parallel runs (scale_out.py): the job's shape fixed at its start, its workers' run IDs, the
+    # worker being started, how often each was resurrected, and where the merge of their items stands (with the
+    # marker of the merge push).
+    "job": {},
     "workers": [],
     "starting": None,
     "resurrections": [],

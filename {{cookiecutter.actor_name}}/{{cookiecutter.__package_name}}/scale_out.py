@@ -4,20 +4,27 @@ With `parallelRuns` N > 1 the run the user started is the coordinator. It starts
 and build, each with its part of the work in its input (`partOfJob`), keeps their run IDs in its state record,
 and merges what they push into its own default dataset:
 
+A worker pushes each item wrapped with its tag, `{"#job": {...}, "item": <the item>}` (a marker, with no
+`item`, for a crawled page with no items): the merge pushes the item as it is, whatever its fields are named.
+
 - JSON kind (offset and page numbers): the source is cut into chunks of `chunkPages` pages; worker w reads the
-  chunks w, w+N, w+2N, ... (its stripe) and tags each item with its chunk (`#chunk`, a hidden field). Chunks
-  are merged in source order: chunk c is complete once its worker has pushed an item of a later chunk, or has
-  succeeded (its source ended).
+  chunks w, w+N, w+2N, ... (its stripe) and tags each item with its chunk. Chunks are merged in source order:
+  chunk c is complete once its worker has pushed an item of a later chunk, or has succeeded (its source ended).
 - Crawlers: the workers share the coordinator's request queue in the SDK's shared-access mode (locks that
-  expire), and tag each page's items with the page's request key and item count (`#page`, `#of`; a page with no
-  items pushes one marker). A page is merged once all its items are there, and only once: a page that two
-  workers handled (a lock that expired while one was migrated or dead) lands once. maxRequestsPerCrawl counts the
-  pages merged.
+  expire), and tag each page's items with the page's request key and item count. A page is merged once all its
+  items are there, and only once: a page that two workers handled (a lock that expired while one was migrated or
+  dead) lands once, and the part of it that a killed worker had pushed is passed over. maxRequestsPerCrawl counts
+  the pages merged.
+
+The job's shape (the chunk size, the page size: where each chunk starts) is fixed at its start in the
+coordinator's state record (`job`), and every worker gets exactly it, whatever the input says at a later restart.
 
 Workers are ordinary resumable runs on storages of their own: each is exactly once in its own dataset, whatever
 happens to it. The merge is the coordinator's commit path: the state record saves the marker of each merge push
 (how many items, and what they were merged from) before the push, so after a crash the same batch is merged again
-and the items that landed are read back and skipped. A failed or aborted worker is resurrected (at most
+and the items that landed are read back and skipped. A batch is cut to what maxItems and the run's maximum total
+charge allow before it is pushed (a crawled page whole or not at all), and the merge moves on only past what it
+pushed: a run resumed with a higher limit merges the rest. A failed or aborted worker is resurrected (at most
 MAX_RESURRECTIONS times); a migrated one reboots by itself. A restarted coordinator re-attaches to its workers by
 the IDs in its state record: a worker registers itself in the coordinator's key-value store (WORKER-<n>), so one
 started just before a crash is found, not started twice. An aborted coordinator aborts its workers; at the end
@@ -44,9 +51,10 @@ from .resumable import POSITION_KEY_LENGTH, Position, position_key
 if TYPE_CHECKING:
     from .resumable import ResumableRun
 
-CHUNK_FIELD = "#chunk"  # JSON kind: the chunk of the source an item of a worker comes from
-PAGE_FIELD, COUNT_FIELD = "#page", "#of"  # crawlers: the page an item of a worker comes from; that page's item count
-TAGS = (CHUNK_FIELD, PAGE_FIELD, COUNT_FIELD)
+# A worker's dataset item: {TAG_FIELD: its tag, ITEM_FIELD: the item} (the item kept whole, whatever its fields).
+# The tag: {"chunk": c} (JSON kind: the chunk of the source it comes from), or {"page": key, "of": n} (crawlers: the
+# page it comes from and that page's item count; a page with none pushes one marker, with no ITEM_FIELD).
+TAG_FIELD, ITEM_FIELD = "#job", "item"
 MAX_PARALLEL_RUNS = 25
 CHUNK_PAGES = 4  # JSON kind: pages of the source in one chunk (at least prefetchPages): small, for an even share
 MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fails the job
@@ -54,6 +62,8 @@ POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a 
 READ_LIMIT = 1000  # worker items read per call
 REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a worker it may have started to register
 WORKER_RECORD = "WORKER-{}"
+# Input fields that shape the job's parts besides its chunk size: fixed at the job's start, given to every worker.
+SHAPING_FIELDS = {"page_size": "pageSize"}
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 DONE = "DONE"  # a worker that succeeded with its part read to the end (its state record says `finished`)
 COORDINATOR_CHECK_SECS = 5.0  # how often a worker looks whether its coordinator still runs
@@ -142,13 +152,25 @@ class Stripe:
 
 
 def tag_chunk(items: list[Any], chunk: int) -> list[Any]:
-    return [{CHUNK_FIELD: chunk, **item} for item in items]
+    """A JSON worker's items as it pushes them: each with the chunk of the source it comes from."""
+    return [{TAG_FIELD: {"chunk": chunk}, ITEM_FIELD: item} for item in items]
 
 
 def tag_page(key: str, items: list[Any]) -> list[Any]:
     """A crawled page's items as a worker pushes them (one marker item if there are none)."""
-    tag = {PAGE_FIELD: position_key(key), COUNT_FIELD: len(items)}
-    return [{**tag, **item} for item in items] or [tag]
+    tag = {"page": position_key(key), "of": len(items)}
+    return [{TAG_FIELD: tag, ITEM_FIELD: item} for item in items] or [{TAG_FIELD: tag}]
+
+
+def _tag_of(item: Any, worker: int, field: str, kind: type) -> Any:
+    """The `field` of a worker's item's tag; StateError if the item is not one a worker pushes."""
+    tag = item.get(TAG_FIELD) if isinstance(item, dict) else None
+    value = tag.get(field) if isinstance(tag, dict) else None
+    if type(value) is not kind:
+        raise StateError(
+            f"Worker {worker}'s dataset holds an item with no {field} in its {TAG_FIELD!r} tag: not a worker's dataset."
+        )
+    return value
 
 
 async def take_part(run: ResumableRun, part: JobPart) -> bool:
@@ -247,9 +269,13 @@ class Merge:
         state.setdefault("batchTo", None)  # the marker: where the batch being pushed was read to
         self.state = state
         self.done = False  # every worker succeeded and everything is merged
+        self.held_back = False  # the last batch left items out to keep within `at_most`
 
-    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
-        """The next items to merge, and where they were read to (the batch's marker); after a restart with a
+    async def batch(
+        self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The next items to merge, at most `at_most` (then `held_back` says whether some were left out), and where
+        they were read to (the batch's marker: the merge moves on past those items only); after a restart with a
         marker saved, exactly the batch of that marker."""
         raise NotImplementedError
 
@@ -267,9 +293,12 @@ class WorkerDataset:
     def __init__(self, dataset_id: str) -> None:
         self._dataset_id = dataset_id
 
+    async def open(self) -> Any:
+        return await Actor.open_dataset(id=self._dataset_id)
+
     async def read(self, start: int, end: int | None = None, *, at_most: int | None = None) -> list[Any]:
         """The items from `start` to `end` (all of them: fewer fails), or to the dataset's end (at most `at_most`)."""
-        dataset = await Actor.open_dataset(id=self._dataset_id)
+        dataset = await self.open()
         items: list[Any] = []
         while (end is None or start + len(items) < end) and (at_most is None or len(items) < at_most):
             limit = READ_LIMIT if end is None else min(READ_LIMIT, end - start - len(items))
@@ -289,11 +318,15 @@ class ChunkMerge(Merge):
         super().__init__(run, workers)
         self.state.setdefault("chunk", 0)  # the next chunk to merge
 
-    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    async def batch(
+        self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
+    ) -> tuple[list[Any], dict[str, Any]]:
         """The items of the current chunk found so far, and of the chunks after it while each is complete: chunk c
         is complete once its worker has pushed an item of a later chunk, or is done. Its items before that are
-        the next in source order whatever comes: they are merged at once."""
+        the next in source order whatever comes: they are merged at once. Cut at `at_most` items, within a chunk
+        if need be: the merge goes on there."""
         read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
+        self.held_back = False
         # Each worker's items from where the merge is, read when its chunk comes (a worker ahead of the others is
         # not read again and again), at most READ_LIMIT; after a restart: exactly those of the marker's batch.
         fresh: dict[int, list[Any]] = {}
@@ -315,20 +348,23 @@ class ChunkMerge(Merge):
                 break
             worker = chunk % self._workers
             items = await items_of(worker)
-            taken = 0
-            while taken < len(items) and items[taken].get(CHUNK_FIELD) == chunk:
-                taken += 1
-            if taken < len(items) and not _later_chunk(items[taken].get(CHUNK_FIELD), chunk):
-                found = items[taken].get(CHUNK_FIELD)
-                raise StateError(f"Worker {worker}'s dataset holds an item of chunk {found!r} after chunk {chunk}.")
-            batch += [_untagged(item) for item in items[:taken]]
+            of_chunk = 0
+            while of_chunk < len(items) and _tag_of(items[of_chunk], worker, "chunk", int) == chunk:
+                of_chunk += 1
+            if of_chunk < len(items) and (found := _tag_of(items[of_chunk], worker, "chunk", int)) < chunk:
+                raise StateError(f"Worker {worker}'s dataset holds an item of chunk {found} after chunk {chunk}.")
+            taken = of_chunk if until is not None or at_most is None else min(of_chunk, at_most - len(batch))
+            batch += [item[ITEM_FIELD] for item in items[:taken]]
             fresh[worker], read[worker] = items[taken:], read[worker] + taken
+            if taken < of_chunk:
+                self.held_back = True
+                break  # the limit: the merge goes on within this chunk
             if until is not None and chunk >= until["chunk"]:
                 break  # the marker's batch, again
             if until is None and taken == len(items) and (statuses[worker] != DONE or worker in cut_short):
                 break  # the chunk may go on: its worker is still at it, or its items were not all read yet
             chunk += 1
-            if until is None and len(batch) >= READ_LIMIT:
+            if until is None and (len(batch) >= READ_LIMIT or len(batch) == at_most):
                 break
         return batch, {"read": read, "chunk": chunk}
 
@@ -347,32 +383,44 @@ class PageMerge(Merge):
         self._merged = {joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)}
         self._max_pages = max_pages
 
-    async def batch(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    async def batch(
+        self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The pages complete in the workers' datasets and not merged yet, whole pages within `at_most` items and
+        maxRequestsPerCrawl. A page left out keeps its worker's read pointer before it (a run resumed with a higher
+        limit merges it); a page merged already (handled twice) does not, even when only part of it is here (its
+        worker was killed in the middle of its push, and the page was then handled whole by another worker)."""
         until = self.state["batchTo"]
         read, ends = list(self.state["read"]), until["ends"] if until else [None] * self._workers
         batch, pages, any_new = [], [], False
+        self.held_back = False
         for worker, reader in enumerate(readers):
             items = await reader.read(read[worker], ends[worker])
             any_new = any_new or bool(items)
             ends[worker] = read[worker] + len(items)
             open_pages: dict[str, list[Any]] = {}
-            first_open: dict[str, int] = {}
+            first_open: dict[str, int] = {}  # pages not merged (yet): the index of their first item here
             for index, item in enumerate(items):
-                key = item.get(PAGE_FIELD)
-                if not isinstance(key, str):
-                    raise StateError(f"Worker {worker}'s dataset holds an item of no page: not a worker's dataset.")
+                key, count = _tag_of(item, worker, "page", str), _tag_of(item, worker, "of", int)
                 first_open.setdefault(key, index)
                 open_pages.setdefault(key, []).append(item)
-                if len(open_pages[key]) == item.get(COUNT_FIELD):  # the page is complete
-                    page_items = open_pages.pop(key)
+                if len(open_pages[key]) < max(1, count):  # a page of no items pushed one marker
+                    continue
+                page_items = [i[ITEM_FIELD] for i in open_pages.pop(key) if ITEM_FIELD in i]
+                if key in self._merged or key in pages:  # merged from another worker already: a page handled twice
                     first_open.pop(key)
-                    if key in self._merged or key in pages:
-                        continue  # merged from another worker already: a page handled twice
-                    if self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
-                        continue
+                elif until is not None and key not in until["pages"]:
+                    pass  # after a restart, the marker's batch again: this page was left out of it
+                elif until is None and self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
+                    pass  # left out: a run resumed with a higher maxRequestsPerCrawl merges it
+                elif until is None and at_most is not None and len(batch) + len(page_items) > at_most:
+                    self.held_back = True
+                else:
+                    first_open.pop(key)
                     pages.append(key)
-                    batch += [_untagged(i) for i in page_items if i.get(COUNT_FIELD)]
-            read[worker] += min(first_open.values(), default=len(items))
+                    batch += page_items
+            held = [index for key, index in first_open.items() if key not in self._merged and key not in pages]
+            read[worker] += min(held, default=len(items))
         self.done = not any_new and all(status == DONE for status in statuses) and until is None
         return batch, {"read": read, "ends": ends, "pages": pages}
 
@@ -384,14 +432,6 @@ class PageMerge(Merge):
 
     def limit_reached(self) -> bool:
         return bool(self._max_pages) and len(self._merged) >= self._max_pages
-
-
-def _later_chunk(found: Any, chunk: int) -> bool:
-    return type(found) is int and found > chunk
-
-
-def _untagged(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in item.items() if key not in TAGS}
 
 
 async def coordinate(run: ResumableRun, actor_input: Any) -> None:
@@ -406,6 +446,8 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
     count, max_items = actor_input.parallel_runs, getattr(actor_input, "max_items", 0)
     crawl = hasattr(actor_input, "start_urls")
     merge = PageMerge(run, count, actor_input.max_pages) if crawl else ChunkMerge(run, count)
+    if run.finished or merge.limit_reached() or (max_items and run.pushed >= max_items):
+        return  # all merged; or a limit holds (a resume with a higher one goes on from where the merge is)
     workers = await _start_or_attach(run, actor_input)
     readers = [WorkerDataset(info["defaultDatasetId"]) for info in workers]
     ids = [info["id"] for info in workers]
@@ -417,8 +459,10 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
             await _resurrect_ended(run, ids, statuses)
             merged = await _merge_once(run, merge, readers, statuses, max_items)
             await _report(run, merge, statuses)
-            if merge.done or merge.limit_reached() or (max_items and run.pushed >= max_items):
+            if merge.done:
                 await run.finish()
+                break
+            if merge.limit_reached() or (max_items and run.pushed >= max_items):
                 break
             if not merged:
                 await run.unless_stopping(asyncio.sleep(POLL_SECS))
@@ -431,13 +475,15 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
 async def _merge_once(
     run: ResumableRun, merge: Merge, readers: list[WorkerDataset], statuses: list[str], max_items: int
 ) -> int:
-    """One merge commit: the marker saved, one push, then the merge moves on. Returns the items merged."""
+    """One merge commit: the marker saved, one push, then the merge moves on. Returns the items merged.
+    The batch is cut to what maxItems and the run's maximum total charge allow before it is pushed."""
     async with run.commit_lock:
         if run.stopping and merge.state["batchTo"] is None:
             return 0
-        batch, batch_to = await merge.batch(readers, statuses)
-        if max_items:
-            batch = batch[: max(0, max_items - run.pushed)]
+        room = max(0, max_items - run.pushed) if max_items else None
+        chargeable = ledger.chargeable_items()
+        charge_bound = chargeable is not None and (room is None or chargeable < room)
+        batch, batch_to = await merge.batch(readers, statuses, at_most=chargeable if charge_bound else room)
         landed = run.landed.skip(batch, "merge of the workers' items")
         rest = batch[landed:]
         pushed = 0
@@ -446,12 +492,14 @@ async def _merge_once(
             run.state["pending"] = landed + len(rest)
             await run.persist()
             pushed = await ledger.push(rest, at=run.pushed + landed)
-            if pushed < len(rest):
-                run.stop_soon("charge limit")
-        if landed + pushed == len(batch):
-            merge.moved_to(batch_to)
+            if pushed < len(rest):  # the SDK cut the push at the charge limit after all: the marker stays, and
+                run.stop_soon("charge limit")  # the resumed run reads back what landed and pushes the rest
+                return 0
+        merge.moved_to(batch_to)
         merge.state["batchTo"] = None
         run.state.update(pushed=run.pushed + landed + pushed, pending=len(run.landed))
+        if merge.held_back and charge_bound:
+            run.stop_soon("charge limit")
         return landed + pushed
 
 
@@ -461,6 +509,7 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
     if not run.state["workers"]:
         run.state["workers"] = [""] * count
     ids: list[str] = run.state["workers"]
+    job = _job_shape(run, actor_input)
     store = await Actor.open_key_value_store()
     # The input record as stored, secret fields still encrypted: the workers (the same Actor) decrypt them
     # themselves, and nothing secret is written in clear into their inputs.
@@ -476,10 +525,11 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
                 coordinator_store_id=Actor.configuration.default_key_value_store_id or "",
                 worker=worker,
                 workers=count,
-                chunk_pages=actor_input.chunk_pages,
+                chunk_pages=job["chunkPages"],
                 request_queue_id=Actor.configuration.default_request_queue_id,
             )
-            worker_input = {**raw_input, "parallelRuns": 1, "partOfJob": part.model_dump(by_alias=True)}
+            shape = {name: value for name, value in job.items() if name != "chunkPages"}
+            worker_input = {**raw_input, **shape, "parallelRuns": 1, "partOfJob": part.model_dump(by_alias=True)}
             if "maxItems" in worker_input:  # the job's limit, held by the merge: a worker reads its part to the end
                 worker_input["maxItems"] = 0
             started = await Actor.start(
@@ -490,6 +540,23 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
             await run.persist()
             Actor.log.info(f"Started worker {worker} of {count}: run {started.id}")
     return [await _run_info(run_id) for run_id in ids]
+
+
+def _job_shape(run: ResumableRun, actor_input: Any) -> dict[str, Any]:
+    """The job's shape, as its state record fixed it at its start (saved with the first worker's start): the
+    chunk size (`chunkPages`) and the input fields that say where a chunk starts. A later input's are ignored."""
+    now = {"chunkPages": actor_input.chunk_pages}
+    now |= {name: getattr(actor_input, field) for field, name in SHAPING_FIELDS.items() if hasattr(actor_input, field)}
+    if not run.state["job"]:
+        run.state["job"] = now
+    job: dict[str, Any] = run.state["job"]
+    if changed := sorted(name for name in now if job.get(name) != now[name]):
+        fixed = ", ".join(f"{name} {job.get(name)!r}" for name in changed)
+        Actor.log.warning(
+            f"The job keeps the shape it started with ({fixed}; chunkPages follows prefetchPages): the input's "
+            "new values do not apply to its parts."
+        )
+    return job
 
 
 async def _registered(store: Any, worker: int, *, wait: bool) -> str:

@@ -1,0 +1,162 @@
+"""The coordinator's merge of its workers' datasets (scale_out.py) on its own, over real file-system datasets: the
+pages and chunks the workers pushed, tagged as they tag them, merged poll after poll as the coordinator does."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import importlib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from crawlee.configuration import Configuration
+from crawlee.storage_clients import FileSystemStorageClient
+from crawlee.storages import Dataset
+from harness import package_name
+
+scale_out = importlib.import_module(f"{package_name()}.scale_out")
+resumable = importlib.import_module(f"{package_name()}.resumable")
+DONE = scale_out.DONE
+# Items whose fields are named as a worker's tags were once named: the merge must leave them as they are.
+ODD = {"#chunk": "mine", "#page": 7, "#of": [1], "#job": None, "item": {"x": 1}}
+
+
+class WorkerDatasetOnDisk(scale_out.WorkerDataset):
+    """A worker's dataset in a local storage folder, read as the coordinator reads it."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset.id)
+        self.dataset = dataset
+
+    async def open(self) -> Dataset:
+        return self.dataset
+
+    async def push(self, items: list[Any]) -> None:
+        await self.dataset.push_data(items)
+
+
+async def worker_datasets(tmp_path: Path, *contents: list[Any]) -> list[WorkerDatasetOnDisk]:
+    configuration, client = Configuration(storage_dir=str(tmp_path)), FileSystemStorageClient()
+    readers = []
+    for worker, items in enumerate(contents):
+        dataset = await Dataset.open(name=f"worker-{worker}", configuration=configuration, storage_client=client)
+        reader = WorkerDatasetOnDisk(dataset)
+        if items:
+            await reader.push(items)
+        readers.append(reader)
+    return readers
+
+
+def coordinator() -> Any:
+    """What a merge uses of the coordinator's ResumableRun: its state record."""
+    return SimpleNamespace(state=copy.deepcopy(resumable.STATE_DEFAULTS))
+
+
+async def merged(merge: Any, readers: list[Any], statuses: list[str], polls: int = 4, **limit: Any) -> list[Any]:
+    """What `polls` merges push (the coordinator stops polling once the merge is done)."""
+    pushed: list[Any] = []
+    for _ in range(polls):
+        batch, batch_to = await merge.batch(readers, statuses, **limit)
+        pushed += batch
+        merge.moved_to(batch_to)
+        if merge.done:
+            break
+    return pushed
+
+
+def page(key: str, *items: Any) -> list[Any]:
+    return scale_out.tag_page(key, list(items))
+
+
+def test_a_page_that_pushed_nothing_is_merged_and_the_merge_ends(tmp_path: Path) -> None:
+    """A start page that only enqueues links pushes the 'no items' marker (the two-label router's shape)."""
+
+    async def play() -> tuple[list[Any], Any]:
+        readers = await worker_datasets(tmp_path, page("start") + page("a", {"n": 1}, {"n": 2}), page("b", {"n": 3}))
+        merge = scale_out.PageMerge(coordinator(), 2, None)
+        return await merged(merge, readers, [DONE, DONE]), merge
+
+    items, merge = asyncio.run(play())
+    assert sorted(item["n"] for item in items) == [1, 2, 3]
+    assert merge.done
+    assert merge.state["read"] == [3, 1]
+
+
+def test_a_page_cut_in_one_worker_and_handled_whole_by_another_lands_once_and_the_merge_ends(tmp_path: Path) -> None:
+    """Worker 0 was killed in the middle of its push of page p (2 of its 3 items landed), its lock expired,
+    and worker 1 handled p whole; worker 0 went on with page q."""
+
+    async def play() -> tuple[list[Any], Any]:
+        p = page("p", {"n": 1}, {"n": 2}, {"n": 3})
+        readers = await worker_datasets(tmp_path, p[:2] + page("q", {"n": 4}), p)
+        merge = scale_out.PageMerge(coordinator(), 2, None)
+        return await merged(merge, readers, [DONE, DONE]), merge
+
+    items, merge = asyncio.run(play())
+    assert sorted(item["n"] for item in items) == [1, 2, 3, 4]
+    assert merge.done
+    assert merge.state["read"] == [3, 3]
+
+
+def test_items_with_fields_named_like_tags_are_merged_unchanged(tmp_path: Path) -> None:
+    items = [{**ODD, "n": n} for n in range(6)]
+
+    async def play() -> tuple[list[Any], list[Any]]:
+        tag = scale_out.tag_chunk
+        readers = await worker_datasets(tmp_path, tag(items[:2], 0) + tag(items[4:], 2), tag(items[2:4], 1))
+        in_chunks = await merged(scale_out.ChunkMerge(coordinator(), 2), readers, [DONE, DONE])
+        readers = await worker_datasets(tmp_path / "pages", page("a", *items[:3]), page("b", *items[3:]))
+        return in_chunks, await merged(scale_out.PageMerge(coordinator(), 2, None), readers, [DONE, DONE])
+
+    in_chunks, in_pages = asyncio.run(play())
+    assert in_chunks == items
+    assert sorted(in_pages, key=lambda item: item["n"]) == items
+
+
+def test_a_merge_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_path: Path) -> None:
+    """A limit (maxItems, the charge limit) cuts a chunk in the middle, and maxRequestsPerCrawl and the charge
+    limit leave pages out: the batch after a restart with the marker saved is the same, and a run resumed with a
+    higher limit merges exactly the rest."""
+    items = [{"n": n} for n in range(12)]
+
+    async def in_chunks() -> tuple[list[Any], list[Any], list[Any]]:
+        chunks = [scale_out.tag_chunk(items[c * 3 : c * 3 + 3], c) for c in range(4)]
+        readers = await worker_datasets(tmp_path, chunks[0] + chunks[2], chunks[1] + chunks[3])
+        run = coordinator()
+        first, batch_to = await scale_out.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=4)
+        run.state["merge"]["batchTo"] = batch_to  # the marker saved, then a crash: the same batch again
+        merge = scale_out.ChunkMerge(run, 2)
+        again, _ = await merge.batch(readers, [DONE, DONE], at_most=10)
+        merge.moved_to(batch_to)
+        merge.state["batchTo"] = None
+        return first, again, await merged(scale_out.ChunkMerge(run, 2), readers, [DONE, DONE])
+
+    first, again, rest = asyncio.run(in_chunks())
+    assert first == again == items[:4]
+    assert rest == items[4:]
+
+    async def in_pages() -> tuple[list[Any], list[Any], list[Any]]:
+        pages = [page(f"p{n}", *items[n * 2 : n * 2 + 2]) for n in range(6)]
+        even, odd = [i for p in pages[0::2] for i in p], [i for p in pages[1::2] for i in p]
+        readers = await worker_datasets(tmp_path / "pages", even, odd)
+        run = coordinator()
+        at_the_limit = await merged(scale_out.PageMerge(run, 2, 2), readers, [DONE, DONE])
+        charged = await merged(scale_out.PageMerge(run, 2, None), readers, [DONE, DONE], polls=1, at_most=3)
+        return at_the_limit, charged, await merged(scale_out.PageMerge(run, 2, None), readers, [DONE, DONE])
+
+    at_the_limit, charged, rest = asyncio.run(in_pages())
+    assert len(at_the_limit) == 4  # maxRequestsPerCrawl 2: two whole pages
+    assert len(charged) == 2  # 3 items may be charged: one page, whole
+    assert sorted(at_the_limit + charged + rest, key=lambda item: item["n"]) == items
+
+
+@pytest.mark.parametrize("item", [{"n": 1}, {"#chunk": 0, "n": 1}])
+def test_a_dataset_that_is_not_a_workers_is_refused_with_one_message(tmp_path: Path, item: dict) -> None:
+    async def play() -> None:
+        readers = await worker_datasets(tmp_path, [item], [])
+        await scale_out.ChunkMerge(coordinator(), 2).batch(readers, [DONE, DONE])
+
+    with pytest.raises(scale_out.StateError, match="Worker 0's dataset holds an item with no chunk in its '#job' tag"):
+        asyncio.run(play())

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import APIFY_CLI, APIFY_TOOLS, TEMPLATE, TEMPLATE_PROJECT, run
 from jinja2 import Template
 
@@ -88,6 +90,7 @@ QUICK_PART = {
 CLI_QUIET = {"APIFY_CLI_DISABLE_TELEMETRY": "1"}
 UV = str(Path(sys.executable).parent / "uv")
 APIFY_OUTPUT_TEMPLATE = re.compile(r"\{\{(links|run|storages)\.[A-Za-z.]+\}\}")
+GITHUB_EXPRESSION = re.compile(r"\$\{\{ [^{}]+ \}\}")  # in the workflows: GitHub's, not Jinja's
 
 
 def answers_of(name: str) -> dict[str, str]:
@@ -128,7 +131,7 @@ def test_nothing_is_left_unrendered(baked) -> None:
     _name, project = baked
     for path in project.rglob("*"):
         if path.is_file():
-            text = APIFY_OUTPUT_TEMPLATE.sub("", path.read_text())
+            text = GITHUB_EXPRESSION.sub("", APIFY_OUTPUT_TEMPLATE.sub("", path.read_text()))
             assert not re.search(r"\{\{|\{%|\{#|cookiecutter\.", text), path
 
 
@@ -266,6 +269,90 @@ def test_the_dockerfile_passes_hadolint_and_copies_what_exists(baked) -> None:
     assert all((project / source).exists() for source in sources)
 
 
+TOOLS = Path(sys.executable).parent
+WORKFLOW = ".github/workflows/ci.yml"
+DEPENDABOT = ".github/dependabot.yml"
+
+
+def readme_test_command(project: Path) -> str:
+    """The block after `<!-- test-command -->` in the project's README: the one test command, CI's too."""
+    match = re.search(r"<!-- test-command -->\n```bash\n(.+?)\n```", (project / "README.md").read_text(), re.DOTALL)
+    assert match, "README.md has no command after <!-- test-command -->"
+    return match.group(1)
+
+
+def workflow_findings(project: Path) -> list[subprocess.CompletedProcess]:
+    """zizmor (its strictest persona, offline, no configuration, ignore comments ignored) and the JSON schemas
+    that check-jsonschema vendors, over the project's workflow and Dependabot file."""
+    commands = [
+        [TOOLS / "zizmor", "--offline", "--no-config", "--no-ignores", "--no-progress", "--persona=auditor", "."],
+        [TOOLS / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW],
+        [TOOLS / "check-jsonschema", "--builtin-schema", "vendor.dependabot", DEPENDABOT],
+    ]
+    return [subprocess.run(command, cwd=project, capture_output=True, text=True, check=False) for command in commands]
+
+
+# Answer sets that differ in nothing the checks read (the name, the title...) give the very same files: checked once.
+checked_workflows: dict[tuple[str, ...], list[subprocess.CompletedProcess]] = {}
+
+
+def test_the_workflows_pass_zizmor_and_their_schemas(baked) -> None:
+    _name, project = baked
+    files = tuple(path.read_text() for path in sorted((project / ".github").rglob("*.yml")))
+    assert len(files) == 2, "one workflow and dependabot.yml"
+    if files not in checked_workflows:
+        checked_workflows[files] = workflow_findings(project)
+    for result in checked_workflows[files]:
+        assert result.returncode == 0, " ".join(map(str, result.args)) + "\n" + result.stdout + result.stderr
+
+
+def test_the_workflow_checks_can_fail(bake, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(bake({}) / ".github", broken / ".github")
+    workflow = broken / WORKFLOW
+    text = workflow.read_text()
+    workflow.write_text(text.replace(".venv/bin/pytest -n 3", 'echo "${{ github.event.pull_request.title }}"', 1))
+    zizmor = workflow_findings(broken)[0]
+    assert zizmor.returncode != 0
+    assert "template-injection" in zizmor.stdout
+    workflow.write_text(text.replace("runs-on:", "runs_on:", 1))
+    dependabot = broken / DEPENDABOT
+    dependabot.write_text(dependabot.read_text().replace("interval: weekly", "interval: hourly", 1))
+    _zizmor, workflow_schema, dependabot_schema = workflow_findings(broken)
+    assert workflow_schema.returncode != 0
+    assert "runs_on" in workflow_schema.stdout
+    assert dependabot_schema.returncode != 0
+    assert "hourly" in dependabot_schema.stdout
+
+
+def test_the_workflow_tests_with_the_readme_command_and_deploys_after(baked) -> None:
+    name, project = baked
+    answers = answers_of(name)
+    workflow = yaml.safe_load((project / WORKFLOW).read_text())
+    test, deploy = workflow["jobs"]["test"], workflow["jobs"]["deploy"]
+    (step,) = [step for step in test["steps"] if step.get("name", "").startswith("Test (README.md's test command")]
+    assert step["run"] == readme_test_command(project) + "\n"
+    assert bool(step.get("env", {}).get("CRAWLEE_DISABLE_BROWSER_SANDBOX")) is (answers["source"] == "browser")
+    uses = {step["uses"].split("@")[0]: step.get("with", {}) for step in test["steps"] if "uses" in step}
+    if answers["package_manager"] == "uv":
+        assert uses["actions/setup-python"] == {"python-version-file": ".python-version"}
+        assert "astral-sh/setup-uv" in uses
+    else:
+        assert uses["actions/setup-python"] == {"python-version": answers["python_version"]}
+        assert "astral-sh/setup-uv" not in uses
+    lint = "\n".join(step.get("run", "") for step in test["steps"])
+    assert "ruff check ." in lint
+    assert "ruff format --check ." in lint
+    assert deploy["needs"] == "test"
+    assert "github.event_name == 'push'" in deploy["if"]
+    assert "default_branch" in deploy["if"]
+    (push,) = [step for step in deploy["steps"] if "apify push" in step.get("run", "")]
+    assert push["env"]["APIFY_TOKEN"] == "${{ secrets.APIFY_TOKEN }}"
+    assert "npm ci --prefix .github/apify-cli" in "\n".join(step.get("run", "") for step in deploy["steps"])
+    lock = json.loads((project / ".github" / "apify-cli" / "package-lock.json").read_text())
+    assert lock["packages"][""]["dependencies"] == {"apify-cli": lock["packages"]["node_modules/apify-cli"]["version"]}
+
+
 def runtime_dependencies(project: Path) -> list[str]:
     """The runtime dependencies, from requirements.txt (pip) or pyproject.toml (uv)."""
     if (project / "requirements.txt").exists():
@@ -322,22 +409,31 @@ def test_the_projects_own_tests_pass(baked, kind_python) -> None:
     if name in SUITE_SPARED:
         pytest.skip("same code and interpreter as the defaults' full suite")
     source = answers_of(name)["source"]
-    # Most of a suite waits on subprocesses and sleeps: several workers shorten it even on two cores.
-    quick = ["-n", "3"] if name in FULL_SUITE else QUICK_PART[source]
+    # A part is a few tests: no workers for it (`-n 0` overrides the command's `-n 3`).
+    quick = [] if name in FULL_SUITE else ["-n", "0", *QUICK_PART[source]]
     if source == "browser":  # scale-out shares the crawl core: its suite runs once, in the website kind
         quick += ["-m", "not scale_out"]
-    python = str(kind_python(source))
+    # The README's test command: its last line runs the tests; the lines before it make the environment (and
+    # download Playwright's Chromium, which cannot be done here). A pip project's environment is the kind's,
+    # made the same way (requirements and dev group), linked in as .venv; `uv run --locked` makes a uv project's.
+    test_line = readme_test_command(project).splitlines()[-1]
+    venv = project / ".venv"
     if answers_of(name)["package_manager"] == "uv":
         if not (project / "uv.lock").exists():
             pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
-        run([UV, "sync", "--locked", "--quiet"], cwd=project)  # the locked environment, dev group included
-        python = str(project / ".venv" / "bin" / "python")
-    result = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *quick],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    else:
+        venv.symlink_to(kind_python(source).parent.parent, target_is_directory=True)
+    try:
+        result = subprocess.run(
+            ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(quick)}"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"},
+        )
+    finally:
+        if venv.is_symlink():
+            venv.unlink()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"\d+ passed", result.stdout)

@@ -21,18 +21,19 @@ from crawlee import Request
 from crawlee.router import Router
 from local_site import LocalSite
 
-SCENARIO_VARIABLE = "CAMPAIGN_SITE"  # the page sorts, as JSON {"pages": N, "sorts": {page: sort}}
+SCENARIO_VARIABLE = "CAMPAIGN_SITE"  # JSON {"pages": N, "sorts": {page: sort}, "odd_every": N}
 HEADER = {"x-campaign": "let-me-in"}
 PUSH_SIZE = 150  # a `many` page pushes its items in pushes of this many
 MANY = 400
 
 
-def items_of(key: str, sort: str) -> list[dict[str, Any]]:
-    """What the router pushes for a request: `p<n>` (page n) or `l<n>` (the leaf page n adds)."""
+def items_of(key: str, sort: str, odd_every: int) -> list[dict[str, Any]]:
+    """What the router pushes for a request: `p<n>` (page n) or `l<n>` (the leaf page n adds); the items of
+    every `odd_every`th page have fields named as a merge could name its own."""
     if key.startswith("l"):
         return [{"url": f"/page/{key[1:]}?leaf", "leaf": True}]
     n = int(key[1:])
-    odd = {"#page": f"user-{n}", "#of": [n], "#chunk": None} if n % 3 == 0 else {}
+    odd = {"#page": f"user-{n}", "#of": [n], "#chunk": None} if odd_every and n % odd_every == 0 else {}
     if sort == "empty":
         return []
     if sort == "many":
@@ -40,11 +41,11 @@ def items_of(key: str, sort: str) -> list[dict[str, Any]]:
     return [{"url": f"/page/{n}", "sort": sort, **odd}]
 
 
-def expected_requests(pages: int, sorts: dict[int, str]) -> dict[str, list[dict[str, Any]]]:
+def expected_requests(pages: int, sorts: dict[int, str], odd_every: int) -> dict[str, list[dict[str, Any]]]:
     """Every request of a whole crawl of the site, and its items."""
     keys = {f"p{n}": sorts.get(n, "plain") for n in range(pages)}
     keys |= {f"l{n}": "leaf" for n, sort in sorts.items() if sort == "always"}
-    return {key: items_of(key, sort) for key, sort in keys.items()}
+    return {key: items_of(key, sort, odd_every) for key, sort in keys.items()}
 
 
 def children(n: int, pages: int) -> list[int]:
@@ -57,13 +58,12 @@ class CampaignSite(LocalSite):
 
     def html(self, page: int) -> str:
         anchors = "".join(
-            f'<a href="/page/{m}">page {m}</a> '
-            for m in children(page, self.pages)
-            if self.sorts.get(m) != "guarded"
+            f'<a href="/page/{m}">page {m}</a> ' for m in children(page, self.pages) if self.sorts.get(m) != "guarded"
         )
         script = ""
         if self.sorts.get(page) == "replace":
-            script = "<script>history.replaceState(null, '', location.pathname + '?utm_source=campaign');</script>"
+            # As single-page apps do with a view or session ID: another address on every load.
+            script = "<script>history.replaceState(null, '', location.pathname + '?view=' + Date.now());</script>"
         return f"<html><head><title>Page {page}</title>{script}</head><body>{anchors}</body></html>"
 
     def _answer(self, path: str) -> tuple[int, str]:
@@ -87,8 +87,8 @@ class CampaignSite(LocalSite):
 
 
 router = Router[Any]()
-_SITE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"pages": 0, "sorts": {}}'))
-PAGES, SORTS = _SITE["pages"], {int(n): sort for n, sort in _SITE["sorts"].items()}
+_SITE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"pages": 0, "sorts": {}, "odd_every": 0}'))
+PAGES, SORTS, ODD_EVERY = _SITE["pages"], {int(n): sort for n, sort in _SITE["sorts"].items()}, _SITE["odd_every"]
 
 
 def _page_of(url: str) -> int:
@@ -98,7 +98,7 @@ def _page_of(url: str) -> int:
 @router.default_handler
 async def page(context: Any) -> None:
     n = _page_of(context.request.loaded_url or context.request.url)
-    items = items_of(f"p{n}", SORTS.get(n, "plain"))
+    items = items_of(f"p{n}", SORTS.get(n, "plain"), ODD_EVERY)
     for start in range(0, len(items), PUSH_SIZE):
         await context.push_data(items[start : start + PUSH_SIZE])
     parts = urlsplit(context.request.url)
@@ -114,4 +114,4 @@ async def page(context: Any) -> None:
 
 @router.handler("LEAF")
 async def leaf(context: Any) -> None:
-    await context.push_data(items_of(f"l{_page_of(context.request.url)}", "leaf"))
+    await context.push_data(items_of(f"l{_page_of(context.request.url)}", "leaf", ODD_EVERY))

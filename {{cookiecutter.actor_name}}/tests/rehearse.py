@@ -79,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--campaign", type=int, metavar="N", help="run N scenarios of the fault campaign (campaign.py) from --seed on"
     )
     parser.add_argument("--campaign-small", action="store_true", help="the campaign's small scenarios (as pytest's)")
+    parser.add_argument(
+        "--campaign-spare",
+        default="",
+        metavar="WHAT,...",
+        help="leave these out of the campaign's scenarios (see SPARABLE in campaign.py)",
+    )
     args = parser.parse_args(argv)
     if args.campaign is not None:
         return args  # a campaign draws its own disruptions
@@ -193,10 +199,14 @@ def is_browser() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.campaign:
-        from campaign import campaign  # noqa: PLC0415 - only for a campaign
+        from campaign import SPARABLE, campaign  # noqa: PLC0415 - only for a campaign
 
+        spare = frozenset(filter(None, args.campaign_spare.split(",")))
+        if unknown := spare - set(SPARABLE):
+            print(f"--campaign-spare: {', '.join(sorted(unknown))} unknown; known: {', '.join(SPARABLE)}")
+            return 2
         began = time.monotonic()
-        outcomes = campaign(args.campaign, args.seed, small=args.campaign_small, root=args.storage)
+        outcomes = campaign(args.campaign, args.seed, small=args.campaign_small, spare=spare, root=args.storage)
         failed = [outcome for outcome in outcomes if outcome.problems]
         print(f"CAMPAIGN: {len(outcomes)} scenarios from seed {args.seed}, {time.monotonic() - began:.0f} s, ", end="")
         print(f"{len(failed)} failed" + (f": seeds {' '.join(str(o.scenario.seed) for o in failed)}" if failed else ""))

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from campaign import draw, run_scenario
+from rehearse import is_browser
 
 pytestmark = pytest.mark.campaign
-SCENARIOS = 3  # small ones: well under a minute in all on two cores
+SCENARIOS = 1 if is_browser() else 3  # small ones: about a minute in all on two cores
 FIRST_SEED = int(os.environ.get("CAMPAIGN_SEED") or datetime.date.today().toordinal() * 1000)
 
 

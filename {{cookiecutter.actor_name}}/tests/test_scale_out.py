@@ -235,24 +235,24 @@ def test_workers_stop_when_their_coordinator_died_and_its_resurrection_finishes_
     assert all(other.resurrections == 1 for other in platform.others.values())
 
 
-@pytest.mark.skipif(is_crawler(), reason="the JSON kind's maxItems")
-def test_max_items_holds_for_the_whole_job_and_a_higher_one_goes_on_where_it_stopped(tmp_path: Path) -> None:
-    storage = Storage(tmp_path / "storage")
+def test_a_limit_holds_for_the_whole_job_and_a_higher_one_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    """maxItems (JSON kind) or maxRequestsPerCrawl (crawlers) is the job's, held by the merge: the job stops there,
+    its workers stopped too; resurrected with no limit, it merges the rest (once each, in order for the JSON kind)."""
+    field, limit = ("maxRequestsPerCrawl", 7 if is_browser() else 40) if is_crawler() else ("maxItems", 700)
 
-    async def play() -> None:
-        async with PlatformStandIn(storage, env=WAITS) as platform:
-            await platform.start()
-            assert await platform.wait_for_exit(within=120) == 0
-            await once_no_worker_runs(platform, within=15)
-            assert storage.items() == expected_items(3000)[:700]  # the first 700, in order
-            storage.write_input({**input_of(storage), "maxItems": 0})  # raised: resurrected, the job goes on
-            await platform.start()
-            assert await platform.wait_for_exit(within=120) == 0
+    async def play(platform: PlatformStandIn) -> None:
+        platform.storage.write_input({**input_of(platform.storage), field: limit})
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+        await once_no_worker_runs(platform, within=15)
+        assert platform.storage.item_count() == limit
+        if not is_crawler():
+            assert platform.storage.items() == expected_items(limit)  # the first ones, in order
+        platform.storage.write_input({**input_of(platform.storage), field: 0})
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
 
-    with PaginatedSource(total=3000, latency_secs=0.05) as source:
-        storage.write_input(source.input_for(pageSize=20, prefetchPages=1, parallelRuns=3, maxItems=700))
-        asyncio.run(play())
-    assert storage.items() == expected_items(3000)
+    two_worker_job(tmp_path, play)
 
 
 def test_the_charge_limit_cuts_a_merge_before_its_push_and_the_resumed_job_goes_on(tmp_path: Path) -> None:

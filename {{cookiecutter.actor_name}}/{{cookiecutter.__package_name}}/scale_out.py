@@ -64,6 +64,9 @@ REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a wo
 WORKER_RECORD = "WORKER-{}"
 # Input fields that shape the job's parts besides its chunk size: fixed at the job's start, given to every worker.
 SHAPING_FIELDS = {"page_size": "pageSize"}
+# The job's limits, held by the merge (they may rise between restarts): a worker has none, and reads its part to the
+# end (a worker stopped at its own limit would end the job short of a raised one).
+JOB_LIMITS = {"max_items": "maxItems", "max_requests_per_crawl": "maxRequestsPerCrawl"}
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 DONE = "DONE"  # a worker that succeeded with its part read to the end (its state record says `finished`)
 COORDINATOR_CHECK_SECS = 5.0  # how often a worker looks whether its coordinator still runs
@@ -530,8 +533,7 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
             )
             shape = {name: value for name, value in job.items() if name != "chunkPages"}
             worker_input = {**raw_input, **shape, "parallelRuns": 1, "partOfJob": part.model_dump(by_alias=True)}
-            if "maxItems" in worker_input:  # the job's limit, held by the merge: a worker reads its part to the end
-                worker_input["maxItems"] = 0
+            worker_input |= {name: 0 for field, name in JOB_LIMITS.items() if hasattr(actor_input, field)}
             started = await Actor.start(
                 Actor.configuration.actor_id or "", worker_input, build=Actor.configuration.actor_build_number
             )

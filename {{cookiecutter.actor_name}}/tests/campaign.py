@@ -41,7 +41,7 @@ from rehearse import is_browser, is_crawler
 
 KIND = "browser" if is_browser() else "website" if is_crawler() else "json"
 SCENARIO_VARIABLE = "CAMPAIGN_SOURCE"  # the JSON kind: what the campaign's transform drops and adds (JSON)
-WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "0.5", "COORDINATOR_CHECK_SECS": "0.5"}
+WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CHECK_SECS": "0.5"}
 ODD_NAMES = ("#chunk", "#page", "#of", "", "a.b", "$x", "ü")
 ACTIONS = ("kill", "migrate", "abort", "kill worker", "migrate worker", "abort worker")
 # What a campaign may leave out (--campaign-spare), for an Actor that does not meet it, or to look past a known break.

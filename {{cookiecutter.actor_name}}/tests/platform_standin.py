@@ -136,9 +136,30 @@ class StorageApi:
         self.client_keys: set[str] = set()  # the clients that have used the queue
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
         self._lock = threading.Lock()
+        # A push or record write sent by a run killed since is done all the same: its restart (seconds later on the
+        # platform) waits for it, or the restarted run could read its storages before the write lands.
+        self.writes_in_flight = 0
+        self._in_flight = threading.Lock()
+
+    def wait_for_writes_in_flight(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while self.writes_in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         parts = path.strip("/").split("/")  # v2, datasets|key-value-stores|request-queues, id, ...
+        writing = parts[1] != "request-queues" and method in ("POST", "PUT", "DELETE")
+        if writing:
+            with self._in_flight:
+                self.writes_in_flight += 1
+        try:
+            return self._answer(method, parts, query, raw)
+        finally:
+            if writing:
+                with self._in_flight:
+                    self.writes_in_flight -= 1
+
+    def _answer(self, method: str, parts: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
         time.sleep(self.ways.storage_latency_secs)
         if self.ways.slow_share and self.ways.chance.random() < self.ways.slow_share:
             time.sleep(self.ways.slow_secs)
@@ -450,6 +471,7 @@ class PlatformStandIn:
         self._connected.clear()
         if entry == AT_HOME_ENTRY:
             self._entry, self._start_env = entry, env
+        await asyncio.to_thread(self.storage_api.wait_for_writes_in_flight)
         self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env, **(main_env or {})})
         self.starts += 1
         self._reaped = False
@@ -555,6 +577,7 @@ class PlatformStandIn:
     def _run_process(self, other: OtherRun) -> None:
         """Start the run's process and watch it in a thread, as the platform watches a container."""
         log_path = other.storage.root.parent / "actor.log"
+        other.storage_api.wait_for_writes_in_flight()
         with other.changed:
             other.status, other.abort_asked = "RUNNING", False
             other.process = start_actor(

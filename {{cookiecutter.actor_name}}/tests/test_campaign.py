@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from campaign import draw, run_scenario
+from harness import Storage
+from platform_standin import PlatformWays, StorageApi
 from rehearse import is_browser
 
 pytestmark = pytest.mark.campaign
@@ -25,3 +29,17 @@ def test_a_scenario_of_the_campaign_keeps_the_promise(tmp_path: Path, number: in
 def test_a_seed_draws_one_scenario() -> None:
     assert draw(7, small=True) == draw(7, small=True)
     assert len({draw(seed).describe() for seed in range(20)}) == 20
+
+
+def test_a_run_restarts_only_once_the_push_its_killed_process_sent_has_landed(tmp_path: Path) -> None:
+    """As on the platform, where a restart comes seconds later: else the restarted run could read its dataset
+    before that push lands, and push its items again."""
+    storage = Storage(tmp_path / "storage")
+    api = StorageApi(storage, PlatformWays(slow_share=1.0, slow_secs=0.3))
+    push = threading.Thread(target=api.answer, args=("POST", "/v2/datasets/d/items", {}, b'[{"id": 1}]'))
+    push.start()
+    while not api.writes_in_flight and push.is_alive():
+        time.sleep(0.001)
+    api.wait_for_writes_in_flight()  # what a restart does first
+    assert storage.item_count() == 1
+    push.join()

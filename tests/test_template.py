@@ -360,7 +360,8 @@ def test_the_workflow_tests_with_the_readme_command_and_deploys_after(baked) -> 
     cli = project / ".github" / "apify-cli"
     lock = json.loads((cli / "package-lock.json").read_text())
     pinned = {"apify-cli": lock["packages"]["node_modules/apify-cli"]["version"]}
-    assert json.loads((cli / "package.json").read_text())["dependencies"] == lock["packages"][""]["dependencies"] == pinned
+    assert lock["packages"][""]["dependencies"] == pinned
+    assert json.loads((cli / "package.json").read_text())["dependencies"] == pinned
 
 
 def runtime_dependencies(project: Path) -> list[str]:

@@ -165,7 +165,8 @@ def draw(seed: int, *, small: bool = False, spare: frozenset[str] = frozenset())
         if KIND == "json":
             settings["prefetchPages"] = chance.choice([1, 2, 4, 8])
             if scenario.style == "offset" and chance.random() < 0.5:
-                settings["pageSize"] = chance.choice([1, 7, scenario.page_size, 2 * scenario.page_size])
+                # Not much smaller: the source's latency is drawn for the job's page count.
+                settings["pageSize"] = chance.choice([max(1, scenario.page_size // 3), 2 * scenario.page_size])
         else:
             settings["maxConcurrency"] = chance.choice([1, 2, 4, 8])
         scenario.starts.append(Start(limit, charge, settings))

@@ -415,7 +415,7 @@ def test_the_post_gen_hook_says_how_to_lock_when_it_cannot(tmp_path: Path) -> No
 SUITE_SPARED = {"python 3.13", "python 3.12", "python 3.11"}
 
 
-def test_the_projects_own_tests_pass(baked, kind_python) -> None:
+def test_the_projects_own_tests_pass(baked, kind_python, tmp_path: Path) -> None:
     name, project = baked
     if name in SUITE_SPARED:
         pytest.skip("same code and interpreter as the defaults' full suite")
@@ -425,26 +425,23 @@ def test_the_projects_own_tests_pass(baked, kind_python) -> None:
     if source == "browser":  # scale-out shares the crawl core: its suite runs once, in the website kind
         quick += ["-m", "not scale_out"]
     # The README's test command: its last line runs the tests; the lines before it make the environment (and
-    # download Playwright's Chromium, which cannot be done here). A pip project's environment is the kind's,
-    # made the same way (requirements and dev group), linked in as .venv; `uv run --locked` makes a uv project's.
+    # download Playwright's Chromium, which cannot be done here). `uv run --locked` makes a uv project's
+    # environment; a pip project's is the kind's, made the same way (requirements and dev group), linked in as
+    # .venv in a copy of the project (the bake is shared with other tests, which copy it).
     test_line = readme_test_command(project).splitlines()[-1]
-    venv = project / ".venv"
     if answers_of(name)["package_manager"] == "uv":
         if not (project / "uv.lock").exists():
             pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
     else:
-        venv.symlink_to(kind_python(source).parent.parent, target_is_directory=True)
-    try:
-        result = subprocess.run(
-            ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(quick)}"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"},
-        )
-    finally:
-        if venv.is_symlink():
-            venv.unlink()
+        project = shutil.copytree(project, tmp_path / project.name)
+        (project / ".venv").symlink_to(kind_python(source).parent.parent, target_is_directory=True)
+    result = subprocess.run(
+        ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(quick)}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert re.search(r"\d+ passed", result.stdout)

@@ -78,12 +78,17 @@ _SHAPE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"dropped": [], "odd_valu
 
 
 def transform(item: Any) -> Any | None:
-    """The campaign's transform: drops the items of whole runs of pages (pages that give nothing) and, if asked,
-    adds values JSON cannot encode natively (a date, a Decimal, a UUID: stored as their str())."""
+    """The campaign's transform, run by the Actor in place of its own: the scenario's (CAMPAIGN_SOURCE)."""
+    return transformed(item, _SHAPE)
+
+
+def transformed(item: Any, shape: dict[str, Any]) -> Any | None:
+    """Drop the items of whole runs of pages (pages that give nothing) and, if the shape says so, add values JSON
+    cannot encode natively (a date, a Decimal, a UUID: stored as their str())."""
     number = item["id"]
-    if any(start <= number < end for start, end in _SHAPE["dropped"]):
+    if any(start <= number < end for start, end in shape["dropped"]):
         return None
-    if not _SHAPE["odd_values"]:
+    if not shape["odd_values"]:
         return item
     day = datetime.date(2026, 1, 1) + datetime.timedelta(days=number % 1000)
     return {**item, "day": day, "price": decimal.Decimal(number) / 4, "key": uuid.UUID(int=number)}
@@ -181,7 +186,7 @@ def draw(seed: int, *, small: bool = False, spare: frozenset[str] = frozenset())
     if parallel > 1 and chance.random() < 0.5:
         ways["cut_worker_push_after"] = (chance.randrange(parallel), chance.randint(1, 40))
     if chance.random() < 0.3:
-        ways["lost_push_responses"] = set(chance.sample(range(1, 12), 2))
+        ways["lost_push_responses"] = sorted(chance.sample(range(1, 12), 2))
     if chance.random() < 0.3:
         ways["refused_share"] = 0.03
     if chance.random() < 0.3:
@@ -339,8 +344,8 @@ def charged(charged_items: int, max_items: int) -> dict[str, str]:
 async def play(game: Play, deadline: float) -> None:
     """Run the scenario on the stand-in: the schedule, then restarts until the run is done, or the deadline."""
     scenario = game.scenario
-    fields = {key: set(value) if key.endswith("responses") else value for key, value in scenario.ways.items()}
-    ways = PlatformWays(**fields, chance=random.Random(scenario.seed))
+    ways = PlatformWays(**scenario.ways, chance=random.Random(scenario.seed))
+    ways.lost_push_responses = set(ways.lost_push_responses)
     ends_by = time.monotonic() + deadline
     async with PlatformStandIn(game.storage, env=WAITS, ways=ways, abort_grace_secs=5) as platform:
         await game.start(platform, resurrect=True)
@@ -379,9 +384,7 @@ async def _until(condition: Any, within: float) -> bool:
 
 
 def expected_json_items(scenario: Scenario) -> list[Any]:
-    global _SHAPE  # noqa: PLW0603 - the transform reads the scenario's shape as the Actor's process does
-    _SHAPE = scenario.shape
-    items = [transform(source_item(i, scenario.odd_every)) for i in range(scenario.size)]
+    items = [transformed(source_item(i, scenario.odd_every), scenario.shape) for i in range(scenario.size)]
     return [stored(item) for item in items if item is not None]
 
 

@@ -250,6 +250,10 @@ def test_a_limit_holds_for_the_whole_job_and_a_higher_one_goes_on_where_it_stopp
         assert platform.storage.item_count() == limit
         if not is_crawler():
             assert platform.storage.items() == expected_items(limit)  # the first ones, in order
+        await platform.start()  # restarted at the limit: it merges nothing and wakes no worker
+        assert await platform.wait_for_exit(within=60) == 0
+        assert platform.storage.item_count() == limit
+        assert not any(other.resurrections for other in platform.others.values())
         platform.storage.write_input({**input_of(platform.storage), field: 0})
         await platform.start()
         assert await platform.wait_for_exit(within=120) == 0

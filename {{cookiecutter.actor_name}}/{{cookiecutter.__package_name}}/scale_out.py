@@ -450,7 +450,9 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
     crawl = hasattr(actor_input, "start_urls")
     merge = PageMerge(run, count, actor_input.max_pages) if crawl else ChunkMerge(run, count)
     if run.finished or merge.limit_reached() or (max_items and run.pushed >= max_items):
-        return  # all merged; or a limit holds (a resume with a higher one goes on from where the merge is)
+        # All merged; or a limit holds (a resume with a higher one goes on from where the merge is): no worker works.
+        await _abort_all([run_id for run_id in run.state["workers"] if run_id], gracefully=False)
+        return
     workers = await _start_or_attach(run, actor_input)
     readers = [WorkerDataset(info["defaultDatasetId"]) for info in workers]
     ids = [info["id"] for info in workers]

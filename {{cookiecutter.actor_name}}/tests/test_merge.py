@@ -100,6 +100,23 @@ def test_a_page_cut_in_one_worker_and_handled_whole_by_another_lands_once_and_th
     assert merge.state["read"] == [3, 3]
 
 
+def test_a_page_cut_and_then_failed_for_good_is_merged_as_it_landed_once_every_worker_is_done(tmp_path: Path) -> None:
+    """Page p was cut in two killed workers' pushes, then failed for good at its retries: no worker will push it
+    whole. What a single run keeps of such a page (the most that landed) is merged, once the job is done."""
+
+    async def play() -> tuple[list[Any], list[Any], Any]:
+        p = page("p", {"n": 1}, {"n": 2}, {"n": 3})
+        readers = await worker_datasets(tmp_path, p[:1] + page("q", {"n": 4}), p[:2])
+        merge = scale_out.PageMerge(coordinator(), 2, None)
+        while_working = await merged(merge, readers, ["RUNNING", DONE])
+        return while_working, await merged(merge, readers, [DONE, DONE]), merge
+
+    while_working, once_done, merge = asyncio.run(play())
+    assert while_working == [{"n": 4}]  # p may still come whole
+    assert once_done == [{"n": 1}, {"n": 2}]
+    assert merge.done
+
+
 def test_items_with_fields_named_like_tags_are_merged_unchanged(tmp_path: Path) -> None:
     items = [{**ODD, "n": n} for n in range(6)]
 

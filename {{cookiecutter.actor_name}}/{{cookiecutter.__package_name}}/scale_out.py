@@ -392,39 +392,56 @@ class PageMerge(Merge):
         """The pages complete in the workers' datasets and not merged yet, whole pages within `at_most` items and
         maxRequestsPerCrawl. A page left out keeps its worker's read pointer before it (a run resumed with a higher
         limit merges it); a page merged already (handled twice) does not, even when only part of it is here (its
-        worker was killed in the middle of its push, and the page was then handled whole by another worker)."""
+        worker was killed in the middle of its push, and the page was then handled whole by another worker).
+        Once every worker is done, a page of which only part is here (cut so, then failed for good at its retry)
+        is merged as it is: what a single run keeps of such a page."""
         until = self.state["batchTo"]
         read, ends = list(self.state["read"]), until["ends"] if until else [None] * self._workers
-        batch, pages, any_new = [], [], False
+        batch: list[Any] = []
+        pages: list[str] = []
+        any_new, all_done = False, all(status == DONE for status in statuses)
         self.held_back = False
+
+        def merge_page(key: str, page_items: list[Any]) -> bool:
+            """Whether the page is merged now, or was merged before (then it holds no read pointer)."""
+            if key in self._merged or key in pages:  # merged from another worker already: a page handled twice
+                return True
+            if until is not None and key not in until["pages"]:
+                return False  # after a restart, the marker's batch again: this page was left out of it
+            if until is None and self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
+                return False  # left out: a run resumed with a higher maxRequestsPerCrawl merges it
+            if until is None and at_most is not None and len(batch) + len(page_items) > at_most:
+                self.held_back = True
+                return False
+            pages.append(key)
+            batch.extend(page_items)
+            return True
+
+        first_open: list[dict[str, int]] = []  # each worker's pages not merged (yet): the index of their first item
+        parts: dict[str, list[Any]] = {}  # the pages of which only part is in a worker's dataset: the longest part
         for worker, reader in enumerate(readers):
             items = await reader.read(read[worker], ends[worker])
             any_new = any_new or bool(items)
             ends[worker] = read[worker] + len(items)
             open_pages: dict[str, list[Any]] = {}
-            first_open: dict[str, int] = {}  # pages not merged (yet): the index of their first item here
+            first_open.append({})
             for index, item in enumerate(items):
                 key, count = _tag_of(item, worker, "page", str), _tag_of(item, worker, "of", int)
-                first_open.setdefault(key, index)
+                first_open[worker].setdefault(key, index)
                 open_pages.setdefault(key, []).append(item)
                 if len(open_pages[key]) < max(1, count):  # a page of no items pushed one marker
                     continue
-                page_items = [i[ITEM_FIELD] for i in open_pages.pop(key) if ITEM_FIELD in i]
-                if key in self._merged or key in pages:  # merged from another worker already: a page handled twice
-                    first_open.pop(key)
-                elif until is not None and key not in until["pages"]:
-                    pass  # after a restart, the marker's batch again: this page was left out of it
-                elif until is None and self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
-                    pass  # left out: a run resumed with a higher maxRequestsPerCrawl merges it
-                elif until is None and at_most is not None and len(batch) + len(page_items) > at_most:
-                    self.held_back = True
-                else:
-                    first_open.pop(key)
-                    pages.append(key)
-                    batch += page_items
-            held = [index for key, index in first_open.items() if key not in self._merged and key not in pages]
-            read[worker] += min(held, default=len(items))
-        self.done = not any_new and all(status == DONE for status in statuses) and until is None
+                if merge_page(key, [i[ITEM_FIELD] for i in open_pages.pop(key) if ITEM_FIELD in i]):
+                    first_open[worker].pop(key)
+            for key, part in open_pages.items():
+                parts[key] = max(parts.get(key, []), [i[ITEM_FIELD] for i in part if ITEM_FIELD in i], key=len)
+        for key, part in parts.items():  # after every complete page: a page found whole anywhere is merged whole
+            if (until is None and all_done) or (until is not None and key in until["pages"]):
+                merge_page(key, part)
+        for worker, items_read in enumerate(ends):
+            held = [index for key, index in first_open[worker].items() if key not in self._merged and key not in pages]
+            read[worker] += min(held, default=items_read - read[worker])
+        self.done = not any_new and all_done and until is None
         return batch, {"read": read, "ends": ends, "pages": pages}
 
     def moved_to(self, batch_to: dict[str, Any]) -> None:

@@ -198,6 +198,9 @@ def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts
     parts = [input_of(other.storage) for other in platform.others.values()]
     shape = (1, None) if is_crawler() else (4, 20)  # (chunkPages, pageSize) at the job's start
     assert [(part["partOfJob"]["chunkPages"], part.get("pageSize")) for part in parts] == [shape, shape]
+    if not is_crawler():
+        log = (platform.storage.root.parent / "actor.log").read_text()
+        assert "The job keeps the shape it started with (chunkPages 4, pageSize 20;" in log
 
 
 def input_of(storage: Storage) -> dict[str, Any]:

@@ -572,10 +572,10 @@ def _job_shape(run: ResumableRun, actor_input: Any) -> dict[str, Any]:
         run.state["job"] = now
     job: dict[str, Any] = run.state["job"]
     if changed := sorted(name for name in now if job.get(name) != now[name]):
-        fixed = ", ".join(f"{name} {job.get(name)!r}" for name in changed)
+        kept = [f"{name} {job.get(name)}" for name in changed]
         Actor.log.warning(
-            f"The job keeps the shape it started with ({fixed}; chunkPages follows prefetchPages): the input's "
-            "new values do not apply to its parts."
+            f"The job keeps the shape it started with ({', '.join(kept)}; chunkPages is set by prefetchPages): "
+            "the input's new values wait for the next job."
         )
     return job
 

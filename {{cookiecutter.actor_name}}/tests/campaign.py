@@ -278,7 +278,8 @@ class Play:
         if code not in (0, -9):
             self.problems.append(f"the run failed (exit {code}): {said!r}")
             return True
-        if migrating and code == 0 and not said.startswith("Done"):
+        # Exit 0 ends the run SUCCEEDED: while migrating, only if it was over anyway (done, or at its charge limit).
+        if migrating and code == 0 and not (said.startswith("Done") or "maximum total charge" in said):
             self.problems.append(f"the run exited 0 while migrating (the platform ends it SUCCEEDED): {said!r}")
             return True
         if code == 0 and said.startswith("Done"):

@@ -144,15 +144,16 @@ def test_a_merge_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_pat
         run = coordinator()
         first, batch_to = await scale_out.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=4)
         run.state["merge"]["batchTo"] = batch_to  # the marker saved, then a crash: the same batch again
-        merge = scale_out.ChunkMerge(run, 2)
-        again, _ = await merge.batch(readers, [DONE, DONE], at_most=10)
+        again, _ = await scale_out.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=10)
+        merge = scale_out.ChunkMerge(run, 2)  # restarted with a lower limit: the first part of that batch
+        lowered, batch_to = await merge.batch(readers, [DONE, DONE], at_most=2)
         merge.moved_to(batch_to)
         merge.state["batchTo"] = None
-        return first, again, await merged(scale_out.ChunkMerge(run, 2), readers, [DONE, DONE])
+        return first + again + lowered, await merged(scale_out.ChunkMerge(run, 2), readers, [DONE, DONE])
 
-    first, again, rest = asyncio.run(in_chunks())
-    assert first == again == items[:4]
-    assert rest == items[4:]
+    batches, rest = asyncio.run(in_chunks())
+    assert batches == items[:4] + items[:4] + items[:2]
+    assert rest == items[2:]
 
     async def in_pages() -> tuple[list[Any], list[Any], list[Any]]:
         pages = [page(f"p{n}", *items[n * 2 : n * 2 + 2]) for n in range(6)]

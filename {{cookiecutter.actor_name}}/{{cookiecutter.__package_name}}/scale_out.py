@@ -327,7 +327,7 @@ class ChunkMerge(Merge):
         """The items of the current chunk found so far, and of the chunks after it while each is complete: chunk c
         is complete once its worker has pushed an item of a later chunk, or is done. Its items before that are
         the next in source order whatever comes: they are merged at once. Cut at `at_most` items, within a chunk
-        if need be: the merge goes on there."""
+        if need be (the marker's batch too: a limit may have been lowered since); the merge goes on there."""
         read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
         self.held_back = False
         # Each worker's items from where the merge is, read when its chunk comes (a worker ahead of the others is
@@ -356,7 +356,7 @@ class ChunkMerge(Merge):
                 of_chunk += 1
             if of_chunk < len(items) and (found := _tag_of(items[of_chunk], worker, "chunk", int)) < chunk:
                 raise StateError(f"Worker {worker}'s dataset holds an item of chunk {found} after chunk {chunk}.")
-            taken = of_chunk if until is not None or at_most is None else min(of_chunk, at_most - len(batch))
+            taken = of_chunk if at_most is None else min(of_chunk, at_most - len(batch))
             batch += [item[ITEM_FIELD] for item in items[:taken]]
             fresh[worker], read[worker] = items[taken:], read[worker] + taken
             if taken < of_chunk:
@@ -502,10 +502,11 @@ async def _merge_once(
     async with run.commit_lock:
         if run.stopping and merge.state["batchTo"] is None:
             return 0
-        room = max(0, max_items - run.pushed) if max_items else None
-        chargeable = ledger.chargeable_items()
-        charge_bound = chargeable is not None and (room is None or chargeable < room)
-        batch, batch_to = await merge.batch(readers, statuses, at_most=chargeable if charge_bound else room)
+        room = max(0, max_items - run.pushed) if max_items else None  # items the dataset may still take
+        chargeable = ledger.chargeable_items()  # items that may still be charged, besides those that landed
+        charge_room = None if chargeable is None else chargeable + len(run.landed)
+        charge_bound = charge_room is not None and (room is None or charge_room < room)
+        batch, batch_to = await merge.batch(readers, statuses, at_most=charge_room if charge_bound else room)
         landed = run.landed.skip(batch, "merge of the workers' items")
         rest = batch[landed:]
         pushed = 0

@@ -4,18 +4,18 @@ With `parallelRuns` N > 1 the run the user started is the coordinator. It starts
 and build, each with its part of the work in its input (`partOfJob`), keeps their run IDs in its state record,
 and merges what they push into its own default dataset:
 
-A worker pushes each item wrapped with its tag, `{"#job": {...}, "item": <the item>}` (a marker, with no
-`item`, for a crawled page with no items): the merge pushes the item as it is, whatever its fields are named.
-
 - JSON kind (offset and page numbers): the source is cut into chunks of `chunkPages` pages; worker w reads the
   chunks w, w+N, w+2N, ... (its stripe) and tags each item with its chunk. Chunks are merged in source order:
   chunk c is complete once its worker has pushed an item of a later chunk, or has succeeded (its source ended).
 - Crawlers: the workers share the coordinator's request queue in the SDK's shared-access mode (locks that
   expire), and tag each page's items with the page's request key and item count. A page is merged once all its
   items are there, and only once: a page that two workers handled (a lock that expired while one was migrated or
-  dead) lands once, and the part of it that a killed worker had pushed is passed over. maxRequestsPerCrawl counts
-  the pages merged.
+  dead) lands once, and the part of it that a killed worker had pushed is passed over (once every worker is
+  done, a page found only in part, cut so and then failed for good, is merged as it landed, as one run keeps it).
+  maxRequestsPerCrawl counts the pages merged.
 
+A worker pushes each item wrapped with its tag, `{"#job": {...}, "item": <the item>}` (a marker, with no
+`item`, for a crawled page with no items): the merge pushes the item as it is, whatever its fields are named.
 The job's shape (the chunk size, the page size: where each chunk starts) is fixed at its start in the
 coordinator's state record (`job`), and every worker gets exactly it, whatever the input says at a later restart.
 
@@ -23,12 +23,13 @@ Workers are ordinary resumable runs on storages of their own: each is exactly on
 happens to it. The merge is the coordinator's commit path: the state record saves the marker of each merge push
 (how many items, and what they were merged from) before the push, so after a crash the same batch is merged again
 and the items that landed are read back and skipped. A batch is cut to what maxItems and the run's maximum total
-charge allow before it is pushed (a crawled page whole or not at all), and the merge moves on only past what it
-pushed: a run resumed with a higher limit merges the rest. A failed or aborted worker is resurrected (at most
-MAX_RESURRECTIONS times); a migrated one reboots by itself. A restarted coordinator re-attaches to its workers by
-the IDs in its state record: a worker registers itself in the coordinator's key-value store (WORKER-<n>), so one
-started just before a crash is found, not started twice. An aborted coordinator aborts its workers; at the end
-no worker is left running.
+charge allow before it is pushed (a crawled page whole or not at all; the JSON kind's marker batch too, when a
+limit was lowered since), and the merge moves on only past what it pushed: a run resumed with a higher limit merges
+the rest. The limits are the job's: workers get none (maxItems, maxRequestsPerCrawl 0). A failed or aborted
+worker is resurrected (at most MAX_RESURRECTIONS times); a migrated one reboots by itself. A restarted coordinator
+re-attaches to its workers by the IDs in its state record: a worker registers itself in the coordinator's
+key-value store (WORKER-<n>), so one started just before a crash is found, not started twice. An aborted
+coordinator aborts its workers; at the end no worker is left running.
 """
 
 from __future__ import annotations

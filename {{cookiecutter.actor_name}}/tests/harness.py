@@ -6,6 +6,7 @@ The source is real HTTP on 127.0.0.1. Items are `{"id": i, "name": "item-i"}` fo
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib
 import json
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_KEY = "APIFY_GLOBAL_STATE"
@@ -72,11 +73,11 @@ def source_item(index: int) -> dict[str, Any]:
     return {"id": index, "name": f"item-{index}"}
 
 
-def expected_items(count: int) -> list[Any]:
+def expected_items(count: int, style: str = "offset") -> list[Any]:
     """What the Actor's own `transform` makes of the first `count` source items, in order: what the dataset
     must hold after reading them, each exactly once. (So these tests go on passing when you change it.)"""
     transform = importlib.import_module(f"{package_name()}.main").transform
-    return [out for index in range(count) if (out := transform(source_item(index))) is not None]
+    return [out for index in range(count) if (out := transform(source_item_in(style, index))) is not None]
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -102,7 +103,62 @@ STYLE_INPUTS: dict[str, dict[str, Any]] = {
     },
     "nextUrl": {"pagination": "nextUrl", "nextUrlPath": "links.next", "itemsPath": "data"},
     "linkHeader": {"pagination": "linkHeader", "limitParam": "per_page"},
+    # POST bodies (the URL path is set by `input_for`): GraphQL with page numbers in its variables, a Relay
+    # connection, and Elasticsearch's search_after (the items are the hits: see `source_item_in`).
+    "graphqlPage": {
+        "pagination": "page",
+        "requestBody": {
+            "query": "query($page: Int!, $perPage: Int!) { items(page: $page, perPage: $perPage) { id name } }",
+            "variables": {},
+        },
+        "pageParam": "variables.page",
+        "limitParam": "variables.perPage",
+        "itemsPath": "data.items",
+    },
+    "graphqlRelay": {
+        "pagination": "cursor",
+        "requestBody": {
+            "query": "query($first: Int!, $after: String) { connection(first: $first, after: $after) "
+            "{ nodes { id name } pageInfo { hasNextPage endCursor } } }",
+            "variables": {"after": None},
+        },
+        "cursorParam": "variables.after",
+        "limitParam": "variables.first",
+        "cursorPath": "data.connection.pageInfo.endCursor",
+        "hasMorePath": "data.connection.pageInfo.hasNextPage",
+        "itemsPath": "data.connection.nodes",
+    },
+    "searchAfter": {
+        "pagination": "cursor",
+        "requestBody": {"query": {"match_all": {}}, "sort": [{"id": "asc"}, {"name": "asc"}]},
+        "cursorParam": "search_after",
+        "limitParam": "size",
+        "cursorItemField": "sort",
+        "itemsPath": "hits.hits",
+    },
 }
+# OAuth2 client credentials (RFC 6749 4.4), in front of any style: what `input_for` adds with token_lifetime_secs.
+OAUTH2_INPUT = {"oauth2ClientId": "test-client", "oauth2Scope": "items:read"}
+OAUTH2_SECRET = "SENTINEL-client-secret-4b9e17"  # a test's own
+
+
+def source_item_in(style: str, index: int) -> Any:
+    """The source's item at `index` as the source serves it in `style` (an Elasticsearch hit, or the item)."""
+    if style == "searchAfter":
+        return {"_id": str(index), "_source": source_item(index), "sort": [index, f"item-{index}"]}
+    return source_item(index)
+
+
+GRAPHQL_SCHEMA = """
+type Item { id: Int! name: String! }
+type PageInfo { hasNextPage: Boolean! endCursor: String }
+type Connection { nodes: [Item!]! pageInfo: PageInfo! }
+type Query {
+  items(page: Int!, perPage: Int!): [Item!]!
+  connection(first: Int!, after: String): Connection!
+  note: String
+}
+"""
 
 
 @dataclass
@@ -113,7 +169,11 @@ class PaginatedSource:
     in turn, before that page is served right; slow_pages maps a start to extra seconds that page takes.
     max_page_size caps the page size as many APIs do; past_the_end says what a position after the last item
     gets ("empty", "repeat" the last page, "404" or "416"); ignore_position serves the first page whatever is asked.
-    With required_headers or required_query set, a request without them gets 401.
+    With required_headers or required_query set, a request without them gets 401. With token_lifetime_secs, the
+    API wants a bearer token from POST /token (client credentials, HTTP Basic or in the form; OAUTH2_SECRET),
+    which it refuses with 401 after that many seconds (it tells clients 1.5 times as long: early revocation);
+    the tokens issued are recorded. graphql_errors maps a start to GraphQL answers served, in turn, at HTTP 200
+    before the page is served right: "error" (data null) or "partial" (the data, and an error).
     Requests are recorded as they arrive.
     """
 
@@ -134,6 +194,10 @@ class PaginatedSource:
     cursor_loop: dict[int, int] = field(default_factory=dict)  # cursor style: the cursor c<key> is served as c<value>
     required_headers: dict[str, str] = field(default_factory=dict)
     required_query: dict[str, str] = field(default_factory=dict)
+    token_lifetime_secs: float | None = None
+    client_auth: str = "basic"  # how the OAuth2 client must authenticate at /token: "basic" or "form"
+    graphql_errors: dict[int, list[str]] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # token issued -> when it expires (time.monotonic())
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
     answered: list[tuple[int, float]] = field(default_factory=list)  # (start, time.monotonic()) answered
 
@@ -151,7 +215,11 @@ class PaginatedSource:
         style_input = {**STYLE_INPUTS[self.style]}
         if self.style in ("offset", "page") and self.items_path:
             style_input["itemsPath"] = self.items_path
-        return {"apiUrl": self.url, **style_input, **fields}
+        if self.token_lifetime_secs is not None:
+            style_input |= {**OAUTH2_INPUT, "oauth2TokenUrl": self.url.replace("/items", "/token")}
+            style_input |= {"oauth2ClientSecret": OAUTH2_SECRET, "oauth2ClientAuth": self.client_auth}
+        path = {"graphqlPage": "/graphql", "graphqlRelay": "/graphql", "searchAfter": "/items/_search"}
+        return {"apiUrl": self.url.replace("/items", path.get(self.style, "/items")), **style_input, **fields}
 
     def __enter__(self) -> PaginatedSource:
         self._thread.start()
@@ -189,12 +257,37 @@ class PaginatedSource:
             start = int(position.removeprefix("c") or 0)
         return (0 if self.ignore_position else start), limit
 
-    def _answer(self, query: dict[str, str], headers: Any) -> tuple[int, Any, dict[str, str]]:
-        if any(headers.get(name) != value for name, value in self.required_headers.items()) or any(
-            query.get(name) != value for name, value in self.required_query.items()
+    def _authorized(self, headers: Any) -> bool:
+        if self.token_lifetime_secs is None:
+            return True
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            return self.tokens.get(token, 0.0) > time.monotonic()
+
+    def _token(self, headers: Any, form: dict[str, str]) -> tuple[int, Any]:
+        """RFC 6749 4.4: client credentials, by HTTP Basic (2.3.1: each part form-encoded) or in the form."""
+        client = form.get("client_id"), form.get("client_secret")
+        if self.client_auth == "basic" and (basic := headers.get("Authorization", "")).startswith("Basic "):
+            pair = base64.b64decode(basic.removeprefix("Basic ")).decode().split(":", 1)
+            client = unquote_plus(pair[0]), unquote_plus(pair[-1])
+        if client != ("test-client", OAUTH2_SECRET) or form.get("grant_type") != "client_credentials":
+            return 401, {"error": "invalid_client"}
+        token = f"token-{len(self.tokens)}-{random.randrange(10**9)}"
+        with self._lock:
+            self.tokens[token] = time.monotonic() + (self.token_lifetime_secs or 0.0)
+        expires_in = (self.token_lifetime_secs or 0.0) * 1.5
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+
+    def _answer(
+        self, query: dict[str, str], headers: Any, posted: dict[str, Any] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        if (
+            any(headers.get(name) != value for name, value in self.required_headers.items())
+            or any(query.get(name) != value for name, value in self.required_query.items())
+            or not self._authorized(headers)
         ):
             return 401, {"error": "unauthorized"}, {}
-        parsed = self._start_and_limit(query)
+        parsed = self._start_and_limit(query) if posted is None else self._posted_start_and_limit(posted)
         if isinstance(parsed, str) or parsed[0] < 0:
             return 400, {"error": parsed if isinstance(parsed, str) else "a position is required"}, {}
         start, limit = parsed
@@ -206,12 +299,58 @@ class PaginatedSource:
         self.answered.append((start, time.monotonic()))
         if status != 200:
             return status, {"error": "injected fault"}, {}
+        with self._lock:
+            pending_errors = self.graphql_errors.get(start)
+            graphql_error = pending_errors.pop(0) if pending_errors else None
         if start >= self.total > 0:
             if self.past_the_end in ("404", "416"):
                 return int(self.past_the_end), {"error": "no such page"}, {}
             if self.past_the_end == "repeat":
                 start = (self.total - 1) // limit * limit
+        if posted is not None:
+            return 200, self._posted_page(start, limit, posted, graphql_error), {}
         return (200, *self._page(start, limit, query))
+
+    def _posted_start_and_limit(self, posted: dict[str, Any]) -> tuple[int, int]:
+        variables = posted.get("variables") or {}
+        if self.style == "graphqlPage":
+            limit = variables["perPage"]
+            start = (variables["page"] - 1) * limit
+        elif self.style == "graphqlRelay":
+            limit, after = variables["first"], variables.get("after")
+            start = int(after.removeprefix("c")) if after else 0
+        else:  # searchAfter: the last hit's sort values, [id, name]
+            limit, after = posted["size"], posted.get("search_after")
+            start = after[0] + 1 if after else 0
+        return (0 if self.ignore_position else start), min(limit, self.max_page_size or limit)
+
+    def _posted_page(self, start: int, limit: int, posted: dict[str, Any], graphql_error: str | None) -> Any:
+        after = min(start + limit, self.total)
+        if self.style == "searchAfter":
+            hits = [source_item_in(self.style, index) for index in range(start, after)]
+            return {"hits": {"total": {"value": self.total}, "hits": hits}}
+        from graphql import build_schema, graphql_sync  # noqa: PLC0415 - a test-only dependency, for this kind
+
+        items, more = self.page_items(start, limit), after < self.total
+
+        class Root:  # graphql-core calls a root value's methods as the resolvers of the query's fields
+            def items(self, _info: Any, **_args: Any) -> Any:
+                if graphql_error == "error":
+                    raise ValueError("items are not available right now")
+                return items
+
+            def connection(self, info: Any, **_args: Any) -> Any:
+                page_info = {"hasNextPage": more, "endCursor": f"c{after}" if items else None}
+                return {"nodes": self.items(info), "pageInfo": page_info}
+
+            def note(self, _info: Any) -> Any:
+                raise ValueError("note is deprecated")
+
+        query = posted["query"]
+        if graphql_error == "partial":  # one more field, which fails: the data comes with an error
+            query = query.rstrip().removesuffix("}") + " note }"
+        schema = build_schema(GRAPHQL_SCHEMA)
+        return graphql_sync(schema, query, root_value=Root(), variable_values=posted.get("variables")).formatted
 
     def _page(self, start: int, limit: int, query: dict[str, str]) -> tuple[Any, dict[str, str]]:
         items, after = self.page_items(start, limit), min(start + limit, self.total)
@@ -242,6 +381,21 @@ class PaginatedSource:
                 else:
                     query = {name: values[0] for name, values in parse_qs(parts.query).items()}
                     status, body, headers = source._answer(query, self.headers)
+                self._send(status, body, headers)
+
+            def do_POST(self) -> None:
+                sent = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                path, headers = urlsplit(self.path).path, {}
+                if path == "/token":
+                    form = {name: values[0] for name, values in parse_qs(sent).items()}
+                    status, body = source._token(self.headers, form)
+                elif path in ("/graphql", "/items/_search"):
+                    status, body, headers = source._answer({}, self.headers, posted=json.loads(sent))
+                else:
+                    status, body = 404, {"error": "not found"}
+                self._send(status, body, headers)
+
+            def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

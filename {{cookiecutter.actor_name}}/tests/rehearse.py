@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         with PaginatedSource(total=args.total, style=args.pagination, latency_secs=args.latency) as source:
             storage.write_input(source.input_for(pageSize=args.page_size, **parallel))
             platform, kills = asyncio.run(rehearse(args, storage))
-        items, expected = storage.items(), expected_items(args.total)  # your transform's items, in order
+        items, expected = storage.items(), expected_items(args.total, args.pagination)  # your transform's, in order
     if args.output:
         args.output.write_text(json.dumps(items, ensure_ascii=False, indent=1))
     state = storage.state() or {}

@@ -1,38 +1,56 @@
-"""Every pagination style end to end against the local source: read completely, and exact through the crash
-window, a kill, a migration and an abort; a safe end of data (page-size caps, totalPath, APIs that repeat or
-answer 404 past the end); APIs that would loop stopped at once; credentials that appear nowhere."""
+"""Every pagination style end to end against the local source (GET and POST: GraphQL, search_after; behind OAuth2
+client credentials): read completely, and exact through the crash window, a kill, a migration and an abort; a safe
+end of data (page-size caps, totalPath, APIs that repeat or answer 404 past the end); GraphQL errors at HTTP 200;
+APIs that would loop stopped at once; credentials that appear nowhere."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import pytest
-from harness import STYLE_INPUTS, PaginatedSource, Storage, expected_items, run_actor
+from harness import OAUTH2_SECRET, STYLE_INPUTS, PaginatedSource, Storage, expected_items, run_actor
 from platform_standin import PlatformStandIn
 
-STYLES = list(STYLE_INPUTS)
+# Each style, and OAuth2 in front of one: tokens that the source refuses after 1.5 s (a run outlives several).
+SHAPES: dict[str, dict[str, Any]] = {
+    **{style: {"style": style} for style in STYLE_INPUTS},
+    "oauth2": {"style": "offset", "token_lifetime_secs": 1.5},
+}
 CRASH_ENTRY = "tests/crash_after_push.py"
+CLIENT_IN_THE_FORM = {"style": "graphqlPage", "token_lifetime_secs": 1.5, "client_auth": "form"}
 
 
 def log_of(storage: Storage) -> str:
     return (storage.root.parent / "actor.log").read_text(errors="replace")
 
 
-@pytest.mark.parametrize("style", STYLES)
-def test_each_style_reads_the_whole_source_in_order(storage: Storage, style: str) -> None:
-    with PaginatedSource(total=237, style=style) as source:
+def leaks(storage: Storage, platform: PlatformStandIn, secrets: list[str]) -> list[str]:
+    """Where any of `secrets` appears: the run's log, a file it wrote, or what it told the platform."""
+    written = {
+        str(path): path.read_bytes().decode(errors="replace")
+        for path in storage.root.rglob("*")
+        if path.is_file() and path.name != "INPUT.json"  # the user's own input, not written by the run
+    }
+    places = {"the log": log_of(storage), **written, **{f"call {call}": repr(call.body) for call in platform.calls}}
+    return [f"{secret!r} in {place}" for secret in secrets for place, text in places.items() if secret in text]
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, "oauth2Form"])
+def test_each_style_reads_the_whole_source_in_order(storage: Storage, shape: str) -> None:
+    with PaginatedSource(total=237, **SHAPES.get(shape, CLIENT_IN_THE_FORM)) as source:
         storage.write_input(source.input_for(pageSize=20))
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
-    assert storage.items() == expected_items(237)
+    assert storage.items() == expected_items(237, source.style)
     assert storage.progress()["finished"] is True
     assert sorted({start for start, _limit, status in source.requests if start < 237}) == list(range(0, 237, 20))
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("shape", SHAPES)
 def test_each_style_is_exact_through_the_crash_window_a_kill_a_migration_and_an_abort(
-    storage: Storage, style: str
+    storage: Storage, shape: str
 ) -> None:
     async def script(platform: PlatformStandIn) -> None:
         await platform.start(entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2")  # killed right after its 2nd push
@@ -49,7 +67,7 @@ def test_each_style_is_exact_through_the_crash_window_a_kill_a_migration_and_an_
         await platform.start()  # resurrected
         assert await platform.wait_for_exit(within=120) == 0
 
-    with PaginatedSource(total=700, style=style, latency_secs=0.05) as source:
+    with PaginatedSource(total=700, latency_secs=0.05, **SHAPES[shape]) as source:
         storage.write_input(source.input_for(pageSize=20))
 
         async def play() -> PlatformStandIn:
@@ -59,7 +77,46 @@ def test_each_style_is_exact_through_the_crash_window_a_kill_a_migration_and_an_
 
         platform = asyncio.run(play())
     assert len(platform.reboot_calls()) == 1
-    assert storage.items() == expected_items(700)
+    assert storage.items() == expected_items(700, source.style)
+    if source.token_lifetime_secs:
+        assert len(source.tokens) >= 4  # one per start at least, and renewed within starts
+        assert not leaks(storage, platform, [OAUTH2_SECRET, *source.tokens])
+
+
+@pytest.mark.parametrize(
+    ("answers", "fields", "read"),
+    [
+        (["error", "error"], {}, True),  # transient: retried like a 5xx
+        (["error"] * 3, {}, False),  # for good: the run fails with the server's message
+        (["partial"] * 3, {}, False),  # data with errors fails the same way...
+        (["partial"] * 3, {"acceptPartialData": True}, True),  # ...unless the input accepts partial data
+    ],
+)
+def test_graphql_errors_at_http_200_are_failed_attempts(
+    storage: Storage, answers: list[str], fields: dict[str, Any], read: bool
+) -> None:
+    with PaginatedSource(total=60, style="graphqlRelay", graphql_errors={20: list(answers)}) as source:
+        storage.write_input(source.input_for(pageSize=20, maxRequestRetries=2, **fields))
+        result = run_actor(storage, timeout=60)
+    message = "note is deprecated" if answers[0] == "partial" else "items are not available right now"
+    assert f"GraphQL error: {message}" in result.stdout  # the server's words, in the log
+    if read:
+        assert result.returncode == 0, result.stdout
+        assert storage.items() == expected_items(60)
+    else:
+        assert result.returncode == 1
+        assert f"failed 3 times; last: GraphQL error: {message}." in result.stdout
+        assert storage.items() == expected_items(20)  # never taken for an empty page or the end
+
+
+def test_a_refused_oauth2_client_fails_the_run_with_the_servers_words_and_not_the_secret(storage: Storage) -> None:
+    with PaginatedSource(total=60, token_lifetime_secs=10) as source:
+        storage.write_input(source.input_for(oauth2ClientSecret=OAUTH2_SECRET + "-wrong"))
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 1
+    assert "/token answered HTTP 401 (invalid_client); this is not retried." in result.stdout
+    assert OAUTH2_SECRET not in result.stdout
+    assert storage.item_count() == 0
 
 
 @pytest.mark.parametrize("style", ["offset", "page"])
@@ -163,16 +220,7 @@ def test_credentials_appear_nowhere_the_run_wrote_or_printed(storage: Storage) -
     failure = [message for _at, message, _terminal in platform.status_messages() if "failed 2 times" in message]
     assert failure
     assert "api_key=***" in failure[0]
-    written = {
-        str(path): path.read_bytes().decode(errors="replace")
-        for path in storage.root.rglob("*")
-        if path.is_file() and path.name != "INPUT.json"  # the user's own input, not written by the run
-    }
-    said = [repr(call.body) for call in platform.calls]
-    for secret in ("SENTINEL-header", SECRET_KEY):
-        assert secret not in printed
-        assert not [name for name, text in written.items() if secret in text]
-        assert not [body for body in said if secret in body]
+    assert not leaks(storage, platform, ["SENTINEL-header", SECRET_KEY])
 
 
 @pytest.mark.parametrize("allowed", [False, True])

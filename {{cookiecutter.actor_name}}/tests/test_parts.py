@@ -164,6 +164,20 @@ def test_input_with_unknown_fields_is_accepted_and_wrong_types_are_not() -> None
         ({"pagination": "cursor", "cursorPath": "a", "cursorItemField": "id"}, "exactly one of cursorPath and"),
         ({"pagination": "nextUrl"}, "needs nextUrlPath"),
         ({"pagination": "scroll"}, "pagination"),
+        ({"pagination": "nextUrl", "nextUrlPath": "n", "requestBody": {}}, "requestBody cannot be used with pagin"),
+        ({"pagination": "linkHeader", "requestBody": {"q": 1}}, "requestBody cannot be used with pagination 'li"),
+        ({"requestBody": ["not", "an", "object"]}, "requestBody"),
+        (
+            {"pagination": "page", "pageParam": "variables.page", "requestBody": {"variables": "$vars"}},
+            "pageParam 'variables.page' leads through requestBody.variables, a JSON str, not an object",
+        ),
+        ({"limitParam": "size.n", "requestBody": {"size": 10}}, "limitParam 'size.n' leads through requestBody.size"),
+        ({"oauth2TokenUrl": "https://auth.test/token", "oauth2ClientId": "c"}, "OAuth2 needs all of"),
+        ({"oauth2ClientId": "c", "oauth2ClientSecret": "s3cret"}, "OAuth2 needs all of"),
+        (
+            {"oauth2TokenUrl": "https://a.test/t", "oauth2ClientId": "c", "oauth2ClientSecret": "s", "parallelRuns": 2},
+            "parallelRuns > 1 cannot be used with OAuth2",
+        ),
     ],
 )
 def test_pagination_that_cannot_work_is_refused_naming_the_fields(fields: dict, named: str) -> None:
@@ -177,6 +191,39 @@ def test_the_source_fingerprint_ignores_credentials_and_what_may_change() -> Non
     assert ActorInput.model_validate(base).source() == ActorInput.model_validate(same).source()
     other = {"apiUrl": "https://api.test/items?token=one&sort=name"}
     assert ActorInput.model_validate(base).source() != ActorInput.model_validate(other).source()
+
+
+def test_the_source_fingerprint_holds_the_body_without_secret_values_nor_oauth2_credentials() -> None:
+    body = {"query": "{ items }", "variables": {"org": "apify", "apiKey": "k-1"}}
+    oauth2 = {"oauth2TokenUrl": "https://auth.test/token", "oauth2ClientId": "c", "oauth2ClientSecret": "one"}
+    base = ActorInput.model_validate({"apiUrl": "https://api.test/graphql", "requestBody": body, **oauth2})
+    assert base.source()["requestBody"] == {"query": "{ items }", "variables": {"org": "apify"}}
+    rotated = {"requestBody": {**body, "variables": {"org": "apify", "apiKey": "k-2"}}, "oauth2ClientSecret": "two"}
+    assert ActorInput.model_validate({**base.model_dump(by_alias=True), **rotated}).source() == base.source()
+    other = {"requestBody": {**body, "variables": {"org": "crawlee"}}}
+    assert ActorInput.model_validate({**base.model_dump(by_alias=True), **other}).source() != base.source()
+    assert "requestBody" not in ActorInput.model_validate({"apiUrl": "https://api.test/items"}).source()
+
+
+def test_positions_are_written_into_the_body_with_their_json_types() -> None:
+    relay = ActorInput.model_validate(
+        {
+            "apiUrl": "https://api.test/graphql",
+            "pagination": "cursor",
+            "requestBody": {"query": "q", "variables": {"after": None}},
+            "cursorParam": "variables.after",
+            "limitParam": "variables.first",
+            "cursorItemField": "sort",
+            "pageSize": 50,
+        }
+    )
+    style, Position = pagination.style_for(relay, credentials.Secrets(relay.api_url, [])), resumable.Position
+    assert style.url(Position()) == "https://api.test/graphql"
+    assert style.body(Position()) == {"query": "q", "variables": {"after": None, "first": 50}}
+    page = pagination.Response([{"sort": [7, "b"]}], None, {})
+    following = style.next(Position(), page)
+    assert style.body(following) == {"query": "q", "variables": {"after": [7, "b"], "first": 50}}
+    assert relay.request_body == {"query": "q", "variables": {"after": None}}  # the input itself is unchanged
 
 
 def test_non_object_items_are_named_by_their_source_offset() -> None:

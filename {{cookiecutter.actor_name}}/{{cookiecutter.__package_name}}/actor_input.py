@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from .credentials import without_secrets
+from .credentials import body_without_secrets, without_secrets
 from .scale_out import CHUNK_PAGES, ParallelRunsInput
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]
@@ -39,8 +39,15 @@ class ActorInput(ParallelRunsInput):
     total_path: str = ""
     page_size: int = Field(100, ge=1, le=10_000)
     items_path: str = ""
+    request_body: dict[str, Any] | None = None
+    accept_partial_data: bool = False
     headers: dict[str, str] = Field(default_factory=dict)
     credential_origins: list[str] = Field(default_factory=list)
+    oauth2_token_url: str = Field("", pattern=r"^(https?://\S+)?$")
+    oauth2_client_id: str = ""
+    oauth2_client_secret: str | None = None  # a secret input field: no default
+    oauth2_scope: str = ""
+    oauth2_client_auth: Literal["basic", "form"] = "basic"
     max_items: int = Field(0, ge=0)
     max_request_retries: int = Field(5, ge=0, le=20)
     prefetch_pages: int = Field(4, ge=1, le=32)
@@ -57,6 +64,16 @@ class ActorInput(ParallelRunsInput):
             raise ValueError("pagination 'cursor' needs exactly one of cursorPath and cursorItemField")
         if style == "nextUrl" and not self.next_url_path:
             raise ValueError("pagination 'nextUrl' needs nextUrlPath, the dotted path to the next page's URL")
+        if self.request_body is not None:
+            self._body_paths_can_work()
+        if bool(self.oauth2_token_url) != bool(self.oauth2_client_id) or (
+            self.oauth2_client_id and not self.oauth2_client_secret
+        ):
+            raise ValueError("OAuth2 needs all of oauth2TokenUrl, oauth2ClientId and oauth2ClientSecret")
+        if self.oauth2_token_url and self.parallel_runs > 1:
+            raise ValueError(
+                "parallelRuns > 1 cannot be used with OAuth2: each worker's input would hold oauth2ClientSecret"
+            )
         if self.parallel_runs > 1 and style in SEQUENTIAL:
             raise ValueError(
                 f"parallelRuns {self.parallel_runs} needs pagination 'offset' or 'page': with {style!r} each page's "
@@ -65,14 +82,40 @@ class ActorInput(ParallelRunsInput):
         self.check_parallel_runs()
         return self
 
+    def _body_paths_can_work(self) -> None:
+        """With requestBody, the position and the page size are written at dotted paths into it: each path must
+        lead through objects (missing keys are added)."""
+        style = self.pagination
+        if style in ("nextUrl", "linkHeader"):
+            raise ValueError(
+                f"requestBody cannot be used with pagination {style!r}: its positions are URLs, not places in "
+                "the body; use 'cursor' with cursorPath (or 'offset', 'page')"
+            )
+        position = {"offset": ("offsetParam", self.offset_param), "page": ("pageParam", self.page_param)}
+        named = [position.get(style, ("cursorParam", self.cursor_param)), ("limitParam", self.limit_param)]
+        for name, path in named:
+            node: Any = self.request_body
+            keys = path.split(".")
+            for depth, key in enumerate(keys[:-1]):
+                node = node.get(key, {})
+                if not isinstance(node, dict):
+                    where = ".".join(keys[: depth + 1])
+                    raise ValueError(
+                        f"{name} {path!r} leads through requestBody.{where}, a JSON {type(node).__name__}, "
+                        "not an object"
+                    )
+
     def source(self) -> dict[str, Any]:
         """The fields that define what a saved position points at (apiUrl without its credentials, which may
-        change between runs): a saved run resumes only with the same ones."""
+        change between runs; requestBody, when given, without the values of keys that name a credential): a
+        saved run resumes only with the same ones."""
         fields = self.model_dump(by_alias=True)
         named = ("pagination", "itemsPath", *SOURCE_FIELDS[self.pagination])
+        body = {} if self.request_body is None else {"requestBody": body_without_secrets(self.request_body)}
         return {
             "apiUrl": without_secrets(self.api_url),
             **{name: fields[name] for name in named},
+            **body,
             **self.job_source(),
         }
 

@@ -1,6 +1,8 @@
-"""Credentials that must never leave the run: request header values and the credential query parameters of
-apiUrl. Messages are passed through `Secrets.hide` before they are logged or shown; saved URLs lose the known
-secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the origins the input allows).
+"""Credentials that must never leave the run: request header values, the credential query parameters of
+apiUrl, the values of requestBody's keys that name a credential, and OAuth2's client secret and tokens. Messages
+are passed through `Secrets.hide` before they are logged or shown; saved URLs lose the known secret values
+(`Secrets.strip`), and credentials go only to apiUrl's origin (and the origins the input allows; the OAuth2 client
+secret only to the token URL).
 
 A query parameter carries a credential when a whole word of its name says so (`api_key`, `apiKey`,
 `access_token`, `X-Amz-Signature`, `password`, `session`), not when the letters merely occur in it
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 CREDENTIAL_WORDS = frozenset(
@@ -39,6 +42,25 @@ def without_secrets(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
 
 
+def body_without_secrets(body: Any) -> Any:
+    """A JSON body with the values of the keys that name a credential (at any depth) left out."""
+    if isinstance(body, dict):
+        return {key: body_without_secrets(value) for key, value in body.items() if not looks_secret(key)}
+    if isinstance(body, list):
+        return [body_without_secrets(value) for value in body]
+    return body
+
+
+def body_secrets(body: Any) -> list[str]:
+    """The string values of the keys that name a credential in a JSON body, at any depth."""
+    if isinstance(body, dict):
+        found = [value for key, value in body.items() if looks_secret(key) and isinstance(value, str)]
+        return found + [secret for value in body.values() for secret in body_secrets(value)]
+    if isinstance(body, list):
+        return [secret for value in body for secret in body_secrets(value)]
+    return []
+
+
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
@@ -55,11 +77,17 @@ class Secrets:
         values |= set(header_values)
         if parts.password:
             values.add(parts.password)
-        self._values = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
+        self._values: set[str] = set()
+        self._forms: list[str] = []
+        self.add(values)
+        self._origins = {origin(api_url), *(origin(other) for other in other_origins)}
+
+    def add(self, values: Iterable[str]) -> None:
+        """Hide these values too (an OAuth2 client secret, each token as it is issued)."""
+        self._values |= {value for value in values if len(value) >= MIN_SECRET_LENGTH}
         # As written and as they may appear encoded in a URL; longest first, so no part of one is left.
         forms = {form for value in self._values for form in (value, quote(value, safe=""), quote_plus(value))}
         self._forms = sorted(forms, key=len, reverse=True)
-        self._origins = {origin(api_url), *(origin(other) for other in other_origins)}
 
     def hide(self, text: str) -> str:
         for form in self._forms:

@@ -1,26 +1,35 @@
 """Reading pages of a JSON API politely and safely: requests with retries, backoff and jitter, pages fetched
-ahead, and the end of the data told apart from a page-size cap or an API that repeats itself."""
+ahead, and the end of the data told apart from a page-size cap or an API that repeats itself.
+
+GET, or POST with `requestBody` (GraphQL, Elasticsearch). An answer at HTTP 200 with a GraphQL `errors` list is a
+failed attempt, retried like a 5xx, unless it also has data and the input accepts partial data. With OAuth2 client
+credentials (RFC 6749 section 4.4) a bearer token is fetched, renewed before it expires and once on a 401, and
+hidden like every other secret.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus, urlencode
 
 import impit
 from apify import Actor
 
-from .credentials import Secrets
+from .credentials import Secrets, body_secrets
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
 from .resumable import Position, position_key
 from .scale_out import Stripe
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 
     from apify import ProxyConfiguration
     from crawlee.http_clients import HttpClient
@@ -33,6 +42,8 @@ BACKOFF_BASE_SECS = 0.5
 BACKOFF_MAX_SECS = 60.0
 RETRIED_ERRORS = (impit.HTTPError, TimeoutError)  # connection failures, resets, timeouts
 GONE_PAST_THE_END = (404, 416)  # what some APIs answer for a position after the last page
+TOKEN_MARGIN_SECS = 60.0  # an OAuth2 token is renewed this long before it expires (a fifth of its life at most)
+Request = tuple[str, str | None]  # a page's URL and, for a POST, its JSON body as text
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,10 @@ class JsonApiSource:
     ) -> None:
         """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past."""
         self._http, self._input, self._proxy, self._stripe = http, actor_input, proxy, stripe
-        self.secrets = Secrets(actor_input.api_url, actor_input.headers.values(), actor_input.credential_origins)
+        headers, body = actor_input.headers.values(), actor_input.request_body
+        self.secrets = Secrets(actor_input.api_url, [*headers, *body_secrets(body)], actor_input.credential_origins)
+        oauth2 = actor_input.oauth2_token_url
+        self._oauth2 = OAuth2ClientCredentials(http, actor_input, self.secrets) if oauth2 else None
         self.style = style_for(actor_input, self.secrets)
         self._step = actor_input.page_size  # how many items the API serves in a full page (less if it caps)
         self._pages = PagesAhead(self._fetch)
@@ -148,8 +162,12 @@ class JsonApiSource:
 
     async def _get(self, at: Position, ahead: int, *, peek: bool = False) -> Response:
         upcoming = self._ahead(at, ahead - 1) if self.style.positional else []
-        urls = [self.style.url(at)] + [self.style.url(position) for position in upcoming]
-        return await self._pages.get(urls, keep=peek, first_page=at == Position())
+        requests = [self._request(position) for position in (at, *upcoming)]
+        return await self._pages.get(requests, keep=peek, first_page=at == Position())
+
+    def _request(self, at: Position) -> Request:
+        body = self.style.body(at)
+        return self.style.url(at), None if body is None else json.dumps(body)
 
     def _ahead(self, at: Position, count: int) -> list[Position]:
         """The positions of the `count` pages to read after the one at `at` (a worker's: in its stripe)."""
@@ -161,16 +179,24 @@ class JsonApiSource:
             upcoming.append(at)
         return upcoming
 
-    async def _fetch(self, url: str, first_page: bool) -> Response:
+    async def _fetch(self, request: Request, first_page: bool) -> Response:
+        url, payload = request
         proxy_info = await self._proxy.new_proxy_info() if self._proxy else None
+        trusted = self.secrets.may_receive(url)
+        headers = dict(self._input.headers) if trusted else {}
+        if payload is not None:
+            headers = {"Content-Type": "application/json", **headers}
         try:
-            body, headers = await get_json(
+            body, headers = await request_json(
                 self._http,
                 url,
-                headers=self._input.headers if self.secrets.may_receive(url) else {},
+                headers=headers,
+                payload=None if payload is None else payload.encode(),
                 max_retries=self._input.max_request_retries,
                 proxy_info=proxy_info,
                 secrets=self.secrets,
+                auth=self._oauth2 if trusted else None,
+                accept_partial_data=self._input.accept_partial_data,
             )
         except GoneError as error:
             if first_page:
@@ -184,24 +210,97 @@ class GoneError(SourceError):
     """The API answered 404 or 416: nothing there."""
 
 
-async def get_json(
+class OAuth2ClientCredentials:
+    """A bearer token from the input's OAuth2 token URL (RFC 6749 section 4.4, client credentials), kept in memory
+    only: fetched when first needed, renewed before it expires and when the API refuses it. The client
+    authenticates with HTTP Basic (section 2.3.1) or, with oauth2ClientAuth 'form', in the form."""
+
+    def __init__(self, http: HttpClient, actor_input: Any, secrets: Secrets) -> None:
+        self._http, self._input, self._secrets = http, actor_input, secrets
+        secrets.add([actor_input.oauth2_client_secret])
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._renew_at:
+                await self._fetch_token()
+            assert self._token is not None
+            return self._token
+
+    async def refused(self, token: str) -> None:
+        """The API answered 401 to `token`: get a new one, unless another request already did."""
+        async with self._lock:
+            if token == self._token:
+                await self._fetch_token()
+
+    async def _fetch_token(self) -> None:
+        given = self._input
+        form = {"grant_type": "client_credentials"} | ({"scope": given.oauth2_scope} if given.oauth2_scope else {})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        if given.oauth2_client_auth == "basic":
+            pair = f"{quote_plus(given.oauth2_client_id)}:{quote_plus(given.oauth2_client_secret)}"
+            basic = base64.b64encode(pair.encode()).decode()
+            self._secrets.add([basic])
+            headers["Authorization"] = f"Basic {basic}"
+        else:
+            form |= {"client_id": given.oauth2_client_id, "client_secret": given.oauth2_client_secret}
+        body, _headers = await request_json(
+            self._http,
+            given.oauth2_token_url,
+            headers=headers,
+            payload=urlencode(form).encode(),
+            max_retries=given.max_request_retries,
+            secrets=self._secrets,
+            graphql=False,
+        )
+        token = body.get("access_token") if isinstance(body, dict) else None
+        token_type = body.get("token_type", "bearer") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token or str(token_type).lower() != "bearer":
+            raise SourceError("oauth2TokenUrl did not answer with a bearer access_token (RFC 6749 section 5.1).")
+        self._secrets.add([token])
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
+            self._renew_at = time.monotonic() + lifetime - min(TOKEN_MARGIN_SECS, lifetime / 5)
+        else:
+            self._renew_at = float("inf")  # no lifetime given: renewed when the API refuses it
+        self._token = token
+
+
+async def request_json(
     http: HttpClient,
     url: str,
     *,
     headers: Mapping[str, str],
     max_retries: int,
     secrets: Secrets,
+    payload: bytes | None = None,
     proxy_info: ProxyInfo | None = None,
+    auth: OAuth2ClientCredentials | None = None,
+    graphql: bool = True,
+    accept_partial_data: bool = False,
 ) -> tuple[Any, Mapping[str, str]]:
-    """GET `url`, parse its JSON body; return it with the response headers. Retries 429, 5xx and connection
-    errors with backoff and jitter. Every message has the run's secrets hidden."""
+    """GET `url` (POST `payload` when given), parse its JSON body; return it with the response headers. Retries
+    429, 5xx, connection errors and (`graphql`) answers with GraphQL `errors` with backoff and jitter; with `auth`,
+    sends its bearer token and renews it once on a 401. Every message has the run's secrets hidden."""
     shown = secrets.hide(url)
     attempt = 0
+    renewed = False
     while True:
         retry_after = None
+        sent = dict(headers)
+        token = await auth.token() if auth else None
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
         try:
             response = await http.send_request(
-                url, headers=dict(headers), proxy_info=proxy_info, timeout=REQUEST_TIMEOUT
+                url,
+                method="GET" if payload is None else "POST",
+                headers=sent,
+                payload=payload,
+                proxy_info=proxy_info,
+                timeout=REQUEST_TIMEOUT,
             )
         except RETRIED_ERRORS as error:
             failure = secrets.hide(f"{type(error).__name__}: {error}")
@@ -210,14 +309,28 @@ async def get_json(
             if status < 300:
                 body = await response.read()
                 try:
-                    return json.loads(body), {name.lower(): value for name, value in response.headers.items()}
+                    parsed = json.loads(body)
                 except ValueError as error:
                     raise SourceError(f"{shown} did not answer with JSON ({error}).") from error
-            if status in GONE_PAST_THE_END:
+                answer_headers = {name.lower(): value for name, value in response.headers.items()}
+                error_message = graphql_error(parsed) if graphql else None
+                if error_message is None:
+                    return parsed, answer_headers
+                failure = secrets.hide(f"GraphQL error: {error_message}")
+                if accept_partial_data and parsed.get("data"):
+                    Actor.log.warning(f"{shown}: {failure} (partial data accepted: acceptPartialData)")
+                    return parsed, answer_headers
+            elif status == 401 and auth is not None and token is not None and not renewed:
+                renewed = True  # the token may have expired early or been revoked: one new one, then as usual
+                await auth.refused(token)
+                continue
+            elif status in GONE_PAST_THE_END:
                 raise GoneError(f"{shown} answered HTTP {status}.")
-            if status != 429 and status < 500:
-                raise SourceError(f"{shown} answered HTTP {status}; this is not retried.")
-            failure = f"HTTP {status}"
+            elif status != 429 and status < 500:
+                said = secrets.hide(_what_it_said(await response.read()))
+                raise SourceError(f"{shown} answered HTTP {status}{said}; this is not retried.")
+            else:
+                failure = f"HTTP {status}"
             retry_after = _retry_after_secs(response.headers.get("retry-after"))
         if attempt == max_retries:
             raise SourceError(f"{shown} failed {attempt + 1} times; last: {failure}.")
@@ -225,6 +338,30 @@ async def get_json(
         Actor.log.warning(f"{shown}: {failure}; retry {attempt + 1} of {max_retries} in {delay:.1f} s")
         await asyncio.sleep(delay)
         attempt += 1
+
+
+def graphql_error(body: Any) -> str | None:
+    """The first message of a GraphQL answer's non-empty `errors` list; None when it has none."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return None
+    first = errors[0]
+    message = first.get("message") if isinstance(first, dict) else None
+    return str(message if message is not None else first)[:500]
+
+
+def _what_it_said(body: bytes) -> str:
+    """An error answer's own words, briefly: an OAuth2 `error` (RFC 6749 section 5.2) or a GraphQL message."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    said = graphql_error(parsed)
+    if said is None and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        said = parsed["error"]
+        if isinstance(parsed.get("error_description"), str):
+            said += f": {parsed['error_description']}"
+    return f" ({said[:300]})" if said else ""
 
 
 def _backoff_secs(attempt: int) -> float:
@@ -254,13 +391,14 @@ class PagesAhead:
     migration: those pages are simply fetched again after the restart).
     """
 
-    def __init__(self, fetch: Callable[[str, bool], Awaitable[Response]]) -> None:
+    def __init__(self, fetch: Callable[[Any, bool], Awaitable[Response]]) -> None:
         self._fetch = fetch
-        self._in_flight: dict[str, asyncio.Task[Response]] = {}
+        self._in_flight: dict[Hashable, asyncio.Task[Response]] = {}
 
-    async def get(self, urls: list[str], *, keep: bool = False, first_page: bool = False) -> Response:
-        """The page at `urls[0]`, with the pages at the other URLs requested too; fetches in flight for any
-        other URL are cancelled. With `keep`, the page stays at hand for the next `get` of it."""
+    async def get(self, urls: list[Any], *, keep: bool = False, first_page: bool = False) -> Response:
+        """The page at `urls[0]` (a URL, or a URL with a body: anything that names one request), with the pages
+        at the others requested too; fetches in flight for any other are cancelled. With `keep`, the page stays
+        at hand for the next `get` of it."""
         wanted, *_ = urls
         await self._cancel([url for url in self._in_flight if url not in urls])
         for url in urls:
@@ -276,7 +414,7 @@ class PagesAhead:
     async def close(self) -> None:
         await self._cancel(list(self._in_flight))
 
-    async def _cancel(self, urls: list[str]) -> None:
+    async def _cancel(self, urls: list[Any]) -> None:
         tasks = [self._in_flight.pop(url) for url in urls]
         for task in tasks:
             task.cancel()

@@ -4,10 +4,16 @@ A style knows how to ask for the page at a `Position` and where the next page st
 that came back. A `Position` is what the state record saves: `offset` (source items before it), `cursor`
 (the page number, cursor or next URL; None for offset paging and the first page) and `skip` (items at the
 start of that page already used, after a stop inside a page).
+
+With `requestBody` (POST, GraphQL, Elasticsearch), offset, page, cursor and limit are dotted paths into the body
+instead of query parameters, and keep their JSON types: a cursor is saved as its JSON text (a `search_after`
+list stays a list) and written back into the body as it came.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,8 +54,28 @@ class Style:
             actor_input.limit_param,
         )
 
-    def url(self, at: Position) -> str:
+    def params(self, at: Position) -> dict[str, Any]:
+        """The position and page size to ask for the page at `at`: parameter name (or body path) -> value."""
         raise NotImplementedError
+
+    def url(self, at: Position) -> str:
+        if self.input.request_body is not None:
+            return self.api_url  # the position goes in the body
+        return page_url(self.api_url, self.params(at))
+
+    def body(self, at: Position) -> dict[str, Any] | None:
+        """The JSON body to POST for the page at `at` (requestBody with the position written into it), or None
+        for a GET."""
+        if self.input.request_body is None:
+            return None
+        body = copy.deepcopy(self.input.request_body)
+        for path, value in self.params(at).items():
+            *parents, last = path.split(".")
+            node = body
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[last] = value
+        return body
 
     def next(self, at: Position, response: Response) -> Position | None:
         """Where the page after the one at `at` starts; None when the response says there is none."""
@@ -73,8 +99,8 @@ class OffsetPages(Style):
 
     positional = True
 
-    def url(self, at: Position) -> str:
-        return page_url(self.api_url, {self.input.offset_param: at.offset, self.limit_param: self.page_size})
+    def params(self, at: Position) -> dict[str, Any]:
+        return {self.input.offset_param: at.offset, self.limit_param: self.page_size}
 
     def next(self, at: Position, response: Response) -> Position | None:
         return Position(offset=at.offset + len(response.items))
@@ -94,8 +120,8 @@ class PageNumbers(Style):
     def number(self, at: Position) -> int:
         return self.input.first_page if at.cursor is None else int(at.cursor)
 
-    def url(self, at: Position) -> str:
-        return page_url(self.api_url, {self.input.page_param: self.number(at), self.limit_param: self.page_size})
+    def params(self, at: Position) -> dict[str, Any]:
+        return {self.input.page_param: self.number(at), self.limit_param: self.page_size}
 
     def next(self, at: Position, response: Response) -> Position | None:
         return self.following(at, len(response.items), self.number(at) + 1)
@@ -105,14 +131,18 @@ class PageNumbers(Style):
 
 
 class BodyCursor(Style):
-    """`?cursor=abc`, the next cursor read from the body (`meta.next_cursor`) or, Stripe-like, from a field of
-    the page's last item (`starting_after=<id>`); `hasMorePath` may say that there is no more."""
+    """`?cursor=abc`, the next cursor read from the body (`meta.next_cursor`, a Relay `pageInfo.endCursor`) or,
+    Stripe-like, from a field of the page's last item (`starting_after=<id>`, Elasticsearch's `search_after`
+    from the last hit's `sort`); `hasMorePath` may say that there is no more."""
 
     positional = False
 
-    def url(self, at: Position) -> str:
-        cursor = {} if at.cursor is None else {self.input.cursor_param: at.cursor}
-        return page_url(self.api_url, {**cursor, self.limit_param: self.page_size})
+    def params(self, at: Position) -> dict[str, Any]:
+        cursor: dict[str, Any] = {}
+        if at.cursor is not None:
+            in_body = self.input.request_body is not None
+            cursor = {self.input.cursor_param: json.loads(str(at.cursor)) if in_body else at.cursor}
+        return {**cursor, self.limit_param: self.page_size}
 
     def next(self, at: Position, response: Response) -> Position | None:
         has_more_path, cursor_path = self.input.has_more_path, self.input.cursor_path
@@ -124,9 +154,10 @@ class BodyCursor(Style):
             cursor = response.items[-1].get(self.input.cursor_item_field)
         else:
             cursor = None
-        if cursor is None or cursor == "":
+        if cursor is None or cursor in ("", []):
             return None
-        return self.following(at, len(response.items), str(cursor))
+        saved = json.dumps(cursor) if self.input.request_body is not None else str(cursor)
+        return self.following(at, len(response.items), saved)
 
 
 class NextUrl(Style):

@@ -198,6 +198,7 @@ class PaginatedSource:
     client_auth: str = "basic"  # how the OAuth2 client must authenticate at /token: "basic" or "form"
     graphql_errors: dict[int, list[str]] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # token issued -> when it expires (time.monotonic())
+    refused_tokens: list[str] = field(default_factory=list)  # tokens a request was refused with (401), in turn
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
     answered: list[tuple[int, float]] = field(default_factory=list)  # (start, time.monotonic()) answered
 
@@ -262,7 +263,10 @@ class PaginatedSource:
             return True
         token = headers.get("Authorization", "").removeprefix("Bearer ")
         with self._lock:
-            return self.tokens.get(token, 0.0) > time.monotonic()
+            if self.tokens.get(token, 0.0) > time.monotonic():
+                return True
+            self.refused_tokens.append(token)
+            return False
 
     def _token(self, headers: Any, form: dict[str, str]) -> tuple[int, Any]:
         """RFC 6749 4.4: client credentials, by HTTP Basic (2.3.1: each part form-encoded) or in the form."""

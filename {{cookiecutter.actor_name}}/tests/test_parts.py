@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from harness import PROJECT_ROOT, assert_model_matches_schema, package_name
+from crawlee.http_clients import ImpitHttpClient
+from harness import OAUTH2_SECRET, PROJECT_ROOT, PaginatedSource, assert_model_matches_schema, package_name
 from pydantic import ValidationError
 
 json_api = importlib.import_module(f"{package_name()}.json_api")
@@ -224,6 +225,31 @@ def test_positions_are_written_into_the_body_with_their_json_types() -> None:
     following = style.next(Position(), page)
     assert style.body(following) == {"query": "q", "variables": {"after": [7, "b"], "first": 50}}
     assert relay.request_body == {"query": "q", "variables": {"after": None}}  # the input itself is unchanged
+
+
+@pytest.mark.parametrize("lifetime_secs", [100.0, 1e-9])
+def test_an_oauth2_token_is_kept_until_its_renewal_time_and_renewed_once_when_refused(lifetime_secs: float) -> None:
+    """The local token endpoint says a token lives `lifetime_secs`: 100 s, or less than the next call is away."""
+
+    async def tokens(source: PaginatedSource) -> list[str]:
+        actor_input = ActorInput.model_validate(source.input_for())
+        secrets = credentials.Secrets(actor_input.api_url, [])
+        async with ImpitHttpClient() as http:
+            auth = json_api.OAuth2ClientCredentials(http, actor_input, secrets)
+            first, again = await auth.token(), await auth.token()
+            await asyncio.gather(auth.refused(again), auth.refused(again))  # two pages refused with one token
+            renewed = await auth.token()
+        assert secrets.hide(f"{OAUTH2_SECRET} {first} {renewed}") == "*** *** ***"
+        return [first, again, renewed]
+
+    with PaginatedSource(total=0, token_lifetime_secs=lifetime_secs / 1.5) as source:
+        first, again, renewed = asyncio.run(tokens(source))
+        issued = list(source.tokens)
+    lasting = lifetime_secs == 100.0
+    assert (first == again) is lasting
+    assert renewed not in (first, again)
+    # Lasting: one token, and one more for the refusal (not two). Expiring: each call asks for a new one.
+    assert len(issued) == (2 if lasting else 4)
 
 
 def test_non_object_items_are_named_by_their_source_offset() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from crawlee.http_clients import ImpitHttpClient
@@ -250,6 +251,19 @@ def test_an_oauth2_token_is_kept_until_its_renewal_time_and_renewed_once_when_re
     assert renewed not in (first, again)
     # Lasting: one token, and one more for the refusal (not two). Expiring: each call asks for a new one.
     assert len(issued) == (2 if lasting else 4)
+
+
+def test_a_token_url_answering_404_fails_rather_than_ending_the_data() -> None:
+    async def ask(actor_input: Any) -> None:
+        async with ImpitHttpClient() as http:
+            secrets = credentials.Secrets(actor_input.api_url, [])
+            await json_api.OAuth2ClientCredentials(http, actor_input, secrets).token()
+
+    with PaginatedSource(total=0, token_lifetime_secs=1) as source:
+        actor_input = ActorInput.model_validate(source.input_for(oauth2TokenUrl=f"{source.url}/nowhere"))
+        with pytest.raises(json_api.SourceError, match="nowhere answered HTTP 404") as raised:
+            asyncio.run(ask(actor_input))
+    assert not isinstance(raised.value, json_api.GoneError)  # which a later page would take for the end
 
 
 def test_non_object_items_are_named_by_their_source_offset() -> None:

@@ -246,15 +246,18 @@ class OAuth2ClientCredentials:
             headers["Authorization"] = f"Basic {basic}"
         else:
             form |= {"client_id": given.oauth2_client_id, "client_secret": given.oauth2_client_secret}
-        body, _headers = await request_json(
-            self._http,
-            given.oauth2_token_url,
-            headers=headers,
-            payload=urlencode(form).encode(),
-            max_retries=given.max_request_retries,
-            secrets=self._secrets,
-            graphql=False,
-        )
+        try:
+            body, _headers = await request_json(
+                self._http,
+                given.oauth2_token_url,
+                headers=headers,
+                payload=urlencode(form).encode(),
+                max_retries=given.max_request_retries,
+                secrets=self._secrets,
+                graphql=False,
+            )
+        except GoneError as error:  # a 404 of the token URL is no end of the data
+            raise SourceError(str(error)) from None
         token = body.get("access_token") if isinstance(body, dict) else None
         token_type = body.get("token_type", "bearer") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token or str(token_type).lower() != "bearer":

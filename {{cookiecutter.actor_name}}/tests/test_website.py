@@ -273,6 +273,26 @@ def test_waiting_for_a_slow_push_does_not_use_up_the_handler_timeout(storage: St
     assert "timed out" not in (storage.root.parent / "actor.log").read_text()
 
 
+def test_pages_waiting_for_their_commit_free_their_slot_and_a_kill_amid_them_loses_nothing(storage: Storage) -> None:
+    """maxConcurrency 1 and a slow push: the crawl fetches on while it is under way, and the pages fetched
+    meanwhile go together in the next group (pages that held their slot would make groups of one page); the
+    platform stores only the first item of that group when the Actor is killed, and the restart is exact."""
+    ways = PlatformWays(slow_pushes={6: 2}, cut_push_after=1)
+
+    async def script(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    with LocalSite(pages=40) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=1))
+        platform = at_home(storage, script, ways=ways)
+    assert platform.exit_codes == [-signal.SIGKILL, 0]  # killed inside a push of several pages
+    assert "landed after the last checkpoint" in (storage.root.parent / "actor.log").read_text()
+    assert_exact(storage, site)
+
+
 def test_a_rejected_push_stops_the_crawl_with_one_message_and_a_restart_is_exact(storage: Storage) -> None:
     async def script(platform: PlatformStandIn) -> None:
         await platform.start()

@@ -11,6 +11,11 @@ afterwards, outside the handler's timeout; here that commit goes through `Reques
 - a request whose items landed is remembered until the queue has confirmed it handled, so a request that
   comes again after a crash (or after a mark that failed) pushes nothing;
 - a commit that has saved its marker runs to its end, even when the handler's task is cancelled;
+- a page waiting for its commit does not hold its concurrency slot (maxConcurrency bounds the pages being
+  fetched and handled): its commit, the requests its handler added and its mark go on in the background, so
+  the crawl fetches on while groups are saved (on the platform each step is a round trip). Not more than
+  COMMITTING_PER_SLOT pages per slot wait so, and a page whose queue has nothing else to fetch waits in its slot
+  (its end is what wakes crawlee to fetch the requests it adds);
 - when the run stops (migration, abort, the charge limit, maxRequestsPerCrawl), a page not yet committed is
   given back to the queue as it was: no retry is used up and no request fails;
 - the requests a handler adds are added once its page is saved (a page given back adds nothing), and the random
@@ -30,6 +35,7 @@ import asyncio
 import hashlib
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,6 +63,7 @@ ANOTHER_DATASET = (
 )
 # crawlee's unique key of an `always_enqueue` request: a random ID of 17 letters and digits, "|", the usual key.
 ALWAYS_ENQUEUED = re.compile(r"[A-Za-z0-9]{17}\|")
+COMMITTING_PER_SLOT = 4  # pages waiting for their commit in the background, per concurrency slot, at most
 
 
 async def crawl(
@@ -102,6 +109,7 @@ async def crawl(
         await crawler.run([Request.from_url(url) for url in crawl_input.urls])
     finally:
         stopper.cancel()
+        await crawler.pages_committed()
     if commits.error is not None:
         raise commits.error
     if not run.stopping and (part is not None or not commits.limit_reached):
@@ -231,11 +239,21 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
     class ExactlyOnceCrawler(crawler_class):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._given_back: set[str] = set()  # requests put back in the queue unsaved: not to be marked
+            # Pages whose commit goes on in the background, their task's slot freed; and how many of them may.
+            self._committing: set[asyncio.Task[None]] = set()
+            settings = kwargs.get("concurrency_settings") or ConcurrencySettings()
+            self._most_committing = COMMITTING_PER_SLOT * settings.max_concurrency
+            # Requests (by key) that their commit marks handled itself: crawlee's own mark after it is skipped.
+            self._marked_by_commit: Counter[str] = Counter()
             # A browser's requests: the URL the server's last answer came from (the address bar may differ).
             self._answered_from: dict[str, str] = {}
             if hasattr(self, "post_navigation_hook"):  # a crawler that navigates (not a BasicCrawler)
                 self.post_navigation_hook(self._note_where_the_server_answered_from)
+
+        async def pages_committed(self) -> None:
+            """Wait until every page handed to its commit is saved and marked (or given back)."""
+            while self._committing:
+                await asyncio.wait(set(self._committing))
 
         async def _note_where_the_server_answered_from(self, context: Any) -> None:
             response = getattr(context, "response", None)  # a browser's navigation response (an HTTP crawler's
@@ -248,19 +266,36 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             loaded_url = self._answered_from.pop(request.unique_key, None) or request.loaded_url
             if loaded_url and compute_unique_key(loaded_url) != compute_unique_key(request.url):
                 await self._save_under_the_loaded_url(request, loaded_url)
-            else:
-                items = []
-                for call in result.push_data_calls:
-                    if call.get("dataset_id") or call.get("dataset_name") or call.get("dataset_alias"):
-                        commits.fail(StateError(ANOTHER_DATASET))
-                    data = call["data"]
-                    items += list(data) if isinstance(data, list | tuple) else [data]
+                await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
+                return
+            items = []
+            for call in result.push_data_calls:
+                if call.get("dataset_id") or call.get("dataset_name") or call.get("dataset_alias"):
+                    commits.fail(StateError(ANOTHER_DATASET))
+                data = call["data"]
+                items += list(data) if isinstance(data, list | tuple) else [data]
+            self._marked_by_commit[request.unique_key] += 1
+            page = asyncio.create_task(self._commit_page(context, result, items))
+            self._committing.add(page)
+            page.add_done_callback(self._committing.discard)
+            if len(self._committing) > self._most_committing or await (await self.get_request_manager()).is_empty():
+                await asyncio.shield(page)
+
+        async def _commit_page(self, context: Any, result: Any, items: list[Any]) -> None:
+            """Save the page, then add its handler's requests, store its key-value store changes and mark its
+            request handled; or give the request back unsaved (the run is stopping)."""
+            request = context.request
+            try:
                 if not await commits.commit(request.unique_key, items):
                     await self._give_back(request)
                     return
                 for call in _with_keys_of_the_page(result.add_requests_calls, request.unique_key):
                     await self._add_requests(context, **call)
-            await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
+                await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
+                await self._mark_handled(request)
+            except Exception as error:  # the page is saved (or not): it comes again after a restart, pushing nothing
+                commits.fail(StateError(f"Committing the page of {request.url} failed: {error}"))
+                return
             if commits.limit_reached:
                 self.stop("maxRequestsPerCrawl pages are saved")
 
@@ -277,13 +312,17 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
 
         async def _give_back(self, request: Request) -> None:
             """Put the request back in the queue as it came (its retries untouched), unmarked."""
-            self._given_back.add(request.unique_key)
             await (await self.get_request_manager()).reclaim_request(request, forefront=True)
 
         async def _mark_request_as_handled(self, request: Request) -> None:
-            if request.unique_key in self._given_back:
-                self._given_back.discard(request.unique_key)
+            if self._marked_by_commit[request.unique_key]:  # crawlee's mark after a page handed to its commit
+                self._marked_by_commit[request.unique_key] -= 1
+                if not self._marked_by_commit[request.unique_key]:
+                    del self._marked_by_commit[request.unique_key]
                 return
+            await self._mark_handled(request)
+
+        async def _mark_handled(self, request: Request) -> None:
             processed = await (await self.get_request_manager()).mark_request_as_handled(request)
             if processed is None:  # the queue did not take the mark: the request comes again, and pushes nothing
                 Actor.log.warning(f"The request queue did not mark {request.url} handled; it is kept as saved.")

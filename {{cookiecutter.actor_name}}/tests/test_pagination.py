@@ -116,7 +116,7 @@ def test_a_refused_oauth2_client_fails_the_run_with_the_servers_words_and_not_th
         storage.write_input(source.input_for(oauth2ClientSecret=OAUTH2_SECRET + "-wrong"))
         result = run_actor(storage, timeout=60)
     assert result.returncode == 1
-    assert "/token answered HTTP 401 (invalid_client); this is not retried." in result.stdout
+    assert "/token answered HTTP 401; this is not retried (invalid_client)." in result.stdout
     assert OAUTH2_SECRET not in result.stdout
     assert storage.item_count() == 0
 

@@ -225,17 +225,17 @@ class OAuth2ClientCredentials:
     async def token(self) -> str:
         async with self._lock:
             if self._token is None or time.monotonic() >= self._renew_at:
-                await self._fetch_token()
-            assert self._token is not None
+                self._token = await self._new_token()
             return self._token
 
     async def refused(self, token: str) -> None:
         """The API answered 401 to `token`: get a new one, unless another request already did."""
         async with self._lock:
             if token == self._token:
-                await self._fetch_token()
+                self._token = await self._new_token()
 
-    async def _fetch_token(self) -> None:
+    async def _new_token(self) -> str:
+        """A token from the token URL (its renewal time noted), hidden from then on like every secret."""
         given = self._input
         form = {"grant_type": "client_credentials"} | ({"scope": given.oauth2_scope} if given.oauth2_scope else {})
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
@@ -268,7 +268,7 @@ class OAuth2ClientCredentials:
             self._renew_at = time.monotonic() + lifetime - min(TOKEN_MARGIN_SECS, lifetime / 5)
         else:
             self._renew_at = float("inf")  # no lifetime given: renewed when the API refuses it
-        self._token = token
+        return token
 
 
 async def request_json(
@@ -331,7 +331,7 @@ async def request_json(
                 raise GoneError(f"{shown} answered HTTP {status}.")
             elif status != 429 and status < 500:
                 said = secrets.hide(_what_it_said(await response.read()))
-                raise SourceError(f"{shown} answered HTTP {status}{said}; this is not retried.")
+                raise SourceError(f"{shown} answered HTTP {status}; this is not retried{said}.")
             else:
                 failure = f"HTTP {status}"
             retry_after = _retry_after_secs(response.headers.get("retry-after"))

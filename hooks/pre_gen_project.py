@@ -26,7 +26,7 @@ DEPENDENCY_PACKAGES = frozenset(
     | {"lazy_object_proxy", "lxml", "more_itertools", "multidict", "parsel", "proclimits", "propcache", "protego"}
     | {"psutil", "pycparser", "pydantic", "pydantic_core", "pydantic_settings", "typing_extensions"}
     | {"typing_inspection", "w3lib", "websockets", "yarl"}
-    | {"execnet", "iniconfig", "packaging", "pluggy", "py", "pytest", "ruff", "xdist", "pygments"}
+    | {"execnet", "graphql", "iniconfig", "packaging", "pluggy", "py", "pytest", "ruff", "xdist", "pygments"}
     | {"tests"}
 )
 

@@ -44,7 +44,7 @@ def test_every_asked_variable_has_a_prompt() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (TEMPLATE / ".ci" / "run").read_text()
     assert "<!-- test-command -->" in ci
-    assert fenced_command("test-command").endswith(".venv/bin/pytest")
+    assert fenced_command("test-command").endswith(".venv/bin/pytest -n 3")
 
 
 def test_the_try_it_command_works_in_a_fresh_clone(tmp_path: Path) -> None:

@@ -427,13 +427,12 @@ def test_the_projects_own_tests_pass(baked, kind_python, tmp_path: Path) -> None
     # The README's test command: its last line runs the tests; the lines before it make the environment (and
     # download Playwright's Chromium, which cannot be done here). `uv run --locked` makes a uv project's
     # environment; a pip project's is the kind's, made the same way (requirements and dev group), linked in as
-    # .venv in a copy of the project (the bake is shared with other tests, which copy it).
+    # .venv. Both in a copy of the project: the bake is shared with the other tests, which read it meanwhile.
     test_line = readme_test_command(project).splitlines()[-1]
-    if answers_of(name)["package_manager"] == "uv":
-        if not (project / "uv.lock").exists():
-            pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
-    else:
-        project = shutil.copytree(project, tmp_path / project.name)
+    if answers_of(name)["package_manager"] == "uv" and not (project / "uv.lock").exists():
+        pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
+    project = shutil.copytree(project, tmp_path / project.name)
+    if answers_of(name)["package_manager"] != "uv":
         (project / ".venv").symlink_to(kind_python(source).parent.parent, target_is_directory=True)
     result = subprocess.run(
         ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(quick)}"],

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from crawlee.configuration import Configuration
 from crawlee.storage_clients import FileSystemStorageClient
-from crawlee.storages import Dataset
+from crawlee.storages import Dataset, KeyValueStore
 from harness import package_name
 
 scale_out = importlib.import_module(f"{package_name()}.scale_out")
@@ -178,3 +178,40 @@ def test_a_dataset_that_is_not_a_workers_is_refused_with_one_message(tmp_path: P
 
     with pytest.raises(scale_out.StateError, match="Worker 0's dataset holds an item with no chunk in its '#job' tag"):
         asyncio.run(play())
+
+
+class Stopping:
+    """What the wait for a worker's registration uses of the coordinator's ResumableRun: its stop."""
+
+    def __init__(self) -> None:
+        self.stopping: str | None = None
+        self._stop = asyncio.Event()
+
+    def stop_soon(self, reason: str) -> None:
+        self.stopping = reason
+        self._stop.set()
+
+    async def unless_stopping(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        await asyncio.wait({task, asyncio.ensure_future(self._stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        task.cancel()
+
+
+def test_an_abort_ends_the_wait_for_a_worker_that_may_have_been_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A coordinator restarted with `starting` saved waits for that worker to register; an abort (or a migration)
+    must end that wait, or the run outlives its abort and then starts the worker."""
+    monkeypatch.setattr(scale_out, "REGISTRATION_WAIT_SECS", 3600.0)
+
+    async def wait_then_abort() -> str:
+        configuration, client = Configuration(storage_dir=str(tmp_path)), FileSystemStorageClient()
+        store = await KeyValueStore.open(name="coordinator", configuration=configuration, storage_client=client)
+        run = Stopping()
+        waiting = asyncio.ensure_future(scale_out._registered(run, store, 2, wait=True))
+        await asyncio.sleep(scale_out.POLL_SECS * 2)
+        assert not waiting.done()  # no registration yet: it waits
+        run.stop_soon("aborting")
+        return await asyncio.wait_for(waiting, timeout=30)  # a deadline: without the stop it waits an hour
+
+    assert asyncio.run(wait_then_abort()) == ""

@@ -472,6 +472,11 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
         await _abort_all([run_id for run_id in run.state["workers"] if run_id], gracefully=False)
         return
     workers = await _start_or_attach(run, actor_input)
+    if workers is None:  # the run must stop before every worker is known: the ones started stop with it
+        if run.stopping != "migrating":
+            started = [run_id for run_id in run.state["workers"] if run_id]
+            await _abort_all(started, gracefully=run.stopping == "aborting")
+        return
     readers = [WorkerDataset(info["defaultDatasetId"]) for info in workers]
     ids = [info["id"] for info in workers]
     if not run.state["resurrections"]:
@@ -527,8 +532,9 @@ async def _merge_once(
         return landed + pushed
 
 
-async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str, Any]]:
-    """The workers' run objects: those in the state record, those that registered, and new ones for the rest."""
+async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str, Any]] | None:
+    """The workers' run objects: those in the state record, those that registered, and new ones for the rest;
+    None if the run must stop first (no worker is started then)."""
     count = actor_input.parallel_runs
     if not run.state["workers"]:
         run.state["workers"] = [""] * count
@@ -540,7 +546,9 @@ async def _start_or_attach(run: ResumableRun, actor_input: Any) -> list[dict[str
     raw_input = await store.get_value(Actor.configuration.input_key) or {}
     for worker in range(count):
         if not ids[worker]:
-            ids[worker] = await _registered(store, worker, wait=run.state["starting"] == worker)
+            ids[worker] = await _registered(run, store, worker, wait=run.state["starting"] == worker)
+        if run.stopping:
+            return None
         if not ids[worker]:
             run.state["starting"] = worker  # saved before the start: a crash now is found out after the restart
             await run.persist()
@@ -582,14 +590,15 @@ def _job_shape(run: ResumableRun, actor_input: Any) -> dict[str, Any]:
     return job
 
 
-async def _registered(store: Any, worker: int, *, wait: bool) -> str:
-    """The run ID a worker registered under (waiting for it if it may have been started just before a crash)."""
+async def _registered(run: ResumableRun, store: Any, worker: int, *, wait: bool) -> str:
+    """The run ID a worker registered under (waiting for it if it may have been started just before a crash,
+    unless the run must stop: an abort or a migration does not wait for it)."""
     deadline = time.monotonic() + (REGISTRATION_WAIT_SECS if wait else 0)
     while True:
         record = await store.get_value(WORKER_RECORD.format(worker))
-        if record is not None or time.monotonic() >= deadline:
+        if record is not None or time.monotonic() >= deadline or run.stopping:
             return (record or {}).get("runId", "")
-        await asyncio.sleep(POLL_SECS)
+        await run.unless_stopping(asyncio.sleep(POLL_SECS))
 
 
 async def _run_info(run_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ JSON_API_FILES = [
     "{package}/pagination.py",
     "{package}/credentials.py",
     "{package}/page_commits.py",
+    "{package}/scale_out_chunks.py",
     "tests/test_resume.py",
     "tests/test_ledger.py",
     "tests/test_migration.py",
@@ -30,6 +31,7 @@ JSON_API_FILES = [
 CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
     "{package}/crawling.py",
+    "{package}/scale_out_pages.py",
     "tests/local_site.py",
     "tests/campaign_routes.py",
 ]

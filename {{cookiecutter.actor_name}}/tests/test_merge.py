@@ -1,11 +1,14 @@
-"""The coordinator's merge of its workers' datasets (scale_out.py) on its own, over real file-system datasets: the
-pages and chunks the workers pushed, tagged as they tag them, merged poll after poll as the coordinator does."""
+"""The coordinator's merge of its workers' datasets (scale_out.py, with each kind's merge: scale_out_chunks.py,
+scale_out_pages.py) on its own, over real file-system datasets: the pages and chunks the workers pushed, tagged as
+they tag them, merged poll after poll as the coordinator does. A project has its own kind's merge only: the other
+kind's tests are skipped."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import importlib
+import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +21,17 @@ from harness import package_name
 
 scale_out = importlib.import_module(f"{package_name()}.scale_out")
 resumable = importlib.import_module(f"{package_name()}.resumable")
+
+
+def kind_module(name: str) -> Any:
+    """The package's module `name`, or None in a project of the other kind."""
+    found = importlib.util.find_spec(f"{package_name()}.{name}")
+    return importlib.import_module(found.name) if found else None
+
+
+chunk_kind, page_kind = kind_module("scale_out_chunks"), kind_module("scale_out_pages")
+needs_chunks = pytest.mark.skipif(chunk_kind is None, reason="the JSON kind's merge")
+needs_pages = pytest.mark.skipif(page_kind is None, reason="the crawlers' merge")
 DONE = scale_out.DONE
 # Items whose fields are named as a worker's tags were once named: the merge must leave them as they are.
 ODD = {"#chunk": "mine", "#page": 7, "#of": [1], "#job": None, "item": {"x": 1}}
@@ -67,15 +81,16 @@ async def merged(merge: Any, readers: list[Any], statuses: list[str], polls: int
 
 
 def page(key: str, *items: Any) -> list[Any]:
-    return scale_out.tag_page(key, list(items))
+    return page_kind.tag_page(key, list(items))
 
 
+@needs_pages
 def test_a_page_that_pushed_nothing_is_merged_and_the_merge_ends(tmp_path: Path) -> None:
     """A start page that only enqueues links pushes the 'no items' marker (the two-label router's shape)."""
 
     async def play() -> tuple[list[Any], Any]:
         readers = await worker_datasets(tmp_path, page("start") + page("a", {"n": 1}, {"n": 2}), page("b", {"n": 3}))
-        merge = scale_out.PageMerge(coordinator(), 2, None)
+        merge = page_kind.PageMerge(coordinator(), 2, None)
         return await merged(merge, readers, [DONE, DONE]), merge
 
     items, merge = asyncio.run(play())
@@ -84,6 +99,7 @@ def test_a_page_that_pushed_nothing_is_merged_and_the_merge_ends(tmp_path: Path)
     assert merge.state["read"] == [3, 1]
 
 
+@needs_pages
 def test_a_page_cut_in_one_worker_and_handled_whole_by_another_lands_once_and_the_merge_ends(tmp_path: Path) -> None:
     """Worker 0 was killed in the middle of its push of page p (2 of its 3 items landed), its lock expired,
     and worker 1 handled p whole; worker 0 went on with page q."""
@@ -91,7 +107,7 @@ def test_a_page_cut_in_one_worker_and_handled_whole_by_another_lands_once_and_th
     async def play() -> tuple[list[Any], Any]:
         p = page("p", {"n": 1}, {"n": 2}, {"n": 3})
         readers = await worker_datasets(tmp_path, p[:2] + page("q", {"n": 4}), p)
-        merge = scale_out.PageMerge(coordinator(), 2, None)
+        merge = page_kind.PageMerge(coordinator(), 2, None)
         return await merged(merge, readers, [DONE, DONE]), merge
 
     items, merge = asyncio.run(play())
@@ -100,6 +116,7 @@ def test_a_page_cut_in_one_worker_and_handled_whole_by_another_lands_once_and_th
     assert merge.state["read"] == [3, 3]
 
 
+@needs_pages
 def test_a_page_cut_and_then_failed_for_good_is_merged_as_it_landed_once_every_worker_is_done(tmp_path: Path) -> None:
     """Page p was cut in two killed workers' pushes, then failed for good at its retries: no worker will push it
     whole. What a single run keeps of such a page (the most that landed) is merged, once the job is done."""
@@ -107,7 +124,7 @@ def test_a_page_cut_and_then_failed_for_good_is_merged_as_it_landed_once_every_w
     async def play() -> tuple[list[Any], list[Any], Any]:
         p = page("p", {"n": 1}, {"n": 2}, {"n": 3})
         readers = await worker_datasets(tmp_path, p[:1] + page("q", {"n": 4}), p[:2])
-        merge = scale_out.PageMerge(coordinator(), 2, None)
+        merge = page_kind.PageMerge(coordinator(), 2, None)
         while_working = await merged(merge, readers, ["RUNNING", DONE])
         return while_working, await merged(merge, readers, [DONE, DONE]), merge
 
@@ -117,52 +134,67 @@ def test_a_page_cut_and_then_failed_for_good_is_merged_as_it_landed_once_every_w
     assert merge.done
 
 
-def test_items_with_fields_named_like_tags_are_merged_unchanged(tmp_path: Path) -> None:
+@needs_chunks
+def test_items_with_fields_named_like_tags_are_merged_unchanged_from_chunks(tmp_path: Path) -> None:
     items = [{**ODD, "n": n} for n in range(6)]
 
-    async def play() -> tuple[list[Any], list[Any]]:
-        tag = scale_out.tag_chunk
+    async def play() -> list[Any]:
+        tag = chunk_kind.tag_chunk
         readers = await worker_datasets(tmp_path, tag(items[:2], 0) + tag(items[4:], 2), tag(items[2:4], 1))
-        in_chunks = await merged(scale_out.ChunkMerge(coordinator(), 2), readers, [DONE, DONE])
+        return await merged(chunk_kind.ChunkMerge(coordinator(), 2), readers, [DONE, DONE])
+
+    assert asyncio.run(play()) == items
+
+
+@needs_pages
+def test_items_with_fields_named_like_tags_are_merged_unchanged_from_pages(tmp_path: Path) -> None:
+    items = [{**ODD, "n": n} for n in range(6)]
+
+    async def play() -> list[Any]:
         readers = await worker_datasets(tmp_path / "pages", page("a", *items[:3]), page("b", *items[3:]))
-        return in_chunks, await merged(scale_out.PageMerge(coordinator(), 2, None), readers, [DONE, DONE])
+        return await merged(page_kind.PageMerge(coordinator(), 2, None), readers, [DONE, DONE])
 
-    in_chunks, in_pages = asyncio.run(play())
-    assert in_chunks == items
-    assert sorted(in_pages, key=lambda item: item["n"]) == items
+    assert sorted(asyncio.run(play()), key=lambda item: item["n"]) == items
 
 
-def test_a_merge_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_path: Path) -> None:
-    """A limit (maxItems, the charge limit) cuts a chunk in the middle, and maxRequestsPerCrawl and the charge
-    limit leave pages out: the batch after a restart with the marker saved is the same, and a run resumed with a
-    higher limit merges exactly the rest."""
+@needs_chunks
+def test_a_merge_of_chunks_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_path: Path) -> None:
+    """A limit (maxItems, the charge limit) cuts a chunk in the middle: the batch after a restart with the marker
+    saved is the same, and a run resumed with a higher limit merges exactly the rest."""
     items = [{"n": n} for n in range(12)]
 
     async def in_chunks() -> tuple[list[Any], list[Any], list[Any]]:
-        chunks = [scale_out.tag_chunk(items[c * 3 : c * 3 + 3], c) for c in range(4)]
+        chunks = [chunk_kind.tag_chunk(items[c * 3 : c * 3 + 3], c) for c in range(4)]
         readers = await worker_datasets(tmp_path, chunks[0] + chunks[2], chunks[1] + chunks[3])
         run = coordinator()
-        first, batch_to = await scale_out.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=4)
+        first, batch_to = await chunk_kind.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=4)
         run.state["merge"]["batchTo"] = batch_to  # the marker saved, then a crash: the same batch again
-        again, _ = await scale_out.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=10)
-        merge = scale_out.ChunkMerge(run, 2)  # restarted with a lower limit: the first part of that batch
+        again, _ = await chunk_kind.ChunkMerge(run, 2).batch(readers, [DONE, DONE], at_most=10)
+        merge = chunk_kind.ChunkMerge(run, 2)  # restarted with a lower limit: the first part of that batch
         lowered, batch_to = await merge.batch(readers, [DONE, DONE], at_most=2)
         merge.moved_to(batch_to)
         merge.state["batchTo"] = None
-        return first + again + lowered, await merged(scale_out.ChunkMerge(run, 2), readers, [DONE, DONE])
+        return first + again + lowered, await merged(chunk_kind.ChunkMerge(run, 2), readers, [DONE, DONE])
 
     batches, rest = asyncio.run(in_chunks())
     assert batches == items[:4] + items[:4] + items[:2]
     assert rest == items[2:]
+
+
+@needs_pages
+def test_a_merge_of_pages_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_path: Path) -> None:
+    """maxRequestsPerCrawl and the charge limit leave pages out (a page whole or not at all): a run resumed with a
+    higher limit merges exactly the rest."""
+    items = [{"n": n} for n in range(12)]
 
     async def in_pages() -> tuple[list[Any], list[Any], list[Any]]:
         pages = [page(f"p{n}", *items[n * 2 : n * 2 + 2]) for n in range(6)]
         even, odd = [i for p in pages[0::2] for i in p], [i for p in pages[1::2] for i in p]
         readers = await worker_datasets(tmp_path / "pages", even, odd)
         run = coordinator()
-        at_the_limit = await merged(scale_out.PageMerge(run, 2, 2), readers, [DONE, DONE])
-        charged = await merged(scale_out.PageMerge(run, 2, None), readers, [DONE, DONE], polls=1, at_most=3)
-        return at_the_limit, charged, await merged(scale_out.PageMerge(run, 2, None), readers, [DONE, DONE])
+        at_the_limit = await merged(page_kind.PageMerge(run, 2, 2), readers, [DONE, DONE])
+        charged = await merged(page_kind.PageMerge(run, 2, None), readers, [DONE, DONE], polls=1, at_most=3)
+        return at_the_limit, charged, await merged(page_kind.PageMerge(run, 2, None), readers, [DONE, DONE])
 
     at_the_limit, charged, rest = asyncio.run(in_pages())
     assert len(at_the_limit) == 4  # maxRequestsPerCrawl 2: two whole pages
@@ -170,11 +202,12 @@ def test_a_merge_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_pat
     assert sorted(at_the_limit + charged + rest, key=lambda item: item["n"]) == items
 
 
+@needs_chunks
 @pytest.mark.parametrize("item", [{"n": 1}, {"#chunk": 0, "n": 1}])
 def test_a_dataset_that_is_not_a_workers_is_refused_with_one_message(tmp_path: Path, item: dict) -> None:
     async def play() -> None:
         readers = await worker_datasets(tmp_path, [item], [])
-        await scale_out.ChunkMerge(coordinator(), 2).batch(readers, [DONE, DONE])
+        await chunk_kind.ChunkMerge(coordinator(), 2).batch(readers, [DONE, DONE])
 
     with pytest.raises(scale_out.StateError, match="Worker 0's dataset holds an item with no chunk in its '#job' tag"):
         asyncio.run(play())

@@ -368,15 +368,16 @@ def test_read_back_items_compare_numbers_as_the_dataset_api_gives_them_back() ->
 
 def test_a_worker_stripe_takes_every_nth_chunk_of_pages_from_where_it_is() -> None:
     scale_out = importlib.import_module(f"{package_name()}.scale_out")
+    chunks = importlib.import_module(f"{package_name()}.scale_out_chunks")
     Position = resumable.Position
     part = scale_out.JobPart(coordinatorRunId="c", coordinatorStoreId="s", worker=1, workers=3, chunkPages=2)
-    offsets = scale_out.Stripe.of(part, ActorInput(apiUrl="https://api.test/items", pageSize=10))
+    offsets = chunks.Stripe.of(part, ActorInput(apiUrl="https://api.test/items", pageSize=10))
     # Chunks of 2 pages of 10 items: worker 1 of 3 reads offsets 20-39, 80-99, 140-159, ...
     assert [offsets.onward(Position(offset=n)).offset for n in (0, 20, 35, 40, 100)] == [20, 20, 35, 80, 140]
     assert offsets.chunk_end(Position(offset=35)) == 40
     assert offsets.chunk_of(Position(offset=85)) == 4
     pages_input = ActorInput(apiUrl="https://api.test/items", pagination="page", firstPage=1, pageSize=10)
-    pages = scale_out.Stripe.of(part, pages_input)
+    pages = chunks.Stripe.of(part, pages_input)
     # Page numbers from 1: worker 1 reads pages 3-4, 9-10, ...; its first position skips pages 1 and 2.
     assert pages.onward(Position()) == Position(offset=0, cursor=3)
     assert pages.onward(Position(offset=40, cursor=5)).cursor == 9

@@ -8,7 +8,8 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from .credentials import body_without_secrets, without_secrets
-from .scale_out import CHUNK_PAGES, ParallelRunsInput
+from .scale_out import ParallelRunsInput
+from .scale_out_chunks import CHUNK_PAGES
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]
 SEQUENTIAL: tuple[Pagination, ...] = ("cursor", "nextUrl", "linkHeader")  # each page's position is in the one before

@@ -36,7 +36,7 @@ import hashlib
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,6 @@ from crawlee._utils.requests import compute_unique_key
 from . import ledger
 from .ledger import StateError
 from .resumable import GroupCommits
-from .scale_out import open_shared_queue, tag_page, take_part
 
 if TYPE_CHECKING:
     from crawlee.crawlers import BasicCrawler
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
 
     from .crawl_input import CrawlInput
     from .resumable import ResumableRun
+    from .scale_out_pages import PagePart
 
 ANOTHER_DATASET = (
     "A handler pushed into another dataset than the run's default one (context.push_data with dataset_id, "
@@ -67,17 +67,21 @@ COMMITTING_PER_SLOT = 4  # pages waiting for their commit in the background, per
 
 
 async def crawl(
-    run: ResumableRun, crawl_input: CrawlInput, router: Router, crawler_class: type[BasicCrawler], **options: Any
+    run: ResumableRun,
+    crawl_input: CrawlInput,
+    router: Router,
+    crawler_class: type[BasicCrawler],
+    *,
+    part: PagePart | None = None,
+    **options: Any,
 ) -> None:
     """Crawl from the start URLs with `router`'s handlers, in a crawler of `crawler_class` (crawlee's
     ParselCrawler, PlaywrightCrawler, ...) made with `options` (and `pre_navigation_hooks`), until the queue is
     done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
-    trusted (the crawl stops at once)."""
-    part = crawl_input.part_of_job  # a worker of parallel runs (scale_out.py): the coordinator's queue, shared
-    if part is not None and not await take_part(run, part):
-        return
-    queue = await (open_shared_queue(part) if part else Actor.open_request_queue())
-    commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part is not None)
+    trusted (the crawl stops at once). A worker of parallel runs crawls its `part` (scale_out_pages.py): the
+    coordinator's queue, shared, its pages tagged for the merge."""
+    queue = part.queue if part else await Actor.open_request_queue()
+    commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part.tag if part else None)
     await commits.forget_handled(queue)
     if commits.limit_reached:
         return
@@ -126,7 +130,13 @@ class _Waiting:
 class RequestCommits(GroupCommits):
     """Commits crawled pages with their requests, in groups, exactly once (see the module's docstring)."""
 
-    def __init__(self, run: ResumableRun, max_pages: int | None, *, tag_pages: bool = False) -> None:
+    def __init__(
+        self,
+        run: ResumableRun,
+        max_pages: int | None,
+        *,
+        tag_pages: Callable[[str, list[Any]], list[Any]] | None = None,
+    ) -> None:
         """`tag_pages`: a worker of parallel runs tags each page's items for the coordinator's merge."""
         super().__init__(run)
         self._max_pages, self._tag_pages = max_pages, tag_pages
@@ -196,7 +206,7 @@ class RequestCommits(GroupCommits):
             outputs = ledger.outputs(waiting.items, _as_is, lambda index, key=waiting.key: f"item {index} of {key!r}")
             items = [item for _index, item in outputs]
             if self._tag_pages:
-                items = tag_page(waiting.key, items)
+                items = self._tag_pages(waiting.key, items)
             skipped = state["partial"].get(waiting.key, 0)  # counted in `pushed` already
             if waiting.key == run.landed.request:
                 run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same

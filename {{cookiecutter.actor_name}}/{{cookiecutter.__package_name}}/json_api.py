@@ -26,7 +26,6 @@ from apify import Actor
 from .credentials import Secrets, body_secrets
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
 from .resumable import Position, position_key
-from .scale_out import Stripe
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from apify import ProxyConfiguration
     from crawlee.http_clients import HttpClient
     from crawlee.proxy_configuration import ProxyInfo
+
+    from .scale_out_chunks import Stripe
 
 __all__ = ["JsonApiSource", "Page", "SourceError"]
 
@@ -71,7 +72,7 @@ class JsonApiSource:
       for two positions, stop with SourceError;
     - 404 or 416 for a position past the first page ends the data, with a warning.
     Positional styles (offset, page) fetch up to `ahead` pages at once; the others one page at a time.
-    A worker of parallel runs reads only the pages of its `stripe` (scale_out.py).
+    A worker of parallel runs reads only the pages of its `stripe` (scale_out_chunks.py).
     """
 
     def __init__(

@@ -19,7 +19,8 @@ from .actor_input import ActorInput
 from .json_api import JsonApiSource, SourceError
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import Stripe, coordinate, take_part
+from .scale_out import coordinate, take_part
+from .scale_out_chunks import ChunkMerge, Stripe
 
 
 def transform(item: Any) -> Any | None:
@@ -44,11 +45,15 @@ async def main() -> None:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
             await run.restore(actor_input.source(), transform)
 
-            # 2. Walk the source (with parallelRuns > 1: have worker runs walk it, and merge their items in order).
+            # 2. Walk the source. With parallelRuns > 1 this run coordinates: worker runs walk it, each its stripe
+            #    of the source, and this run merges their items in order (scale_out.py, scale_out_chunks.py).
+            part = actor_input.part_of_job
             if actor_input.parallel_runs > 1:
-                await coordinate(run, actor_input)
-            else:
+                await coordinate(run, actor_input, ChunkMerge)
+            elif part is None:
                 await walk(run, actor_input)
+            elif await take_part(run, part):  # a worker: its stripe (unless another run has its part)
+                await walk(run, actor_input, Stripe.of(part, actor_input))
         except (StateError, SourceError) as error:
             await fail(str(error))
             return
@@ -60,17 +65,13 @@ async def main() -> None:
         await run.stop()
 
 
-async def walk(run: ResumableRun, actor_input: ActorInput) -> None:
+async def walk(run: ResumableRun, actor_input: ActorInput, stripe: Stripe | None = None) -> None:
     """Read the source from where the run is to its end: pages are fetched ahead and committed in order, in groups;
     each group is one save of the position it starts at and one push (ahead: prefetchPages, for offset or page
-    numbers). A worker of parallel runs reads only its part (scale_out.py)."""
-    part = actor_input.part_of_job
-    if part is not None and not await take_part(run, part):
-        return
+    numbers). A worker of parallel runs reads only its `stripe` (scale_out_chunks.py)."""
     proxy = None
     if actor_input.proxy_configuration:
         proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
-    stripe = Stripe.of(part, actor_input) if part else None
     async with (
         ImpitHttpClient() as http,
         JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe) as source,

@@ -21,6 +21,7 @@ from .browser_input import BrowserInput
 from .crawling import crawl
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate
+from .scale_out_pages import PageMerge, take_page_part
 
 
 async def main() -> None:
@@ -38,13 +39,19 @@ async def main() -> None:
 
             # 2. Crawl in the browser: what each page pushed is saved with the request that loaded it (pages
             #    waiting to be saved go together, in one save and one push); the queue knows which are done.
-            #    With parallelRuns > 1: worker runs crawl from one shared queue, and this run merges their pages.
-            if not run.finished and browser_input.parallel_runs > 1:
-                await coordinate(run, browser_input)
-            elif not run.finished:
-                hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
-                options = browser_input.crawler_options()
-                await crawl(run, browser_input, routes.router, PlaywrightCrawler, pre_navigation_hooks=hooks, **options)
+            #    With parallelRuns > 1 this run coordinates: worker runs crawl from its queue, shared, and this run
+            #    merges their pages (scale_out.py, scale_out_pages.py).
+            part = browser_input.part_of_job
+            hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
+            options = {**browser_input.crawler_options(), "pre_navigation_hooks": hooks}
+            if run.finished:
+                pass  # the crawl ended before this start: nothing is left to crawl
+            elif browser_input.parallel_runs > 1:
+                await coordinate(run, browser_input, PageMerge)
+            elif part is None:
+                await crawl(run, browser_input, routes.router, PlaywrightCrawler, **options)
+            elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
+                await crawl(run, browser_input, routes.router, PlaywrightCrawler, part=page_part, **options)
         except StateError as error:
             await fail(str(error))
             return

@@ -20,6 +20,7 @@ from .crawl_input import CrawlInput
 from .crawling import crawl
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate
+from .scale_out_pages import PageMerge, take_page_part
 
 
 async def main() -> None:
@@ -37,11 +38,17 @@ async def main() -> None:
 
             # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be
             #    saved go together, in one save and one push); the request queue knows which pages are done.
-            #    With parallelRuns > 1: worker runs crawl from one shared queue, and this run merges their pages.
-            if not run.finished and crawl_input.parallel_runs > 1:
-                await coordinate(run, crawl_input)
-            elif not run.finished:
+            #    With parallelRuns > 1 this run coordinates: worker runs crawl from its queue, shared, and this run
+            #    merges their pages (scale_out.py, scale_out_pages.py).
+            part = crawl_input.part_of_job
+            if run.finished:
+                pass  # the crawl ended before this start: nothing is left to crawl
+            elif crawl_input.parallel_runs > 1:
+                await coordinate(run, crawl_input, PageMerge)
+            elif part is None:
                 await crawl(run, crawl_input, routes.router, ParselCrawler)
+            elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
+                await crawl(run, crawl_input, routes.router, ParselCrawler, part=page_part)
         except StateError as error:
             await fail(str(error))
             return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import ledger
 from .ledger import StateError
 from .resumable import GroupCommits
-from .scale_out import tag_chunk
+from .scale_out_chunks import tag_chunk
 
 if TYPE_CHECKING:
     from .resumable import Position, ResumableRun, Transform

@@ -2,17 +2,14 @@
 
 With `parallelRuns` N > 1 the run the user started is the coordinator. It starts N worker runs of the same Actor
 and build, each with its part of the work in its input (`partOfJob`), keeps their run IDs in its state record,
-and merges what they push into its own default dataset:
+and merges what they push into its own default dataset. This module is the kind-free part: the job's input
+fields and parts, a worker's registration, and the coordinator (start, attach, resurrect, abort, report, and the
+merge's commit loop). What a worker's part is and how its items merge is its kind's:
 
-- JSON kind (offset and page numbers): the source is cut into chunks of `chunkPages` pages; worker w reads the
-  chunks w, w+N, w+2N, ... (its stripe) and tags each item with its chunk. Chunks are merged in source order:
-  chunk c is complete once its worker has pushed an item of a later chunk, or has succeeded (its source ended).
-- Crawlers: the workers share the coordinator's request queue in the SDK's shared-access mode (locks that
-  expire), and tag each page's items with the page's request key and item count. A page is merged once all its
-  items are there, and only once: a page that two workers handled (a lock that expired while one was migrated or
-  dead) lands once, and the part of it that a killed worker had pushed is passed over (once every worker is
-  done, a page found only in part, cut so and then failed for good, is merged as it landed, as one run keeps it).
-  maxRequestsPerCrawl counts the pages merged.
+- JSON kind (offset and page numbers), scale_out_chunks.py: each worker reads its stripe of chunks of the source;
+  the chunks are merged in source order.
+- Crawlers, scale_out_pages.py: the workers crawl the coordinator's request queue, shared; each page is merged
+  once, whole. maxRequestsPerCrawl counts the pages merged.
 
 A worker pushes each item wrapped with its tag, `{"#job": {...}, "item": <the item>}` (a marker, with no
 `item`, for a crawled page with no items): the merge pushes the item as it is, whatever its fields are named.
@@ -36,18 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from apify.storage_clients import ApifyStorageClient, SmartApifyStorageClient
-from crawlee.storages import RequestQueue
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from . import ledger
 from .ledger import StateError
-from .resumable import POSITION_KEY_LENGTH, Position, position_key
 
 if TYPE_CHECKING:
     from .resumable import ResumableRun
@@ -57,7 +50,6 @@ if TYPE_CHECKING:
 # page it comes from and that page's item count; a page with none pushes one marker, with no ITEM_FIELD).
 TAG_FIELD, ITEM_FIELD = "#job", "item"
 MAX_PARALLEL_RUNS = 25
-CHUNK_PAGES = 4  # JSON kind: pages of the source in one chunk (at least prefetchPages): small, for an even share
 MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fails the job
 POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a few API calls each time)
 READ_LIMIT = 1000  # worker items read per call
@@ -109,64 +101,10 @@ class ParallelRunsInput(BaseModel):
             raise ValueError("a worker of parallel runs (partOfJob) must have parallelRuns 1")
 
 
-# --- the worker's side --------------------------------------------------------------------------------------
+# --- the worker's side: its registration ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stripe:
-    """The chunks of a positional source (offset or page numbers) one worker reads: w, w+N, w+2N, ..."""
-
-    worker: int
-    workers: int
-    chunk_pages: int
-    page_size: int
-    first_page: int
-    by_page_number: bool
-
-    @classmethod
-    def of(cls, part: JobPart, actor_input: Any) -> Stripe:
-        return cls(
-            part.worker,
-            part.workers,
-            part.chunk_pages,
-            actor_input.page_size,
-            actor_input.first_page,
-            actor_input.pagination == "page",
-        )
-
-    def chunk_of(self, at: Position) -> int:
-        if self.by_page_number:
-            number = self.first_page if at.cursor is None else int(at.cursor)
-            return (number - self.first_page) // self.chunk_pages
-        return at.offset // (self.chunk_pages * self.page_size)
-
-    def chunk_end(self, at: Position) -> int | None:
-        """Offset paging: the offset where the chunk of `at` ends (a page is cut there); None for page numbers."""
-        return None if self.by_page_number else (self.chunk_of(at) + 1) * self.chunk_pages * self.page_size
-
-    def onward(self, at: Position) -> Position:
-        """`at` if it is in this worker's stripe, else the start of the worker's next chunk after it."""
-        chunk = self.chunk_of(at)
-        mine = chunk + (self.worker - chunk) % self.workers
-        if mine == chunk:
-            return at
-        if self.by_page_number:
-            return Position(offset=at.offset - at.skip, cursor=self.first_page + mine * self.chunk_pages)
-        return Position(offset=mine * self.chunk_pages * self.page_size)
-
-
-def tag_chunk(items: list[Any], chunk: int) -> list[Any]:
-    """A JSON worker's items as it pushes them: each with the chunk of the source it comes from."""
-    return [{TAG_FIELD: {"chunk": chunk}, ITEM_FIELD: item} for item in items]
-
-
-def tag_page(key: str, items: list[Any]) -> list[Any]:
-    """A crawled page's items as a worker pushes them (one marker item if there are none)."""
-    tag = {"page": position_key(key), "of": len(items)}
-    return [{TAG_FIELD: tag, ITEM_FIELD: item} for item in items] or [{TAG_FIELD: tag}]
-
-
-def _tag_of(item: Any, worker: int, field: str, kind: type) -> Any:
+def tag_of(item: Any, worker: int, field: str, kind: type) -> Any:
     """The `field` of a worker's item's tag; StateError if the item is not one a worker pushes."""
     tag = item.get(TAG_FIELD) if isinstance(item, dict) else None
     value = tag.get(field) if isinstance(tag, dict) else None
@@ -186,8 +124,6 @@ async def take_part(run: ResumableRun, part: JobPart) -> bool:
     watcher = asyncio.create_task(watch_coordinator(run, part))
     _background.add(watcher)
     watcher.add_done_callback(_background.discard)
-    if part.request_queue_id:
-        await release_locks(part)
     return True
 
 
@@ -215,49 +151,6 @@ async def watch_coordinator(run: ResumableRun, part: JobPart) -> None:
         if not run.stopping and await _status_of(part.coordinator_run_id) in ENDED:
             Actor.log.warning(f"The coordinator {part.coordinator_run_id} has ended: this worker stops.")
             run.stop_soon("the coordinator ended")
-
-
-async def open_shared_queue(part: JobPart) -> RequestQueue:
-    """Crawlers: the coordinator's request queue, in the SDK's shared-access mode (several runs take requests
-    from it at once, each under a lock that expires)."""
-    _keep_listed_requests_whole()
-    client = SmartApifyStorageClient(cloud_storage_client=ApifyStorageClient(request_queue_access="shared"))
-    return await RequestQueue.open(id=part.request_queue_id, storage_client=client)
-
-
-def _keep_listed_requests_whole() -> None:
-    """Work around a race in the SDK's shared request-queue client (apify 4.1): when the head is listed (and
-    locked) while this run is still adding one of its requests, the add's answer caches that request again
-    without its body, and the head then counts it as nothing. The crawler idles, the queue is not finished (the
-    request is locked, by this run), and it waits for the lock to expire (3 minutes). The cache keeps the body
-    and lock it already has when a later entry brings none. Only the entries an add writes bring none."""
-    try:
-        from apify.storage_clients._apify._request_queue_shared_client import (  # noqa: PLC0415
-            ApifyRequestQueueSharedClient as Shared,
-        )
-    except ImportError:  # the SDK changed: nothing to work around here, or not in this way
-        return
-    cache_request = Shared._cache_request
-    if getattr(cache_request, "keeps_listed_requests", False):
-        return
-
-    def keeping(
-        self: Any, cache_key: str, processed: Any, *, hydrated_request: Any = None, lock_expires_at: Any = None
-    ) -> None:
-        known = self._requests_cache.get(cache_key)
-        if hydrated_request is None and known is not None and not processed.was_already_handled:
-            hydrated_request, lock_expires_at = known.hydrated, lock_expires_at or known.lock_expires_at
-        cache_request(self, cache_key, processed, hydrated_request=hydrated_request, lock_expires_at=lock_expires_at)
-
-    keeping.keeps_listed_requests = True  # type: ignore[attr-defined]
-    Shared._cache_request = keeping
-
-
-async def release_locks(part: JobPart) -> None:
-    """Crawlers: unlock the requests this run locked before a restart, for any worker to take at once."""
-    client_key = (Actor.configuration.actor_run_id or "")[:32]
-    queue = Actor.apify_client.request_queue(part.request_queue_id, client_key=client_key)
-    await queue.unlock_requests()
 
 
 # --- the coordinator's side ----------------------------------------------------------------------------------
@@ -290,6 +183,11 @@ class Merge:
     def limit_reached(self) -> bool:
         return False
 
+    @classmethod
+    def for_job(cls, run: ResumableRun, actor_input: Any) -> Merge:
+        """The merge of the job `actor_input` describes, over its state in `run`'s state record."""
+        raise NotImplementedError
+
 
 class WorkerDataset:
     """A worker's default dataset, read from a given index on."""
@@ -315,148 +213,9 @@ class WorkerDataset:
         return items
 
 
-class ChunkMerge(Merge):
-    """JSON kind: chunk after chunk, in source order; chunk c is worker c % N's."""
-
-    def __init__(self, run: ResumableRun, workers: int) -> None:
-        super().__init__(run, workers)
-        self.state.setdefault("chunk", 0)  # the next chunk to merge
-
-    async def batch(
-        self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The items of the current chunk found so far, and of the chunks after it while each is complete: chunk c
-        is complete once its worker has pushed an item of a later chunk, or is done. Its items before that are
-        the next in source order whatever comes: they are merged at once. Cut at `at_most` items, within a chunk
-        if need be (the marker's batch too: a limit may have been lowered since); the merge goes on there."""
-        read, chunk, until = list(self.state["read"]), self.state["chunk"], self.state["batchTo"]
-        self.held_back = False
-        # Each worker's items from where the merge is, read when its chunk comes (a worker ahead of the others is
-        # not read again and again), at most READ_LIMIT; after a restart: exactly those of the marker's batch.
-        fresh: dict[int, list[Any]] = {}
-        cut_short: set[int] = set()  # workers of which READ_LIMIT items were read: there may be more
-
-        async def items_of(worker: int) -> list[Any]:
-            if worker not in fresh:
-                end = until["read"][worker] if until else None
-                fresh[worker] = await readers[worker].read(read[worker], end, at_most=None if until else READ_LIMIT)
-                if until is None and len(fresh[worker]) == READ_LIMIT:
-                    cut_short.add(worker)
-            return fresh[worker]
-
-        batch: list[Any] = []
-        while True:
-            everything_read = until is None and all(status == DONE for status in statuses)
-            if everything_read and not any([await items_of(w) for w in range(self._workers)]) and not cut_short:
-                self.done = True
-                break
-            worker = chunk % self._workers
-            items = await items_of(worker)
-            of_chunk = 0
-            while of_chunk < len(items) and _tag_of(items[of_chunk], worker, "chunk", int) == chunk:
-                of_chunk += 1
-            if of_chunk < len(items) and (found := _tag_of(items[of_chunk], worker, "chunk", int)) < chunk:
-                raise StateError(f"Worker {worker}'s dataset holds an item of chunk {found} after chunk {chunk}.")
-            taken = of_chunk if at_most is None else min(of_chunk, at_most - len(batch))
-            batch += [item[ITEM_FIELD] for item in items[:taken]]
-            fresh[worker], read[worker] = items[taken:], read[worker] + taken
-            if taken < of_chunk:
-                self.held_back = True
-                break  # the limit: the merge goes on within this chunk
-            if until is not None and chunk >= until["chunk"]:
-                break  # the marker's batch, again
-            if until is None and taken == len(items) and (statuses[worker] != DONE or worker in cut_short):
-                break  # the chunk may go on: its worker is still at it, or its items were not all read yet
-            chunk += 1
-            if until is None and (len(batch) >= READ_LIMIT or len(batch) == at_most):
-                break
-        return batch, {"read": read, "chunk": chunk}
-
-    def moved_to(self, batch_to: dict[str, Any]) -> None:
-        super().moved_to(batch_to)
-        self.state["chunk"] = batch_to["chunk"]
-
-
-class PageMerge(Merge):
-    """Crawlers: each page once all its items are there, the first time only; at most `max_pages` pages."""
-
-    def __init__(self, run: ResumableRun, workers: int, max_pages: int | None) -> None:
-        super().__init__(run, workers)
-        self.state.setdefault("pages", "")  # position_key() of every page merged, joined
-        joined = self.state["pages"]
-        self._merged = {joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)}
-        self._max_pages = max_pages
-
-    async def batch(
-        self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """The pages complete in the workers' datasets and not merged yet, whole pages within `at_most` items and
-        maxRequestsPerCrawl. A page left out keeps its worker's read pointer before it (a run resumed with a higher
-        limit merges it); a page merged already (handled twice) does not, even when only part of it is here (its
-        worker was killed in the middle of its push, and the page was then handled whole by another worker).
-        Once every worker is done, a page of which only part is here (cut so, then failed for good at its retry)
-        is merged as it is: what a single run keeps of such a page."""
-        until = self.state["batchTo"]
-        read, ends = list(self.state["read"]), until["ends"] if until else [None] * self._workers
-        batch: list[Any] = []
-        pages: list[str] = []
-        any_new, all_done = False, all(status == DONE for status in statuses)
-        self.held_back = False
-
-        def merge_page(key: str, page_items: list[Any]) -> bool:
-            """Whether the page is merged now, or was merged before (then it holds no read pointer)."""
-            if key in self._merged or key in pages:  # merged from another worker already: a page handled twice
-                return True
-            if until is not None and key not in until["pages"]:
-                return False  # after a restart, the marker's batch again: this page was left out of it
-            if until is None and self._max_pages and len(self._merged) + len(pages) >= self._max_pages:
-                return False  # left out: a run resumed with a higher maxRequestsPerCrawl merges it
-            if until is None and at_most is not None and len(batch) + len(page_items) > at_most:
-                self.held_back = True
-                return False
-            pages.append(key)
-            batch.extend(page_items)
-            return True
-
-        first_open: list[dict[str, int]] = []  # each worker's pages not merged (yet): the index of their first item
-        parts: dict[str, list[Any]] = {}  # the pages of which only part is in a worker's dataset: the longest part
-        for worker, reader in enumerate(readers):
-            items = await reader.read(read[worker], ends[worker])
-            any_new = any_new or bool(items)
-            ends[worker] = read[worker] + len(items)
-            open_pages: dict[str, list[Any]] = {}
-            first_open.append({})
-            for index, item in enumerate(items):
-                key, count = _tag_of(item, worker, "page", str), _tag_of(item, worker, "of", int)
-                first_open[worker].setdefault(key, index)
-                open_pages.setdefault(key, []).append(item)
-                if len(open_pages[key]) < max(1, count):  # a page of no items pushed one marker
-                    continue
-                if merge_page(key, [i[ITEM_FIELD] for i in open_pages.pop(key) if ITEM_FIELD in i]):
-                    first_open[worker].pop(key)
-            for key, part in open_pages.items():
-                parts[key] = max(parts.get(key, []), [i[ITEM_FIELD] for i in part if ITEM_FIELD in i], key=len)
-        for key, part in parts.items():  # after every complete page: a page found whole anywhere is merged whole
-            if (until is None and all_done) or (until is not None and key in until["pages"]):
-                merge_page(key, part)
-        for worker, items_read in enumerate(ends):
-            held = [index for key, index in first_open[worker].items() if key not in self._merged and key not in pages]
-            read[worker] += min(held, default=items_read - read[worker])
-        self.done = not any_new and all_done and until is None
-        return batch, {"read": read, "ends": ends, "pages": pages}
-
-    def moved_to(self, batch_to: dict[str, Any]) -> None:
-        super().moved_to(batch_to)
-        self._merged.update(batch_to["pages"])
-        self.state["pages"] += "".join(batch_to["pages"])
-        self._run.state["pages"] = len(self._merged)
-
-    def limit_reached(self) -> bool:
-        return bool(self._max_pages) and len(self._merged) >= self._max_pages
-
-
-async def coordinate(run: ResumableRun, actor_input: Any) -> None:
-    """Run the job over `actor_input.parallel_runs` worker runs and merge their items, until all is merged (then
+async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merge]) -> None:
+    """Run the job over `actor_input.parallel_runs` worker runs and merge their items (with the kind's
+    `merge_class`: scale_out_chunks.ChunkMerge, scale_out_pages.PageMerge), until all is merged (then
     the run is finished), or the run must stop (migrating: the workers go on; aborting: they are aborted too).
     Raises StateError when a worker keeps failing or a merge cannot be trusted."""
     if not Actor.is_at_home():
@@ -464,9 +223,8 @@ async def coordinate(run: ResumableRun, actor_input: Any) -> None:
             f"parallelRuns {actor_input.parallel_runs} starts runs of this Actor on the Apify platform: run it there "
             "(rehearse it here with tests/rehearse.py --parallel-runs N), or set parallelRuns to 1 to run locally."
         )
-    count, max_items = actor_input.parallel_runs, getattr(actor_input, "max_items", 0)
-    crawl = hasattr(actor_input, "start_urls")
-    merge = PageMerge(run, count, actor_input.max_pages) if crawl else ChunkMerge(run, count)
+    max_items = getattr(actor_input, "max_items", 0)
+    merge = merge_class.for_job(run, actor_input)
     if run.finished or merge.limit_reached() or (max_items and run.pushed >= max_items):
         # All merged; or a limit holds (a resume with a higher one goes on from where the merge is): no worker works.
         await _abort_all([run_id for run_id in run.state["workers"] if run_id], gracefully=False)

@@ -203,6 +203,13 @@ def test_python_files_are_copied_verbatim(baked) -> None:
     assert set(baked_files) == set(template_files)
     for relative, path in baked_files.items():
         assert path.read_bytes() == template_files[relative].read_bytes(), relative
+    # Each kind keeps only what it runs: every module of the package is imported by another one.
+    sources = {relative: path.read_text() for relative, path in baked_files.items() if relative.startswith("PKG/")}
+    for relative in sources:
+        module = relative.removeprefix("PKG/").removesuffix(".py")
+        if module not in {"__init__", "__main__", "main"}:
+            imported = re.compile(rf"^\s*from \.(?:{module} import | import (?:\w+, )*{module}\b)", re.MULTILINE)
+            assert any(imported.search(text) for other, text in sources.items() if other != relative), relative
 
 
 def test_apify_schemas_accept_the_actor(baked) -> None:

@@ -18,6 +18,7 @@ import chain_routes
 import pytest
 import site_routes
 import two_label_routes
+from crawlee import Request
 from harness import (
     PROJECT_ROOT,
     ROUTES_VARIABLE,
@@ -388,6 +389,21 @@ def test_a_crash_between_a_handlers_adds_and_its_mark_adds_the_same_requests_aga
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
     assert_exact(storage, site, chain_routes)
+
+
+def test_always_enqueue_keys_do_not_depend_on_the_order_of_the_adds() -> None:
+    """A handler run again after a crash may add the same requests in another order (a set's order changes between
+    processes): it must add the same keys, which the queue then takes once."""
+    with_keys = importlib.import_module(f"{package_name()}.crawling")._with_keys_of_the_page
+    urls = [f"http://127.0.0.1/page/{n}" for n in (1, 2, 3, 2)]  # page 2 twice: two requests, two keys
+
+    def keys(order: list[str], page: str = "parent") -> list[str]:
+        calls = [{"requests": [Request.from_url(url, always_enqueue=True) for url in order]}]
+        return sorted(request.unique_key for call in with_keys(calls, page) for request in call["requests"])
+
+    assert keys(urls) == keys(list(reversed(urls)))
+    assert len(set(keys(urls))) == 4
+    assert not set(keys(urls)) & set(keys(urls, page="another page"))  # another page's adds are other requests
 
 
 def test_failed_pages_are_counted_in_the_final_status(storage: Storage) -> None:

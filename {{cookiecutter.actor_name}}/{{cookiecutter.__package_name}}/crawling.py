@@ -364,14 +364,17 @@ def _unique_key_at(request: Request, url: str) -> str:
 
 def _with_keys_of_the_page(calls: list[Any], page_key: str) -> Iterator[Any]:
     """A handler's add_requests calls, with the random part of each always_enqueue request's key made of the key
-    of the page that adds it and its place among them: the same every time the handler runs on that page."""
-    place = 0
+    of the page that adds it, the request's own key and how many times the handler added that key before: the
+    same every time the handler runs on that page, in whatever order it adds them (a set's order changes between
+    processes)."""
+    times: Counter[str] = Counter()
     for call in calls:
         requests = []
         for request in call["requests"]:
             if isinstance(request, Request) and ALWAYS_ENQUEUED.match(request.unique_key):
-                place += 1
-                made = hashlib.sha256(f"{page_key}\n{place}".encode()).hexdigest()[:17]
+                own_key = request.unique_key[17:]
+                times[own_key] += 1
+                made = hashlib.sha256(f"{page_key}\n{own_key}\n{times[own_key]}".encode()).hexdigest()[:17]
                 request = request.model_copy(update={"unique_key": made + request.unique_key[17:]})  # noqa: PLW2901
             requests.append(request)
         yield {**call, "requests": requests}

@@ -33,6 +33,7 @@ from harness import (
 )
 from local_site import LocalSite, sort_items
 from platform_standin import PlatformStandIn, PlatformWays
+from pydantic import ValidationError
 
 CrawlInput = importlib.import_module(f"{package_name()}.crawl_input").CrawlInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
@@ -166,12 +167,37 @@ def test_a_kill_right_after_a_push_on_the_platform(storage: Storage) -> None:
         ({"startUrls": []}, ["startUrls"]),
         ({"startUrls": [{"url": "ftp://example.com/"}], "maxConcurrency": 0}, ["startUrls", "maxConcurrency"]),
         ({"startUrls": [{"url": "https://example.com/"}], "maxRequestsPerCrawl": -1}, ["maxRequestsPerCrawl"]),
+        ({"startUrls": [{"url": "https://example.com/"}, {"url": "http://[::1/x"}]}, ["startUrls"]),
     ],
 )
 def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_input: dict, named: list[str]) -> None:
     line = refusal_of(storage, actor_input)
     for field in named:
         assert f"{field}:" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1/x", "invalid IPv6 address"),
+        ("http://example.com:99999/", "invalid port number"),
+        ("http:///path", "the URL has no host"),
+        ("https://example.com/a b", "holds a space"),
+        ("https://example.com\\@other.test/", "URL parsers read the URL's host differently"),
+    ],
+)
+def test_a_malformed_start_url_is_refused_naming_it(url: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        CrawlInput.model_validate({"startUrls": [{"url": "https://example.com/"}, {"url": url}]})
+    ((loc, message),) = [(".".join(map(str, error["loc"])), error["msg"]) for error in refused.value.errors()]
+    assert loc == "startUrls"
+    assert f"start URL 2 {url!r}: " in message
+    assert problem in message
+
+
+def test_start_urls_are_kept_as_written() -> None:
+    urls = ["https://Bücher.test/a%20b?q=1,2", "http://[::1]:8080/", "http://127.0.0.1:9"]
+    assert CrawlInput.model_validate({"startUrls": [{"url": url} for url in urls]}).urls == urls
 
 
 @pytest.mark.parametrize("name", INPUT_SCHEMA["properties"])
@@ -404,6 +430,28 @@ def test_always_enqueue_keys_do_not_depend_on_the_order_of_the_adds() -> None:
     assert keys(urls) == keys(list(reversed(urls)))
     assert len(set(keys(urls))) == 4
     assert not set(keys(urls)) & set(keys(urls, page="another page"))  # another page's adds are other requests
+
+
+def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> None:
+    """A handler's own unique key of 17 letters and digits and "|" (as crawlee's always_enqueue keys look) is the
+    key of one request, whichever page adds it, and a redirect saves what it loaded under that URL's usual key."""
+    crawling = importlib.import_module(f"{package_name()}.crawling")
+    old, new = "http://127.0.0.1/old/1", "http://127.0.0.1/page/1"
+
+    def added(request: Request, page: str) -> list[str]:
+        calls = [{"requests": [request, request]}]  # one request added twice: one key, as crawlee would
+        return [r.unique_key for call in crawling._with_keys_of_the_page(calls, page) for r in call["requests"]]
+
+    for own_id in ("ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPQ01234567"):
+        own = Request.from_url(new, unique_key=f"{own_id}|sku-1")
+        assert added(own, "a") + added(own, "b") == [f"{own_id}|sku-1"] * 4
+        assert crawling._unique_key_at(Request.from_url(old, unique_key=f"{own_id}|{old}"), new) == new
+    drawn = Request.from_url(old, always_enqueue=True)  # while crawlee's own are made of the page's key
+    made = added(drawn, "a")
+    assert made[0] == made[1] != drawn.unique_key
+    assert made[0].endswith(f"|{old}")
+    assert made != added(drawn, "b")
+    assert crawling._unique_key_at(Request.from_url(old, unique_key=made[0]), new) == made[0].replace(old, new)
 
 
 def test_failed_pages_are_counted_in_the_final_status(storage: Storage) -> None:

@@ -20,7 +20,9 @@ afterwards, outside the handler's timeout; here that commit goes through `Reques
   given back to the queue as it was: no retry is used up and no request fails;
 - the requests a handler adds are added once its page is saved (a page given back adds nothing), and the random
   unique keys of `always_enqueue` requests are made of the page's key instead, so that a handler run again on the
-  same page (after a crash between its adds and its mark) adds the same keys, which the queue takes once;
+  same page (after a crash between its adds and its mark) adds the same keys, which the queue takes once. The
+  random IDs crawlee draws for them, and the ones made here, carry a check of their letters (ALWAYS_ENQUEUE_ID):
+  a key of your own that merely looks like one is left as it is;
 - a request that the server redirected to another URL saves nothing itself: the page it loaded is saved under
   that URL's request, a copy of this one (headers, method, payload, user data, session...) with the URL and
   unique key changed, added to the queue if it is not there yet, so each loaded URL lands once. A redirect is
@@ -43,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from apify import Actor
 from crawlee import ConcurrencySettings, Request, RequestState
+from crawlee import _request as crawlee_request
+from crawlee._utils.crypto import crypto_random_object_id
 from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
@@ -61,8 +65,11 @@ ANOTHER_DATASET = (
     "A handler pushed into another dataset than the run's default one (context.push_data with dataset_id, "
     "dataset_name or dataset_alias): only the default dataset is saved exactly once. Push into the default dataset."
 )
-# crawlee's unique key of an `always_enqueue` request: a random ID of 17 letters and digits, "|", the usual key.
-ALWAYS_ENQUEUED = re.compile(r"[A-Za-z0-9]{17}\|")
+# The unique key of an `always_enqueue` request: an ID, "|", the usual key. crawlee draws a random ID of 17 letters and
+# digits; here it gets 8 more, a check of the 17 that tells who made it (`DRAWN`: crawlee, `MADE`: this module, of the
+# page's key), which a key made any other way (your own) has by accident once in four billion.
+ALWAYS_ENQUEUE_ID = re.compile(r"([A-Za-z0-9]{17})([0-9a-f]{8})\|")
+DRAWN, MADE = "drawn", "made"
 COMMITTING_PER_SLOT = 4  # pages waiting for their commit in the background, per concurrency slot, at most
 
 
@@ -80,6 +87,12 @@ async def crawl(
     done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
     trusted (the crawl stops at once). A worker of parallel runs crawls its `part` (scale_out_pages.py): the
     coordinator's queue, shared, its pages tagged for the merge."""
+    if not _is_always_enqueue_key(Request.from_url("http://localhost", always_enqueue=True).unique_key, DRAWN):
+        raise StateError(
+            "This version of crawlee draws the IDs of always_enqueue requests where this template cannot check them "
+            "(crawlee._request.crypto_random_object_id): pin crawlee to a version this template supports (see "
+            "requirements)."
+        )
     queue = part.queue if part else await Actor.open_request_queue()
     commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part.tag if part else None)
     await commits.forget_handled(queue)
@@ -350,34 +363,60 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
 
 def _unique_key_at(request: Request, url: str) -> str:
     """The unique key `request` would have for `url`, made as its own was: crawlee's usual one, or with the
-    fragment kept, or extended with the method, headers and payload; an always_enqueue prefix kept. (A key the
+    fragment kept, or extended with the method, headers and payload; an always_enqueue ID kept. (A key the
     user made up: the usual one of `url`.)"""
-    prefix = request.unique_key[:18] if ALWAYS_ENQUEUED.match(request.unique_key) else ""
+    key = request.unique_key
+    prefix = key[: key.index("|") + 1] if _is_always_enqueue_key(key, DRAWN, MADE) else ""
     fields = {"method": request.method, "headers": request.headers, "payload": request.payload}
     fields["session_id"] = request.session_id
     for fragment, extended in itertools.product((False, True), repeat=2):
         flags = {"keep_url_fragment": fragment, "use_extended_unique_key": extended}
-        if prefix + compute_unique_key(request.url, **fields, **flags) == request.unique_key:
+        if prefix + compute_unique_key(request.url, **fields, **flags) == key:
             return prefix + compute_unique_key(url, **fields, **flags)
     return prefix + compute_unique_key(url)
 
 
 def _with_keys_of_the_page(calls: list[Any], page_key: str) -> Iterator[Any]:
-    """A handler's add_requests calls, with the random part of each always_enqueue request's key made of the key
-    of the page that adds it, the request's own key and how many times the handler added that key before: the
-    same every time the handler runs on that page, in whatever order it adds them (a set's order changes between
-    processes)."""
+    """A handler's add_requests calls, with the random ID crawlee drew for each always_enqueue request's key made of
+    the key of the page that adds it, the request's own key and how many requests with that own key the handler
+    added before: the same every time the handler runs on that page, in whatever order it adds them (a set's order
+    changes between processes). One request added twice keeps one key, as crawlee would."""
     times: Counter[str] = Counter()
+    made: dict[str, str] = {}  # drawn key -> the key made of it
     for call in calls:
         requests = []
         for request in call["requests"]:
-            if isinstance(request, Request) and ALWAYS_ENQUEUED.match(request.unique_key):
-                own_key = request.unique_key[17:]
-                times[own_key] += 1
-                made = hashlib.sha256(f"{page_key}\n{own_key}\n{times[own_key]}".encode()).hexdigest()[:17]
-                request = request.model_copy(update={"unique_key": made + request.unique_key[17:]})  # noqa: PLW2901
+            if isinstance(request, Request) and _is_always_enqueue_key(request.unique_key, DRAWN):
+                drawn = request.unique_key
+                if drawn not in made:
+                    own_key = drawn.split("|", 1)[1]
+                    times[own_key] += 1
+                    head = hashlib.sha256(f"{page_key}\n{own_key}\n{times[own_key]}".encode()).hexdigest()[:17]
+                    made[drawn] = f"{_checked(head, MADE)}|{own_key}"
+                request = request.model_copy(update={"unique_key": made[drawn]})  # noqa: PLW2901
             requests.append(request)
         yield {**call, "requests": requests}
+
+
+def _checked(head: str, maker: str) -> str:
+    """A 17-character ID followed by the check that says `maker` made it (ALWAYS_ENQUEUE_ID)."""
+    return head + hashlib.sha256(f"{maker}\n{head}".encode()).hexdigest()[:8]
+
+
+def _is_always_enqueue_key(key: str, *makers: str) -> bool:
+    """Whether `key` is an always_enqueue request's, its ID made by one of `makers` (DRAWN, MADE)."""
+    match = ALWAYS_ENQUEUE_ID.match(key)
+    return match is not None and any(_checked(match[1], maker) == match[1] + match[2] for maker in makers)
+
+
+def _drawn_always_enqueue_id(length: int = 17) -> str:
+    """crawlee's random ID for an always_enqueue request's key, with the check that says crawlee drew it."""
+    return _checked(crypto_random_object_id(length), DRAWN)
+
+
+# crawlee draws the ID of an always_enqueue key with this function (and uses it for nothing else): drawn here,
+# the key is recognised when the handler's adds are committed. crawl() checks at its start that it still is.
+crawlee_request.crypto_random_object_id = _drawn_always_enqueue_id
 
 
 def _as_is(item: Any) -> Any:

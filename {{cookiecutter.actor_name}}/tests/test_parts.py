@@ -174,6 +174,16 @@ def test_input_with_unknown_fields_is_accepted_and_wrong_types_are_not() -> None
             "pageParam 'variables.page' leads through requestBody.variables, a JSON str, not an object",
         ),
         ({"limitParam": "size.n", "requestBody": {"size": 10}}, "limitParam 'size.n' leads through requestBody.size"),
+        (
+            {"pagination": "page", "pageParam": "page", "limitParam": "page.size", "requestBody": {}},
+            "pageParam 'page' and limitParam 'page.size' are places in requestBody where one holds the other",
+        ),
+        ({"offsetParam": "q.from", "limitParam": "q", "requestBody": {}}, "offsetParam 'q.from' and limitParam 'q'"),
+        (
+            {"pagination": "cursor", "cursorPath": "c", "cursorParam": "a", "limitParam": "a.n", "requestBody": {}},
+            "cursorParam 'a' and limitParam 'a.n' are places in requestBody where one holds the other",
+        ),
+        ({"limitParam": "size", "requestBody": {"size": {"n": 9}}}, "limitParam 'size' would replace requestBody.si"),
         ({"oauth2TokenUrl": "https://auth.test/token", "oauth2ClientId": "c"}, "OAuth2 needs all of"),
         ({"oauth2ClientId": "c", "oauth2ClientSecret": "s3cret"}, "OAuth2 needs all of"),
         (
@@ -185,6 +195,49 @@ def test_input_with_unknown_fields_is_accepted_and_wrong_types_are_not() -> None
 def test_pagination_that_cannot_work_is_refused_naming_the_fields(fields: dict, named: str) -> None:
     with pytest.raises(ValidationError, match=named):
         ActorInput.model_validate({"apiUrl": "https://api.test/", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "problem"),
+    [
+        ({"apiUrl": "http://[::1/items"}, "apiUrl", "not a valid http(s) URL: invalid IPv6 address"),
+        ({"apiUrl": "http://api.test:99999/items"}, "apiUrl", "not a valid http(s) URL: invalid port number"),
+        ({"apiUrl": "http:///items"}, "apiUrl", "the URL has no host"),
+        ({"apiUrl": "http://api.test:0/items"}, "apiUrl", "port is 0"),
+        ({"apiUrl": "http://api.test\\@other.test/items"}, "apiUrl", "URL parsers read the URL's host differently"),
+        ({"apiUrl": "http://%61pi.test/items"}, "apiUrl", "URL parsers read the URL's host differently"),
+        ({"credentialOrigins": ["https://cdn.test", "https://[::1"]}, "credentialOrigins.1", "invalid IPv6 address"),
+        ({"credentialOrigins": ["cdn.test"]}, "credentialOrigins.0", "relative URL without a base"),
+        (
+            {"oauth2TokenUrl": "https://auth.test:70000/t", "oauth2ClientId": "c", "oauth2ClientSecret": "s"},
+            "oauth2TokenUrl",
+            "invalid port number",
+        ),
+        ({"headers": {"X-Key": "k-1\r\nX-Other: 1"}}, "headers", "header 'X-Key' holds a line break or another"),
+        ({"headers": {"X-Key": "k-1\x00"}}, "headers", "header 'X-Key' holds a line break or another control"),
+        ({"headers": {"X Key": "k-1"}}, "headers", "'X Key' is not a header name"),
+        ({"headers": {"X-Key:": "k-1"}}, "headers", "'X-Key:' is not a header name"),
+    ],
+)
+def test_a_malformed_url_or_header_is_refused_naming_its_field(fields: dict, field: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        ActorInput.model_validate({"apiUrl": "https://api.test/items", **fields})
+    ((loc, message),) = [(".".join(map(str, error["loc"])), error["msg"]) for error in refused.value.errors()]
+    assert loc == field
+    assert problem in message
+    assert "k-1" not in message
+
+
+def test_well_formed_urls_headers_and_body_places_are_accepted_as_written() -> None:
+    for url in ("http://127.0.0.1:9/items", "https://Bücher.test/a%20b?q=1,2&flag", "http://[::1]:8080/items"):
+        accepted = ActorInput.model_validate({"apiUrl": url, "credentialOrigins": [url], "oauth2TokenUrl": ""})
+        assert (accepted.api_url, accepted.credential_origins) == (url, [url])
+    headers = {"X-Api-Key": "k-1", "Accept-Language": "de, en;q=0.5", "X-Tab": "a\tb", "X-Name": "Müller"}
+    assert ActorInput.model_validate({"apiUrl": "https://api.test/", "headers": headers}).headers == headers
+    composite = {"aggs": {"c": {"composite": {"size": 10, "after": {"k": None}}}}}  # a cursor may replace an object
+    cursor = {"pagination": "cursor", "cursorPath": "aggregations.c.after_key", "requestBody": composite}
+    places = {"cursorParam": "aggs.c.composite.after", "limitParam": "aggs.c.composite.size"}
+    ActorInput.model_validate({"apiUrl": "https://api.test/_search", **cursor, **places})
 
 
 def test_the_source_fingerprint_ignores_credentials_and_what_may_change() -> None:

@@ -203,12 +203,19 @@ def test_corrupt_state_fails_clearly_and_touches_nothing(storage: Storage, recor
         ({"apiUrl": "http://127.0.0.1:9/items", "pageSize": "100"}, ["pageSize"]),
         ({"apiUrl": "http://127.0.0.1:9/items", "pageSize": 0, "maxItems": -1}, ["pageSize", "maxItems"]),
         ({"apiUrl": "http://127.0.0.1:9/items", "offsetParam": 3, "itemsPath": None}, ["offsetParam", "itemsPath"]),
+        ({"apiUrl": "http://127.0.0.1:99999/items"}, ["apiUrl"]),
+        ({"apiUrl": "http://127.0.0.1:9/items", "headers": {"X-Key": "s3cret-value\r\nX-Evil: 1"}}, ["headers"]),
+        (
+            {"apiUrl": "http://127.0.0.1:9/items", "pagination": "page", "limitParam": "page.n", "requestBody": {}},
+            ["input"],  # a check of several fields: pageParam 'page' and limitParam 'page.n' collide
+        ),
     ],
 )
 def test_bad_input_is_refused_with_every_field_named(storage: Storage, actor_input: dict, named: list[str]) -> None:
     line = refusal_of(storage, actor_input)
     for field in named:
         assert f"{field}:" in line
+    assert "s3cret" not in line
 
 
 def test_429_and_500_bursts_are_retried_and_the_output_stays_exact(storage: Storage) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .credentials import body_without_secrets, without_secrets
 from .scale_out import ParallelRunsInput
 from .scale_out_chunks import CHUNK_PAGES
+from .web_urls import WebUrl, check_web_url
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]
 SEQUENTIAL: tuple[Pagination, ...] = ("cursor", "nextUrl", "linkHeader")  # each page's position is in the one before
@@ -21,12 +23,14 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
     "nextUrl": ("nextUrlPath",),
     "linkHeader": (),
 }
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
+HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (a tab is allowed)
 
 
 class ActorInput(ParallelRunsInput):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
 
-    api_url: str = Field(pattern=r"^https?://\S+$")
+    api_url: WebUrl = Field(pattern=r"^https?://\S+$")
     pagination: Pagination = "offset"
     offset_param: str = Field("offset", min_length=1)
     limit_param: str = Field("limit", min_length=1)
@@ -43,7 +47,7 @@ class ActorInput(ParallelRunsInput):
     request_body: dict[str, Any] | None = None
     accept_partial_data: bool = False
     headers: dict[str, str] = Field(default_factory=dict)
-    credential_origins: list[str] = Field(default_factory=list)
+    credential_origins: list[WebUrl] = Field(default_factory=list)
     oauth2_token_url: str = Field("", pattern=r"^(https?://\S+)?$")
     oauth2_client_id: str = ""
     oauth2_client_secret: str | None = None  # a secret input field: no default
@@ -53,6 +57,25 @@ class ActorInput(ParallelRunsInput):
     max_request_retries: int = Field(5, ge=0, le=20)
     prefetch_pages: int = Field(4, ge=1, le=32)
     proxy_configuration: dict[str, Any] | None = None
+
+    @field_validator("oauth2_token_url")
+    @classmethod
+    def _token_url_is_a_web_url(cls, url: str) -> str:
+        return check_web_url(url) if url else url
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_can_be_sent(cls, headers: dict[str, str]) -> dict[str, str]:
+        """Each header as HTTP allows it: a line break in a value would end the header (and could start another).
+        A value is never shown: it may be a credential."""
+        for name, value in headers.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a header name: HTTP allows only letters, digits and !#$%&'*+-.^_`|~ in one"
+                )
+            if HEADER_VALUE_FORBIDDEN.search(value):
+                raise ValueError(f"the value of header {name!r} holds a line break or another control character")
+        return headers
 
     @model_validator(mode="after")
     def _pagination_can_work(self) -> ActorInput:
@@ -85,7 +108,8 @@ class ActorInput(ParallelRunsInput):
 
     def _body_paths_can_work(self) -> None:
         """With requestBody, the position and the page size are written at dotted paths into it: each path must
-        lead through objects (missing keys are added)."""
+        lead through objects (missing keys are added), neither may hold the other, and a number must not replace
+        an object or a list the body holds (a cursor may: it is any JSON value, an Elasticsearch `after` key)."""
         style = self.pagination
         if style in ("nextUrl", "linkHeader"):
             raise ValueError(
@@ -94,6 +118,12 @@ class ActorInput(ParallelRunsInput):
             )
         position = {"offset": ("offsetParam", self.offset_param), "page": ("pageParam", self.page_param)}
         named = [position.get(style, ("cursorParam", self.cursor_param)), ("limitParam", self.limit_param)]
+        (first, first_path), (second, second_path) = named
+        if f"{second_path}.".startswith(f"{first_path}.") or f"{first_path}.".startswith(f"{second_path}."):
+            raise ValueError(
+                f"{first} {first_path!r} and {second} {second_path!r} are places in requestBody where one holds "
+                "the other: writing one would overwrite the other"
+            )
         for name, path in named:
             node: Any = self.request_body
             keys = path.split(".")
@@ -105,6 +135,9 @@ class ActorInput(ParallelRunsInput):
                         f"{name} {path!r} leads through requestBody.{where}, a JSON {type(node).__name__}, "
                         "not an object"
                     )
+            if name != "cursorParam" and isinstance(node.get(keys[-1]), (dict, list)):
+                kind = "an object" if isinstance(node[keys[-1]], dict) else "a list"
+                raise ValueError(f"{name} {path!r} would replace requestBody.{path}, {kind}, with a number")
 
     def source(self) -> dict[str, Any]:
         """The fields that define what a saved position points at (apiUrl without its credentials, which may

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .scale_out import ParallelRunsInput
+from .web_urls import check_web_url
 
 
 class CrawlInput(ParallelRunsInput):
@@ -28,6 +29,10 @@ class CrawlInput(ParallelRunsInput):
             url = source.get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ValueError(f"start URL {number} has no http(s) url: {source!r}")
+            try:
+                check_web_url(url)
+            except ValueError as problem:
+                raise ValueError(f"start URL {number} {url!r}: {problem}") from None
         return sources
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ JSON_API_FILES = [
     "tests/test_migration.py",
     "tests/test_pagination.py",
     "tests/test_parts.py",
+    "tests/test_redirects.py",
     "tests/odd_values.py",
 ]
 CRAWL_FILES = [  # what both crawler kinds use

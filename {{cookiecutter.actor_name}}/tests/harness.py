@@ -161,6 +161,16 @@ type Query {
 """
 
 
+@dataclass(frozen=True)
+class Received:
+    """A request as the source received it."""
+
+    method: str
+    target: str  # path and query
+    headers: dict[str, str]
+    body: str
+
+
 @dataclass
 class PaginatedSource:
     """A paginated JSON API on 127.0.0.1 in any pagination style (STYLE_INPUTS), with the quirks a test asks for.
@@ -174,7 +184,8 @@ class PaginatedSource:
     which it refuses with 401 after that many seconds (it tells clients 1.5 times as long: early revocation);
     the tokens issued are recorded. graphql_errors maps a start to GraphQL answers served, in turn, at HTTP 200
     before the page is served right: "error" (data null) or "partial" (the data, and an error).
-    Requests are recorded as they arrive.
+    redirects maps a path to the status and Location it answers, the request's query added to the Location.
+    Requests are recorded as they arrive: their positions (`requests`) and everything they carried (`received`).
     """
 
     total: int
@@ -197,6 +208,8 @@ class PaginatedSource:
     token_lifetime_secs: float | None = None
     client_auth: str = "basic"  # how the OAuth2 client must authenticate at /token: "basic" or "form"
     graphql_errors: dict[int, list[str]] = field(default_factory=dict)
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token issued -> when it expires (time.monotonic())
     refused_tokens: list[str] = field(default_factory=list)  # tokens a request was refused with (401), in turn
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
@@ -380,6 +393,8 @@ class PaginatedSource:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                if self._redirected(""):
+                    return
                 if parts.path != "/items":
                     status, body, headers = 404, {"error": "not found"}, {}
                 else:
@@ -390,6 +405,8 @@ class PaginatedSource:
             def do_POST(self) -> None:
                 sent = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 path, headers = urlsplit(self.path).path, {}
+                if self._redirected(sent):
+                    return
                 if path == "/token":
                     form = {name: values[0] for name, values in parse_qs(sent).items()}
                     status, body = source._token(self.headers, form)
@@ -398,6 +415,17 @@ class PaginatedSource:
                 else:
                     status, body = 404, {"error": "not found"}
                 self._send(status, body, headers)
+
+            def _redirected(self, body: str) -> bool:
+                """Record the request; answer it with a redirect if its path is one of `redirects`."""
+                parts = urlsplit(self.path)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                source.received.append(Received(self.command, self.path, headers, body))
+                if parts.path not in source.redirects:
+                    return False
+                status, location = source.redirects[parts.path]
+                self._send(status, {}, {"Location": location + (f"?{parts.query}" if parts.query else "")})
+                return True
 
             def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 payload = json.dumps(body).encode()

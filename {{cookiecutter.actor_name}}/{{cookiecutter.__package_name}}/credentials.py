@@ -1,8 +1,9 @@
 """Credentials that must never leave the run: request header values, the credential query parameters of
-apiUrl, the values of requestBody's keys that name a credential, and OAuth2's client secret and tokens. Messages
-are passed through `Secrets.hide` before they are logged or shown; saved URLs lose the known secret values
-(`Secrets.strip`), and credentials go only to apiUrl's origin (and the origins the input allows; the OAuth2 client
-secret only to the token URL).
+apiUrl and oauth2TokenUrl, the values of requestBody's keys that name a credential, and OAuth2's client secret and
+tokens. Messages are passed through `Secrets.hide` before they are logged or shown: it hides the known secret
+values, and in every URL the value of each query parameter whose name says it is a credential, however short.
+Saved URLs lose the known secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the
+origins the input allows; the OAuth2 client secret only to the token URL's), at every hop of a redirect too.
 
 A query parameter carries a credential when a whole word of its name says so (`api_key`, `apiKey`,
 `access_token`, `X-Amz-Signature`, `password`, `session`), not when the letters merely occur in it
@@ -25,6 +26,9 @@ CREDENTIAL_WORDS = frozenset(
 KEY_OWNERS = frozenset({"api", "access", "secret", "private", "client", "subscription", "app", "license", "consumer"})
 HIDDEN = "***"
 MIN_SECRET_LENGTH = 4  # shorter header values ("1", "en") are no credentials, and hiding them would garble messages
+# A query parameter in a URL within a message: its name, and its value up to a character that ends a URL's query
+# (trailing punctuation is the message's: "...?api_key=k1: HTTP 503").
+QUERY_PARAMETER = re.compile(r"(?<=[?&])([^=&#\s]+)=((?:[^&#\s'\"<>]*[^&#\s'\"<>.,;:!?)\]])?)")
 
 
 def looks_secret(name: str) -> bool:
@@ -70,17 +74,19 @@ class Secrets:
     """The run's secret values, where they may be sent, and a way to hide them in any text."""
 
     def __init__(self, api_url: str, header_values: Iterable[str], other_origins: Iterable[str] = ()) -> None:
-        parts = urlsplit(api_url)
         # apiUrl's credential parameters, as written: added again to the next URLs of its own origin.
-        self.query_credentials = [p for p in parts.query.split("&") if p and looks_secret(_name(p))]
-        values = {value for name, value in parse_qsl(parts.query, keep_blank_values=True) if looks_secret(name)}
-        values |= set(header_values)
-        if parts.password:
-            values.add(parts.password)
+        self.query_credentials = [p for p in urlsplit(api_url).query.split("&") if p and looks_secret(_name(p))]
         self._values: set[str] = set()
         self._forms: list[str] = []
-        self.add(values)
+        self.add_url(api_url)
+        self.add(header_values)
         self._origins = {origin(api_url), *(origin(other) for other in other_origins)}
+
+    def add_url(self, url: str) -> None:
+        """Hide the values of `url`'s credential query parameters and its password (apiUrl, oauth2TokenUrl)."""
+        parts = urlsplit(url)
+        self.add(value for name, value in parse_qsl(parts.query, keep_blank_values=True) if looks_secret(name))
+        self.add([parts.password] if parts.password else [])
 
     def add(self, values: Iterable[str]) -> None:
         """Hide these values too (an OAuth2 client secret, each token as it is issued)."""
@@ -92,7 +98,8 @@ class Secrets:
     def hide(self, text: str) -> str:
         for form in self._forms:
             text = text.replace(form, HIDDEN)
-        return text
+        # By name too: a credential parameter too short to be hidden by its value, or one the run never knew.
+        return QUERY_PARAMETER.sub(lambda m: f"{m[1]}={HIDDEN}" if m[2] and looks_secret(_name(m[1])) else m[0], text)
 
     def may_receive(self, url: str) -> bool:
         """Whether requests to `url` may carry the credentials: apiUrl's origin, or one the input allows."""

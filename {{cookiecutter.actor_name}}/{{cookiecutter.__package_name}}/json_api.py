@@ -5,6 +5,10 @@ GET, or POST with `requestBody` (GraphQL, Elasticsearch). An answer at HTTP 200 
 failed attempt, retried like a 5xx, unless it also has data and the input accepts partial data. With OAuth2 client
 credentials (RFC 6749 section 4.4) a bearer token is fetched, renewed before it expires and once on a 401, and
 hidden like every other secret.
+
+Redirects are followed here, hop by hop, not by the HTTP client (which would send every credential but
+`Authorization` to any origin): the input's headers, the bearer token and a body holding credentials go only to the
+origins that may receive them, checked at each hop (`request_json`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
 
 import impit
 from apify import Actor
+from crawlee.http_clients import ImpitHttpClient
 
-from .credentials import Secrets, body_secrets
+from .credentials import Secrets, body_secrets, body_without_secrets, origin
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
 from .resumable import Position, position_key
 
@@ -43,8 +48,16 @@ BACKOFF_BASE_SECS = 0.5
 BACKOFF_MAX_SECS = 60.0
 RETRIED_ERRORS = (impit.HTTPError, TimeoutError)  # connection failures, resets, timeouts
 GONE_PAST_THE_END = (404, 416)  # what some APIs answer for a position after the last page
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10  # hops one request follows; more is a loop or a misconfigured API
 TOKEN_MARGIN_SECS = 60.0  # an OAuth2 token is renewed this long before it expires (a fifth of its life at most)
 Request = tuple[str, str | None]  # a page's URL and, for a POST, its JSON body as text
+
+
+def http_client() -> ImpitHttpClient:
+    """The client for the API's and the token URL's requests. It follows no redirect: `request_json` does, deciding
+    at each hop which credentials may go along."""
+    return ImpitHttpClient(follow_redirects=False)
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class JsonApiSource:
         self._http, self._input, self._proxy, self._stripe = http, actor_input, proxy, stripe
         headers, body = actor_input.headers.values(), actor_input.request_body
         self.secrets = Secrets(actor_input.api_url, [*headers, *body_secrets(body)], actor_input.credential_origins)
+        self._secret_body = body_without_secrets(body) != body  # a POST body that names a credential
         oauth2 = actor_input.oauth2_token_url
         self._oauth2 = OAuth2ClientCredentials(http, actor_input, self.secrets) if oauth2 else None
         self.style = style_for(actor_input, self.secrets)
@@ -183,20 +197,19 @@ class JsonApiSource:
     async def _fetch(self, request: Request, first_page: bool) -> Response:
         url, payload = request
         proxy_info = await self._proxy.new_proxy_info() if self._proxy else None
-        trusted = self.secrets.may_receive(url)
-        headers = dict(self._input.headers) if trusted else {}
-        if payload is not None:
-            headers = {"Content-Type": "application/json", **headers}
         try:
             body, headers = await request_json(
                 self._http,
                 url,
-                headers=headers,
+                headers={} if payload is None else {"Content-Type": "application/json"},
+                credential_headers=self._input.headers,
+                may_receive=self.secrets.may_receive,
                 payload=None if payload is None else payload.encode(),
+                secret_payload=self._secret_body,
                 max_retries=self._input.max_request_retries,
                 proxy_info=proxy_info,
                 secrets=self.secrets,
-                auth=self._oauth2 if trusted else None,
+                auth=self._oauth2,
                 accept_partial_data=self._input.accept_partial_data,
             )
         except GoneError as error:
@@ -219,6 +232,8 @@ class OAuth2ClientCredentials:
     def __init__(self, http: HttpClient, actor_input: Any, secrets: Secrets) -> None:
         self._http, self._input, self._secrets = http, actor_input, secrets
         secrets.add([actor_input.oauth2_client_secret])
+        secrets.add_url(actor_input.oauth2_token_url)
+        self._origin = origin(actor_input.oauth2_token_url)  # the only one that may receive the client secret
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -240,19 +255,24 @@ class OAuth2ClientCredentials:
         given = self._input
         form = {"grant_type": "client_credentials"} | ({"scope": given.oauth2_scope} if given.oauth2_scope else {})
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-        if given.oauth2_client_auth == "basic":
+        in_form = given.oauth2_client_auth == "form"
+        client: dict[str, str] = {}
+        if in_form:
+            form |= {"client_id": given.oauth2_client_id, "client_secret": given.oauth2_client_secret}
+        else:
             pair = f"{quote_plus(given.oauth2_client_id)}:{quote_plus(given.oauth2_client_secret)}"
             basic = base64.b64encode(pair.encode()).decode()
             self._secrets.add([basic])
-            headers["Authorization"] = f"Basic {basic}"
-        else:
-            form |= {"client_id": given.oauth2_client_id, "client_secret": given.oauth2_client_secret}
+            client["Authorization"] = f"Basic {basic}"
         try:
             body, _headers = await request_json(
                 self._http,
                 given.oauth2_token_url,
                 headers=headers,
+                credential_headers=client,
+                may_receive=lambda url: origin(url) == self._origin,
                 payload=urlencode(form).encode(),
+                secret_payload=in_form,
                 max_retries=given.max_request_retries,
                 secrets=self._secrets,
                 graphql=False,
@@ -279,7 +299,10 @@ async def request_json(
     headers: Mapping[str, str],
     max_retries: int,
     secrets: Secrets,
+    may_receive: Callable[[str], bool],
+    credential_headers: Mapping[str, str] | None = None,
     payload: bytes | None = None,
+    secret_payload: bool = False,
     proxy_info: ProxyInfo | None = None,
     auth: OAuth2ClientCredentials | None = None,
     graphql: bool = True,
@@ -287,8 +310,94 @@ async def request_json(
 ) -> tuple[Any, Mapping[str, str]]:
     """GET `url` (POST `payload` when given), parse its JSON body; return it with the response headers. Retries
     429, 5xx, connection errors and (`graphql`) answers with GraphQL `errors` with backoff and jitter; with `auth`,
-    sends its bearer token and renews it once on a 401. Every message has the run's secrets hidden."""
-    shown = secrets.hide(url)
+    sends its bearer token and renews it once on a 401. Every message has the run's secrets hidden.
+
+    Redirects (`http` must not follow them: `http_client`) are followed here, up to MAX_REDIRECTS, each hop with
+    its own retries. `credential_headers` and the bearer token go to a hop only if `may_receive` allows its URL; a
+    `secret_payload` (a body that holds credentials) too, else the redirect stops with SourceError. As RFC 9110
+    section 15.4 has it, a 303, and a 301 or 302 after a POST, is followed with a GET without the body.
+    """
+    first = secrets.hide(url)
+    for hop in range(MAX_REDIRECTS + 1):
+        trusted = may_receive(url)
+        answer = await _request_hop(
+            http,
+            url,
+            shown=secrets.hide(url) + (f" (redirected from {first})" if hop else ""),
+            headers={**headers, **((credential_headers or {}) if trusted else {})},
+            payload=payload,
+            max_retries=max_retries,
+            secrets=secrets,
+            proxy_info=proxy_info,
+            auth=auth if trusted else None,
+            graphql=graphql,
+            accept_partial_data=accept_partial_data,
+        )
+        if not isinstance(answer, Redirect):
+            return answer
+        url, payload, headers = _redirected(
+            url,
+            answer,
+            payload=payload,
+            headers=headers,
+            secrets=secrets,
+            may_receive=may_receive,
+            secret_payload=secret_payload,
+        )
+    raise SourceError(f"{first} redirected more than {MAX_REDIRECTS} times (last to {secrets.hide(url)}).")
+
+
+@dataclass(frozen=True)
+class Redirect:
+    status: int
+    location: str
+
+
+def _redirected(
+    url: str,
+    redirect: Redirect,
+    *,
+    payload: bytes | None,
+    headers: Mapping[str, str],
+    secrets: Secrets,
+    may_receive: Callable[[str], bool],
+    secret_payload: bool,
+) -> tuple[str, bytes | None, Mapping[str, str]]:
+    """The next hop of a redirect from `url`: its URL (relative locations resolved against `url`; known secret
+    values left out of it for an origin that may not receive them), its body and its headers."""
+    target, status = urljoin(url, redirect.location), redirect.status
+    went = f"{secrets.hide(url)} redirected (HTTP {status}) to"
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise SourceError(f"{went} {secrets.hide(target)}, which is not an HTTP URL.")
+    trusted = may_receive(target)
+    if not trusted:
+        target = secrets.strip(target)
+    if payload is not None and (status == 303 or status in (301, 302)):
+        return target, None, {name: value for name, value in headers.items() if name.lower() != "content-type"}
+    if payload is not None and secret_payload and not trusted:
+        raise SourceError(
+            f"{went} {secrets.hide(origin(target))}, which may not receive the credentials in the request's body: "
+            "it is not sent there. If that origin may have them, put it in the input (apiUrl, oauth2TokenUrl) or "
+            "in credentialOrigins."
+        )
+    return target, payload, headers
+
+
+async def _request_hop(
+    http: HttpClient,
+    url: str,
+    *,
+    shown: str,
+    headers: Mapping[str, str],
+    payload: bytes | None,
+    max_retries: int,
+    secrets: Secrets,
+    proxy_info: ProxyInfo | None,
+    auth: OAuth2ClientCredentials | None,
+    graphql: bool,
+    accept_partial_data: bool,
+) -> tuple[Any, Mapping[str, str]] | Redirect:
+    """One hop of `request_json`, with its retries: the parsed answer and its headers, or where it redirects."""
     attempt = 0
     renewed = False
     while True:
@@ -324,6 +433,8 @@ async def request_json(
                 if accept_partial_data and parsed.get("data"):
                     Actor.log.warning(f"{shown}: {failure} (partial data accepted: acceptPartialData)")
                     return parsed, answer_headers
+            elif status in REDIRECTS and (location := response.headers.get("location")):
+                return Redirect(status, location)
             elif status == 401 and auth is not None and token is not None and not renewed:
                 renewed = True  # the token may have expired early or been revoked: one new one, then as usual
                 await auth.refused(token)

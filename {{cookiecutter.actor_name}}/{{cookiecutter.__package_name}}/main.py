@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from apify import Actor
-from crawlee.http_clients import ImpitHttpClient
 from pydantic import ValidationError
 
 from .actor_input import ActorInput
-from .json_api import JsonApiSource, SourceError
+from .json_api import JsonApiSource, SourceError, http_client
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate, take_part
@@ -73,7 +72,7 @@ async def walk(run: ResumableRun, actor_input: ActorInput, stripe: Stripe | None
     if actor_input.proxy_configuration:
         proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
     async with (
-        ImpitHttpClient() as http,
+        http_client() as http,
         JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe) as source,
         PageCommits(run, transform, actor_input.max_items, fetched_ahead=actor_input.prefetch_pages) as commits,
     ):

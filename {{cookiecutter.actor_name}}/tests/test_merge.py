@@ -20,7 +20,7 @@ from crawlee.storages import Dataset, KeyValueStore
 from harness import package_name
 
 scale_out = importlib.import_module(f"{package_name()}.scale_out")
-resumable = importlib.import_module(f"{package_name()}.resumable")
+state_record = importlib.import_module(f"{package_name()}.state_record")
 
 
 def kind_module(name: str) -> Any:
@@ -65,7 +65,7 @@ async def worker_datasets(tmp_path: Path, *contents: list[Any]) -> list[WorkerDa
 
 def coordinator() -> Any:
     """What a merge uses of the coordinator's ResumableRun: its state record."""
-    return SimpleNamespace(state=copy.deepcopy(resumable.STATE_DEFAULTS))
+    return SimpleNamespace(state=copy.deepcopy(state_record.STATE_DEFAULTS))
 
 
 async def merged(merge: Any, readers: list[Any], statuses: list[str], polls: int = 4, **limit: Any) -> list[Any]:

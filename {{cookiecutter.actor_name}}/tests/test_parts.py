@@ -21,7 +21,7 @@ json_api = importlib.import_module(f"{package_name()}.json_api")
 pagination = importlib.import_module(f"{package_name()}.pagination")
 credentials = importlib.import_module(f"{package_name()}.credentials")
 ledger = importlib.import_module(f"{package_name()}.ledger")
-resumable = importlib.import_module(f"{package_name()}.resumable")
+state_record = importlib.import_module(f"{package_name()}.state_record")
 ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
 
@@ -272,7 +272,7 @@ def test_positions_are_written_into_the_body_with_their_json_types() -> None:
             "pageSize": 50,
         }
     )
-    style, Position = pagination.style_for(relay, credentials.Secrets(relay.api_url, [])), resumable.Position
+    style, Position = pagination.style_for(relay, credentials.Secrets(relay.api_url, [])), state_record.Position
     assert style.url(Position()) == "https://api.test/graphql"
     assert style.body(Position()) == {"query": "q", "variables": {"after": None, "first": 50}}
     page = pagination.Response([{"sort": [7, "b"]}], None, {})
@@ -394,7 +394,7 @@ def unrelated():
 
 def identity_in_a_new_process(tmp_path, source: str, seed: str) -> str:
     (tmp_path / "user_transform.py").write_text(source)
-    code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {resumable.__name__} as r, user_transform as u; "
+    code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {state_record.__name__} as r, user_transform as u; "
     code += "print(r.code_identity(u.transform))"
     env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
     command = [sys.executable, "-c", code]
@@ -422,7 +422,7 @@ def test_read_back_items_compare_numbers_as_the_dataset_api_gives_them_back() ->
 def test_a_worker_stripe_takes_every_nth_chunk_of_pages_from_where_it_is() -> None:
     scale_out = importlib.import_module(f"{package_name()}.scale_out")
     chunks = importlib.import_module(f"{package_name()}.scale_out_chunks")
-    Position = resumable.Position
+    Position = state_record.Position
     part = scale_out.JobPart(coordinatorRunId="c", coordinatorStoreId="s", worker=1, workers=3, chunkPages=2)
     offsets = chunks.Stripe.of(part, ActorInput(apiUrl="https://api.test/items", pageSize=10))
     # Chunks of 2 pages of 10 items: worker 1 of 3 reads offsets 20-39, 80-99, 140-159, ...

@@ -2,7 +2,7 @@
 
 The story of a run: restore where the last run stopped; walk the source page by page, pushing the pages and
 checkpointing their position; stop cleanly when the source ends, or when the platform migrates or aborts
-the run. A migration or a crash at any instant loses no item and duplicates none (see resumable.py).
+the run. A migration or a crash at any instant loses no item and duplicates none (see state_record.py).
 
 Customize `transform` (what each item becomes) and the input (actor_input.py with .actor/input_schema.json).
 """

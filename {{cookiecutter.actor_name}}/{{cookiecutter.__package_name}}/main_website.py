@@ -3,7 +3,7 @@
 The story of a run: restore where the last run stopped; crawl from the start URLs with your handlers
 (routes.py), saving what each page pushed together with the request that loaded it; stop cleanly when the
 crawl ends or maxRequestsPerCrawl pages are saved, or when the platform migrates or aborts the run. A
-migration or a crash at any instant loses no page and duplicates none (see crawling.py and resumable.py).
+migration or a crash at any instant loses no page and duplicates none (see crawling.py and state_record.py).
 
 Customize routes.py (what pages become, which links to follow) and the input (crawl_input.py with
 .actor/input_schema.json).

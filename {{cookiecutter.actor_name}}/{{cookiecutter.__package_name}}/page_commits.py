@@ -21,7 +21,8 @@ from .resumable import GroupCommits
 from .scale_out_chunks import tag_chunk
 
 if TYPE_CHECKING:
-    from .resumable import Position, ResumableRun, Transform
+    from .resumable import ResumableRun
+    from .state_record import Position, Transform
 
 
 class SourcePage(Protocol):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 from .credentials import Secrets
-from .resumable import Position
+from .state_record import Position
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

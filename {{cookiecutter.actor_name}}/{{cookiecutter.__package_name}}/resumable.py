@@ -1,315 +1,129 @@
-"""Exactly-once resumption for a run that works through a source: the run's state record and its stops.
+"""Exactly-once resumption for a run that works through a source: `ResumableRun`, what the kinds' code holds.
 
-The state record (`Actor.use_state`, key APIFY_GLOBAL_STATE) holds where the source is read to (`offset`, with
-`cursor` and `skip` for styles that name pages otherwise; for a crawl, the request queue knows), `pushed`, how
-many dataset items the run has written, and the marker of the push under way: `pending` items (for a crawl,
-`pendingRequests`, the pages of the group being pushed, in order, with their item counts). Work is committed in
-groups, by each kind's commit path (page_commits.py, crawling.py):
-
-    save position, pushed, marker  →  one push of the group's items  →  (the next group's save, or a stop's)
-
-The dataset is the ledger (ledger.py): after a restart with a marker, the items found after `pushed` are the
-ones that landed; they are split along the marker and skipped. This module loads and checks the record,
-answers the platform's migrating and aborting events, and ends the run.
+It combines the run's state record (state_record.py: load, check, reconcile with the dataset, save), the
+requests to stop early (stops.py: migrating, aborting, the charge limit) and, here, the run's status message:
+progress, and the final word on how the run ended. Also here: the group commit each kind's commit path builds
+on (page_commits.py, crawling.py), and how the process ends.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
-import copy
-import hashlib
-import inspect
-import json
 import logging
 import os
 import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from types import FunctionType, ModuleType
+from types import ModuleType
 from typing import Any, NoReturn, TypeVar
 
-from apify import Actor, Event
+from apify import Actor
 
-from .ledger import STATE_KEY, Landed, StateError, check_push_retries_can_be_turned_off, items_after
+from .ledger import StateError
+from .state_record import StateRecord, Transform
+from .stops import StopRequests
 
-__all__ = ["GroupCommits", "Position", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
+__all__ = ["GroupCommits", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
 
-STATE_DEFAULTS: dict[str, Any] = {
-    "offset": 0,
-    "cursor": None,
-    "skip": 0,
-    "pushed": 0,
-    "pending": 0,
-    "pendingRequests": [],  # crawls: [request key, item count] of each page of the push under way, in order
-    "unmarked": {},  # crawls: requests whose items landed, not yet known to be marked handled -> their item count
-    "partial": {},  # crawls: requests of which only the first items landed (a push cut short) -> how many
-    "pages": 0,
-    "failed": 0,  # crawls: pages that failed for good (after their retries)
-    "source": {},
-    "reboots": 0,
-    "finished": False,  # the source is read to its end (limits such as maxItems are checked apart: they may rise)
-    "cursorsSeen": "",  # cursor-like styles: position_key() of the last RECENT_CURSORS positions read past, joined
-    # A coordinator of parallel runs (scale_out.py): the job's shape fixed at its start, its workers' run IDs, the
-    # worker being started, how often each was resurrected, and where the merge of their items stands (with the
-    # marker of the merge push).
-    "job": {},
-    "workers": [],
-    "starting": None,
-    "resurrections": [],
-    "merge": {},
-}
-# Keys that may hold more than one type; the others have the type of their default.
-STATE_TYPES = {"cursor": (type(None), str, int), "starting": (type(None), int)}
-RECENT_CURSORS = 1000  # positions a restarted run remembers, to stop a source that cycles back to one of them
-MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
 # that fails rather than exit 0 (which would mark it SUCCEEDED and never restart it).
 MIGRATION_WAIT_SECS = 600.0
 
-Transform = Callable[[Any], Any]
 T = TypeVar("T")
 
 
-POSITION_KEY_LENGTH = 12
-
-
-def position_key(cursor: str | int) -> str:
-    """A short, stable key of a cursor, page number or next URL: what the run remembers of positions read."""
-    return hashlib.sha256(str(cursor).encode()).hexdigest()[:POSITION_KEY_LENGTH]
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the source is read to, as the state record keeps it: `offset`, the source items used before it;
-    `cursor`, what names the page there when an offset does not (a page number, a cursor, a next URL; None
-    for offset paging and the first page); `skip`, the items at the start of that page already used."""
-
-    offset: int = 0
-    cursor: str | int | None = None
-    skip: int = 0
-
-
-class ResumableRun:
-    """The run's state record, its reconciliation with the dataset, the migrating/aborting handlers, the stop."""
+class ResumableRun(StateRecord):
+    """The run as its kind's code sees it: its state record (inherited: `state`, `position`, `pushed`,
+    `commit_lock`, `persist`...), its stops (`stops`, reached through `stopping`, `stop_soon`...) and its status
+    message (`status_message`), with `restore` and `stop`, the first and last steps of every run."""
 
     def __init__(self, *, crawl: bool = False) -> None:
         """Start listening for the platform's events. Create the run before `async with Actor`: a migration
         announced while the Actor starts up is then not missed. A `crawl` counts pages, not a source offset."""
-        self.crawl = crawl
-        self.state: dict[str, Any] = {}  # loaded by restore()
-        self.stopping: str | None = None  # why the run stops early: "migrating", "aborting", "charge limit"
-        self.landed = Landed([])  # items found after `pushed` at the restart: the next ones to skip
-        self.commit_lock = asyncio.Lock()  # a commit, and a save for a stop, one at a time
-        self._stop_requested = asyncio.Event()
-        self._status_at = 0.0
-        Actor.event_manager.on(event=Event.MIGRATING, listener=self._on_migrating)
-        Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
-
-    @property
-    def position(self) -> Position:
-        return Position(self.state["offset"], self.state["cursor"], self.state["skip"])
-
-    @property
-    def offset(self) -> int:
-        return self.state["offset"]
-
-    @property
-    def pushed(self) -> int:
-        return self.state["pushed"]
-
-    @property
-    def finished(self) -> bool:
-        return self.state["finished"]
-
-    def cursors_seen(self) -> list[str]:
-        """The keys of the cursors (or next URLs) the run has read past, the last RECENT_CURSORS of them."""
-        joined = self.state["cursorsSeen"]
-        return [joined[n : n + POSITION_KEY_LENGTH] for n in range(0, len(joined), POSITION_KEY_LENGTH)]
-
-    def remember_cursors(self, cursors: list[str | int]) -> None:
-        """Add the positions of pages read past (before the next save) to those a restart remembers."""
-        keys = "".join(position_key(cursor) for cursor in cursors)
-        self.state["cursorsSeen"] = (self.state["cursorsSeen"] + keys)[-RECENT_CURSORS * POSITION_KEY_LENGTH :]
+        super().__init__(crawl=crawl)
+        self.stops = StopRequests(self)
+        self.status_message = StatusMessages(self)
 
     async def restore(self, source: dict[str, Any], code: Transform | ModuleType | None) -> None:
-        """Load the state record, check that it was written for this `source` (the input fields that define
-        what the offsets point at) and this `code` (the transform, or the module of a crawl's handlers: what makes
-        dataset items), and reconcile it
-        with the dataset.
+        """Load the state record for this `source` and `code` and reconcile it with the dataset (see
+        StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit); then
+        finish a migration announced while the Actor started."""
+        await self.load(source, code)
+        await self.stops.after_load()
 
-        Raises StateError, before anything is written, when the record is corrupt or does not fit.
-        """
-        await check_push_retries_can_be_turned_off()
-        store = await Actor.open_key_value_store()
-        saved = await store.get_value(STATE_KEY)
-        if saved is None and await store.record_exists(STATE_KEY):
-            raise StateError(f"The state record {STATE_KEY} is not valid JSON: fix or delete it to start over.")
-        saved = _checked_state(saved)
-        fingerprint = _fingerprint(source, code)
-        if saved["source"] and (changed := sorted(k for k in fingerprint if fingerprint[k] != saved["source"].get(k))):
-            raise StateError(
-                f"The state record {STATE_KEY} was written for another source ({', '.join(changed)} changed): "
-                "its offsets mean nothing here. To start over, delete the record and empty the dataset "
-                "(locally: run without APIFY_PURGE_ON_START=0, or `apify run --purge`); to resume, restore the input."
-            )
-        landed = await items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0)
-        state = await Actor.use_state(dict(STATE_DEFAULTS))
-        state.clear()  # a record written by an older version may lack newer keys, or hold retired ones
-        state.update(saved)
-        state["source"] = fingerprint
-        self.state, self.landed = state, Landed(landed)
-        # The state in memory always fits the dataset, for the SDK may save it at any moment (at exit too): the
-        # landed items of an offset page stay `pending` until that page is committed; those of a crawl's pages
-        # are counted at once, split along the marker: whole pages are done, a cut page is finished later.
-        if saved["pendingRequests"]:
-            self._split_landed_along_the_marker(landed)
-        if self.offset or self.pushed or landed:
-            Actor.log.info(
-                (
-                    f"Resuming with {self.pushed} items pushed from {self.state['pages']} pages"
-                    if self.crawl
-                    else f"Resuming at offset {self.offset} with {self.pushed} items pushed"
-                )
-                + (f"; {len(landed)} items of the last push landed after the last checkpoint" if landed else "")
-            )
-        if self.stopping == "migrating":  # announced before the state was loaded: the listener left this to us
-            await self._save_and_reboot()
-
-    def _split_landed_along_the_marker(self, landed: list[Any]) -> None:
-        state, left = self.state, landed
-        for key, count in state["pendingRequests"]:
-            got, left = left[:count], left[count:]
-            state["pushed"] += len(got)
-            if len(got) == count:  # the whole page landed: that request is done
-                state["unmarked"][key] = state["partial"].pop(key, 0) + count
-                state["pages"] += 1
-                continue
-            if got:  # part of it (a push split in several requests): the rest is pushed when it comes again
-                state["partial"][key] = state["partial"].get(key, 0) + len(got)
-                self.landed = Landed(got, key)
-            else:
-                self.landed = Landed([])
-            break
-        else:
-            self.landed = Landed([])
-        state.update(pending=0, pendingRequests=[])
-
-    def move_to(self, position: Position) -> None:
-        """Start at `position` instead of the saved one: a worker of parallel runs skips what is not its part.
-        Only before any work, with nothing pending."""
-        if position != self.position and not self.state["pending"] and not self.landed:
-            self.state.update(asdict(position))
+    # Stops: the platform's and the run's own.
+    @property
+    def stopping(self) -> str | None:
+        """Why the run stops early: "migrating", "aborting", "charge limit", ...; None while it goes on."""
+        return self.stops.why
 
     async def unless_stopping(self, work: Awaitable[T]) -> T | None:
-        """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop."""
-        task = asyncio.ensure_future(work)
-        stop = asyncio.ensure_future(self._stop_requested.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        return None if task.cancelled() else task.result()
+        return await self.stops.unless_stopping(work)
 
     def stop_soon(self, why: str) -> None:
-        """Stop taking work (the charge limit is reached, or the run cannot go on): the stop saves the state."""
-        self.stopping = self.stopping or why
-        self._stop_requested.set()
+        self.stops.stop_soon(why)
 
     async def wait_for_stop(self) -> str:
-        """Wait until the platform asks the run to stop (or its budget ends it); return why."""
-        await self._stop_requested.wait()
-        return self.stopping or "stopping"
-
-    async def finish(self) -> None:
-        """Mark the source as fully read, so that a restart of a finished run does nothing."""
-        async with self.commit_lock:
-            self.state["finished"] = True
-            await self.persist()
+        return await self.stops.wait_for_stop()
 
     async def stop(self) -> None:
         """End the run according to why the work ended: done, aborted, out of budget, or migrating."""
-        async with self.commit_lock:
-            await self.persist()  # where the last commit took the run
+        await self.save()  # where the last commit took the run
         if self.stopping == "migrating" and Actor.is_at_home():
             # The platform takes the process (after our reboot request, or on its own). Never exit 0 here.
             await asyncio.sleep(MIGRATION_WAIT_SECS)
             await fail("The platform did not restart the run after a migration.")
-        elif self.stopping == "charge limit":
-            await self.set_status(
-                f"Stopped: the run's maximum total charge is reached, after {self.pushed} items ({self._where()}; "
-                "state saved). Resurrect the run with a higher limit to go on.",
-                terminal=True,
-            )
-        elif self.stopping:
-            await self.set_status(
-                f"Stopped ({self.stopping}) with {self.pushed} items pushed, {self._where()}; state saved. "
-                "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`.",
-                terminal=True,
-            )
-        elif workers := self.state["workers"]:
-            await self.set_status(f"Done: {self.pushed} items merged from {len(workers)} parallel runs.", terminal=True)
         else:
-            read = f"from {self.state['pages']} pages" if self.crawl else f"source read to offset {self.offset}"
-            if failed := self.state["failed"]:
-                read += f"; {failed} page{'s' if failed > 1 else ''} failed after all retries (see the log)"
-            await self.set_status(f"Done: {self.pushed} items pushed, {read}.", terminal=True)
+            await self.status_message.final(self.stopping)
 
-    def _where(self) -> str:
-        return f"{self.state['pages']} pages" if self.crawl else f"next offset {self.offset}"
+    # The status message.
+    async def report_progress(self, message: str | None = None) -> None:
+        await self.status_message.report_progress(message)
 
-    async def _on_migrating(self, _event_data: Any) -> None:
-        # The SDK runs this listener a second time from inside Actor.reboot(): that call must return at once.
-        if self.stopping == "migrating":
-            return
-        if self.stopping:  # aborted (or out of budget) already: that is final, save without a reboot
-            if self.state:
-                async with self.commit_lock:
-                    await self.persist()
-            return
-        self.stopping = "migrating"
-        self._stop_requested.set()
-        if self.state:  # before restore() has loaded the state, restore() finishes the job
-            await self._save_and_reboot()
+    async def set_status(self, message: str, *, terminal: bool = False) -> None:
+        await self.status_message.set_status(message, terminal=terminal)
 
-    async def _save_and_reboot(self) -> None:
-        async with self.commit_lock:  # the page being pushed reaches its checkpoint first
-            if self.state["reboots"] >= MAX_REBOOTS:
-                await self.persist()
-                Actor.log.warning(f"Migrating after {MAX_REBOOTS} reboots in this run: waiting for the platform.")
-                return
-            self.state["reboots"] += 1
-            await self.persist()
-        Actor.log.info(f"Migrating: state saved at offset {self.offset}; asking the platform to reboot the run.")
-        await Actor.reboot()
 
-    async def _on_aborting(self, _event_data: Any) -> None:
-        if self.stopping:
-            return
-        self.stopping = "aborting"
-        self._stop_requested.set()
-        if self.state:  # before restore(), the saved record is already the latest
-            async with self.commit_lock:
-                await self.persist()
-            Actor.log.info(f"Aborting: state saved at offset {self.offset}.")
+class StatusMessages:
+    """The run's status message, for people: progress at most every STATUS_INTERVAL_SECS, and how the run ended."""
 
-    async def persist(self) -> None:
-        store = await Actor.open_key_value_store()
-        await store.persist_autosaved_values()
+    def __init__(self, record: StateRecord) -> None:
+        self._record = record
+        self._status_at = 0.0
 
     async def report_progress(self, message: str | None = None) -> None:
         """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
         every STATUS_INTERVAL_SECS."""
         if time.monotonic() - self._status_at >= STATUS_INTERVAL_SECS:
-            await self.set_status(message or f"{self.pushed} items pushed; {self._where()}.")
+            await self.set_status(message or f"{self._record.pushed} items pushed; {self._record.where()}.")
+
+    async def final(self, stopping: str | None) -> None:
+        """The last status message of a run that ends here (not migrating): done, or stopped early and why."""
+        record, state = self._record, self._record.state
+        if stopping == "charge limit":
+            await self.set_status(
+                f"Stopped: the run's maximum total charge is reached, after {record.pushed} items ({record.where()}; "
+                "state saved). Resurrect the run with a higher limit to go on.",
+                terminal=True,
+            )
+        elif stopping:
+            await self.set_status(
+                f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
+                "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`.",
+                terminal=True,
+            )
+        elif workers := state["workers"]:
+            await self.set_status(
+                f"Done: {record.pushed} items merged from {len(workers)} parallel runs.", terminal=True
+            )
+        else:
+            read = f"from {state['pages']} pages" if record.crawl else f"source read to offset {record.offset}"
+            if failed := state["failed"]:
+                read += f"; {failed} page{'s' if failed > 1 else ''} failed after all retries (see the log)"
+            await self.set_status(f"Done: {record.pushed} items pushed, {read}.", terminal=True)
 
     async def set_status(self, message: str, *, terminal: bool = False) -> None:
         self._status_at = time.monotonic()
@@ -365,94 +179,6 @@ class GroupCommits:
                     await self.commit_group(group)
             finally:
                 self.settle(group)
-
-
-def _checked_state(saved: Any) -> dict[str, Any]:
-    """Return the saved state with defaults for missing keys, or raise StateError naming what is wrong."""
-    if saved is None:
-        return dict(STATE_DEFAULTS)
-    if not isinstance(saved, dict):
-        raise StateError(
-            f"The state record {STATE_KEY} is a JSON {type(saved).__name__}, not an object: "
-            "fix or delete it to start over."
-        )
-    merged = {**STATE_DEFAULTS, **saved}
-    if isinstance(legacy := merged.pop("pendingRequest", None), str):  # a record of template 0.2: one page a push
-        merged["pendingRequests"] = [[legacy, merged["pending"]]]
-    wrong = [
-        f"{key}={merged[key]!r}"
-        for key, default in STATE_DEFAULTS.items()
-        if type(merged[key]) not in STATE_TYPES.get(key, (type(default),))
-        or (type(merged[key]) is int and merged[key] < 0)
-    ]
-    marker = merged["pendingRequests"]
-    if not wrong and not all(
-        isinstance(page, list) and len(page) == 2 and isinstance(page[0], str) and type(page[1]) is int
-        for page in marker
-    ):
-        wrong.append(f"pendingRequests={marker!r}")
-    if wrong:
-        raise StateError(f"The state record {STATE_KEY} has invalid values ({', '.join(wrong)}): fix or delete it.")
-    return merged
-
-
-def _fingerprint(source: dict[str, Any], code: Any) -> dict[str, str]:
-    """A short hash of each field that defines the source, and of the code that makes dataset items: enough
-    to tell a changed input from the same one, with nothing of the input itself (it may hold secrets)."""
-    parts = {**source} if code is None else {**source, "transform": code_identity(code)}
-    return {key: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for key, value in parts.items()}
-
-
-def code_identity(code: FunctionType | ModuleType) -> str:
-    """What a function does, as its module's source says it: the function and every top-level definition of
-    its module it names, directly or through those (helpers, constants, classes, imports), as `ast.unparse`
-    writes them without docstrings or comments; for a module, all of its top-level code. The same in every
-    process and Python release that parses the code alike (a bytecode hash is neither). It does not follow
-    imports into other modules: code imported from elsewhere may change unnoticed."""
-    module = code if isinstance(code, ModuleType) else sys.modules[code.__module__]
-    try:
-        tree = ast.parse(inspect.getsource(module))
-    except OSError:  # no source at hand (an interactive session): the bytecode is all there is
-        return code.__code__.co_code.hex() if isinstance(code, FunctionType) else module.__name__
-    definitions: dict[str, list[ast.stmt]] = {}
-    for statement in tree.body:
-        for name in _names_defined(statement):
-            definitions.setdefault(name, []).append(statement)
-    wanted = list(definitions) if isinstance(code, ModuleType) else [code.__name__]
-    used: list[ast.stmt] = []
-    while wanted:
-        for statement in definitions.pop(wanted.pop(), []):
-            if statement not in used:
-                used.append(statement)
-                wanted += [node.id for node in ast.walk(statement) if isinstance(node, ast.Name)]
-    used.sort(key=tree.body.index)
-    return "\n".join(ast.unparse(_without_docstrings(statement)) for statement in used)
-
-
-def _names_defined(statement: ast.stmt) -> list[str]:
-    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return [statement.name]
-    if isinstance(statement, ast.Import | ast.ImportFrom):
-        return [(alias.asname or alias.name).split(".")[0] for alias in statement.names]
-    if isinstance(statement, ast.Assign | ast.AnnAssign | ast.AugAssign):
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-        return [node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)]
-    return []
-
-
-def _without_docstrings(statement: ast.stmt) -> ast.stmt:
-    statement = copy.deepcopy(statement)
-    for node in ast.walk(statement):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return statement
 
 
 async def fail(message: str) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .ledger import StateError
-from .resumable import Position
 from .scale_out import DONE, ITEM_FIELD, READ_LIMIT, TAG_FIELD, JobPart, Merge, WorkerDataset, tag_of
+from .state_record import Position
 
 if TYPE_CHECKING:
     from .resumable import ResumableRun

@@ -18,8 +18,8 @@ from apify import Actor
 from apify.storage_clients import ApifyStorageClient, SmartApifyStorageClient
 from crawlee.storages import RequestQueue
 
-from .resumable import POSITION_KEY_LENGTH, position_key
 from .scale_out import DONE, ITEM_FIELD, TAG_FIELD, JobPart, Merge, WorkerDataset, tag_of, take_part
+from .state_record import POSITION_KEY_LENGTH, position_key
 
 if TYPE_CHECKING:
     from .resumable import ResumableRun

@@ -1,0 +1,95 @@
+"""The platform's requests to stop a run early, and the run's own: migrating, aborting, the charge limit.
+
+A stop is announced (`stop_soon`, or the platform's MIGRATING and ABORTING events), the work under way ends
+(`unless_stopping`, `wait_for_stop`), and the state record is saved after the commit under way. A migration
+then asks the platform to reboot the run, at most MAX_REBOOTS times a run; an abort is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from apify import Actor, Event
+
+from .state_record import StateRecord
+
+MAX_REBOOTS = 3  # more reboot requests than this in one run means a loop: leave restarts to the platform
+
+T = TypeVar("T")
+
+
+class StopRequests:
+    """Why the run stops early (`why`: "migrating", "aborting", "charge limit", ...; None while it goes on), and
+    the saves and the reboot that stop asks for."""
+
+    def __init__(self, record: StateRecord) -> None:
+        """Start listening for the platform's events."""
+        self.why: str | None = None
+        self._record = record
+        self._requested = asyncio.Event()
+        Actor.event_manager.on(event=Event.MIGRATING, listener=self._on_migrating)
+        Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
+
+    async def unless_stopping(self, work: Awaitable[T]) -> T | None:
+        """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._requested.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    def stop_soon(self, why: str) -> None:
+        """Stop taking work (the charge limit is reached, or the run cannot go on): the stop saves the state."""
+        self.why = self.why or why
+        self._requested.set()
+
+    async def wait_for_stop(self) -> str:
+        """Wait until the platform asks the run to stop (or its budget ends it); return why."""
+        await self._requested.wait()
+        return self.why or "stopping"
+
+    async def after_load(self) -> None:
+        """Once the record is loaded: finish a migration announced before (its listener left it to this)."""
+        if self.why == "migrating":
+            await self._save_and_reboot()
+
+    async def _on_migrating(self, _event_data: Any) -> None:
+        # The SDK runs this listener a second time from inside Actor.reboot(): that call must return at once.
+        if self.why == "migrating":
+            return
+        if self.why:  # aborted (or out of budget) already: that is final, save without a reboot
+            if self._record.loaded:
+                await self._record.save()
+            return
+        self.stop_soon("migrating")
+        if self._record.loaded:  # before the record is loaded, after_load() finishes the job
+            await self._save_and_reboot()
+
+    async def _save_and_reboot(self) -> None:
+        record = self._record
+        async with record.commit_lock:  # the page being pushed reaches its checkpoint first
+            if record.state["reboots"] >= MAX_REBOOTS:
+                await record.persist()
+                Actor.log.warning(f"Migrating after {MAX_REBOOTS} reboots in this run: waiting for the platform.")
+                return
+            record.state["reboots"] += 1
+            await record.persist()
+        Actor.log.info(f"Migrating: state saved at offset {record.offset}; asking the platform to reboot the run.")
+        await Actor.reboot()
+
+    async def _on_aborting(self, _event_data: Any) -> None:
+        if self.why:
+            return
+        self.stop_soon("aborting")
+        if self._record.loaded:  # before the record is loaded, the saved one is already the latest
+            await self._record.save()
+            Actor.log.info(f"Aborting: state saved at offset {self._record.offset}.")

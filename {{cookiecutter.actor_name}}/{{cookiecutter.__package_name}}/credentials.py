@@ -76,6 +76,7 @@ class Secrets:
     def __init__(self, api_url: str, header_values: Iterable[str], other_origins: Iterable[str] = ()) -> None:
         # apiUrl's credential parameters, as written: added again to the next URLs of its own origin.
         self.query_credentials = [p for p in urlsplit(api_url).query.split("&") if p and looks_secret(_name(p))]
+        self._query_pairs = {_pair(p) for p in self.query_credentials}  # left out of saved URLs, however short
         self._values: set[str] = set()
         self._forms: list[str] = []
         self.add_url(api_url)
@@ -106,12 +107,19 @@ class Secrets:
         return origin(url) in self._origins
 
     def strip(self, url: str) -> str:
-        """`url` without user:password and without the query parameters whose value is a known secret: what a
-        server put in a next URL (a page token, a skip token, a signature of its own) stays."""
+        """`url` without user:password and without the query parameters whose value is a known secret or that are
+        one of apiUrl's credential parameters: what a server put in a next URL (a page token, a skip token, a
+        signature of its own) stays."""
         parts = urlsplit(url)
-        kept = [p for p in parts.query.split("&") if p and unquote_plus(p.partition("=")[2]) not in self._values]
+        secret = [_pair(p)[1] in self._values or _pair(p) in self._query_pairs for p in parts.query.split("&")]
+        kept = [p for p, is_secret in zip(parts.query.split("&"), secret, strict=True) if p and not is_secret]
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
 
 
 def _name(pair: str) -> str:
     return unquote_plus(pair.split("=", 1)[0])
+
+
+def _pair(pair: str) -> tuple[str, str]:
+    name, _, value = pair.partition("=")
+    return unquote_plus(name), unquote_plus(value)

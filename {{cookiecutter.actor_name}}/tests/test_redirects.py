@@ -91,6 +91,20 @@ def test_a_redirected_post_is_followed_with_a_get_without_its_body(status: int) 
     assert credentials_in(other) == []
 
 
+def test_a_redirect_to_another_origin_that_wants_the_credentials_says_they_were_withheld() -> None:
+    """As an API that redirects http to https would (another origin too): one message that says why."""
+    with (
+        PaginatedSource(total=10, required_headers={"X-Api-Key": SECRET_HEADER}) as other,
+        PaginatedSource(total=0, redirects={"/old": (301, other.url)}) as api,
+        pytest.raises(json_api.SourceError) as raised,
+    ):
+        asyncio.run(ask(f"{api.url.replace('/items', '/old')}?offset=0&limit=5"))
+    assert f"{other.url}?offset=0&limit=5 (redirected from {api.url.replace('/items', '/old')}" in str(raised.value)
+    assert "asked without the credentials" in str(raised.value)
+    assert "answered HTTP 401" in str(raised.value)
+    assert credentials_in(other) == []
+
+
 def test_a_redirect_loop_stops_with_one_message() -> None:
     with PaginatedSource(total=0, redirects={"/loop": (302, "/loop")}) as api:
         with pytest.raises(json_api.SourceError, match=r"/loop\?limit=5 redirected more than 10 times"):

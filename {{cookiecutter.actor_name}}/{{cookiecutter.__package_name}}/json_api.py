@@ -30,7 +30,7 @@ from crawlee.http_clients import ImpitHttpClient
 
 from .credentials import Secrets, body_secrets, body_without_secrets, origin
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
-from .state_record import Position, position_key
+from .resumable import Position, position_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -320,10 +320,11 @@ async def request_json(
     first = secrets.hide(url)
     for hop in range(MAX_REDIRECTS + 1):
         trusted = may_receive(url)
+        withheld = not trusted and bool(credential_headers or auth)
         answer = await _request_hop(
             http,
             url,
-            shown=secrets.hide(url) + (f" (redirected from {first})" if hop else ""),
+            shown=secrets.hide(url) + (_redirected_note(first, withheld=withheld) if hop else ""),
             headers={**headers, **((credential_headers or {}) if trusted else {})},
             payload=payload,
             max_retries=max_retries,
@@ -345,6 +346,12 @@ async def request_json(
             secret_payload=secret_payload,
         )
     raise SourceError(f"{first} redirected more than {MAX_REDIRECTS} times (last to {secrets.hide(url)}).")
+
+
+def _redirected_note(first: str, *, withheld: bool) -> str:
+    if not withheld:
+        return f" (redirected from {first})"
+    return f" (redirected from {first}; asked without the credentials, which this origin may not receive)"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from crawlee.http_clients import ImpitHttpClient
 
 from .credentials import Secrets, body_secrets, body_without_secrets, origin
 from .pagination import Response, SourceError, Style, items_at, style_for, value_at
-from .resumable import Position, position_key
+from .state_record import Position, position_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping

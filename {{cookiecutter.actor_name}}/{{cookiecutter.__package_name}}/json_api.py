@@ -379,13 +379,13 @@ def _redirected(
     trusted = may_receive(target)
     if not trusted:
         target = secrets.strip(target)
-    if payload is not None and (status == 303 or status in (301, 302)):
+    if payload is not None and status in (301, 302, 303):
         return target, None, {name: value for name, value in headers.items() if name.lower() != "content-type"}
     if payload is not None and secret_payload and not trusted:
         raise SourceError(
             f"{went} {secrets.hide(origin(target))}, which may not receive the credentials in the request's body: "
-            "it is not sent there. If that origin may have them, put it in the input (apiUrl, oauth2TokenUrl) or "
-            "in credentialOrigins."
+            "the request is not sent there. If that origin may have them, use it in the input (apiUrl, "
+            "oauth2TokenUrl), or for apiUrl name it in credentialOrigins."
         )
     return target, payload, headers
 

@@ -7,13 +7,21 @@
 - runs API: `POST /v2/acts/{id}/runs` (apify-client 3 says `/v2/actors/...`) starts another run of the same
   Actor (its own process and default storages), `GET /v2/actor-runs/{id}?waitForFinish=N`, `POST .../abort`
   (`gracefully`: the `aborting` event, then a kill), `POST .../resurrect` (the same storages, a new process);
+- scheduled runs: `start_scheduled_run` starts a run as a schedule does (the same input each time, its own run
+  ID and fresh default storages), one after another or two at once; `kill_run` (for good: FAILED),
+  `migrate_run`, `abort_run`, `wait_for_run`, `status_of`; `GET /v2/actor-runs/{id}` answers every run's true
+  status, also of runs that ended long ago;
 - storage API: each run's default dataset, key-value store and request queue, reachable by ID from any run, as
-  the SDK's own Apify storage client reaches them; datasets and stores kept in the local storage folder's layout
-  so that tests read them as files. The request queue has the shared-access calls (list and lock the head,
-  prolong and delete a lock, unlock a client's requests; locks expire, `clientKey` owns them). The platform's
-  ways are switchable (`PlatformWays`): a dataset item count that lags pushes, pushes whose response is lost
-  after the items were stored, pushes refused with 5xx, a share of all storage calls refused or answered late,
-  queue locks that expire early;
+  the SDK's own Apify storage client reaches them; named storages (`POST /v2/datasets?name=...`, the same for
+  key-value stores and request queues: get or create by name, a stable ID), shared by all runs and kept after
+  them, in the main storage folder under their name (`datasets/<name>`, `key_value_stores/<name>`,
+  `request_queues/<name>`: `named_storage(name)` reads them); datasets, stores (with each record's content
+  type) and named queues kept in the local storage folder's layout so that tests read them as files. The
+  request queue has the shared-access calls (list and lock the head, prolong and delete a lock, unlock a
+  client's requests; locks expire, `clientKey` owns them). The platform's ways are switchable
+  (`PlatformWays`): a dataset item count that lags pushes, pushes whose response is lost after the items were
+  stored, pushes refused with 5xx, a share of all storage calls refused or answered late, queue locks that
+  expire early;
 - supervisor: starts the Actor with APIFY_IS_AT_HOME=1 (the Actor's code unchanged, all its storage through
   the API) and, like the platform, kills a run after a reboot request, or when the migration's time is up, then
   starts it again on the same storage; a run that exits by itself ends SUCCEEDED (exit 0) or FAILED.
@@ -38,6 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import brotli
 from apify.storage_clients._apify._utils import unique_key_to_request_id
+from crawlee.storage_clients._file_system import FileSystemRequestQueueClient
 from harness import LoopbackServer, Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -52,6 +61,26 @@ MAX_WAIT_FOR_FINISH_SECS = 60  # as the API caps `waitForFinish`
 def storage_ids(run_id: str) -> dict[str, str]:
     """The IDs of a run's default storages (the stand-in knows each storage by its ID, as the API does)."""
     return {"dataset": f"{run_id}Dataset", "key-value-store": f"{run_id}Store", "request-queue": f"{run_id}Queue"}
+
+
+# The storage kinds as the API names them in paths, and their folders in the local storage layout.
+STORAGE_FOLDERS = {"datasets": "datasets", "key-value-stores": "key_value_stores", "request-queues": "request_queues"}
+
+
+def named_storage_ids(name: str) -> dict[str, str]:
+    """The IDs of the named storages of one name (stable: the same name always has the same IDs)."""
+    return {
+        "dataset": f"named-dataset-{name}",
+        "key-value-store": f"named-store-{name}",
+        "request-queue": f"named-queue-{name}",
+    }
+
+
+def named_storage(root: Path, name: str) -> Storage:
+    """The named dataset and key-value store of this name in the storage folder `root`, read as files."""
+    storage = Storage(root)
+    storage.dataset, storage.store = root / "datasets" / name, root / "key_value_stores" / name
+    return storage
 
 
 def run_object(
@@ -122,16 +151,25 @@ class PlatformWays:
 
 class StorageApi:
     """One run's default dataset and key-value store behind the API, in the storage folder's own file layout, and
-    its default request queue, kept here (it outlives the run's restarts as the platform's does)."""
+    its default request queue, kept here (it outlives the run's restarts as the platform's does). Or, with a
+    `name`, the named dataset, store and queue of that name (`storage` from `named_storage`), the queue's
+    requests also kept as files (`request_queues/<name>/<file name of the unique key>.json`, as crawlee's
+    file-system client names them), read back in the order they were last written."""
 
-    def __init__(self, storage: Storage, ways: PlatformWays, run_id: str = RUN_ID) -> None:
-        self.storage, self.ways, self.ids = storage, ways, storage_ids(run_id)
+    def __init__(self, storage: Storage, ways: PlatformWays, run_id: str = RUN_ID, *, name: str | None = None) -> None:
+        self.storage, self.ways, self.name = storage, ways, name
+        self.ids = named_storage_ids(name) if name else storage_ids(run_id)
+        self.queue_folder = storage.root / "request_queues" / name if name else None
         self.pushes = 0
         self.items_stored = 0  # by all pushes
         self.pushed_sizes: list[int] = []  # items in each push, as it came
         self.marks = 0  # requests marked handled (PUT with handledAt)
         self.on_cut: Any = None  # called to kill the Actor when a push is cut
         self.requests: dict[str, dict[str, Any]] = {}  # request queue: id -> request, in queue order
+        if self.queue_folder and self.queue_folder.exists():  # a named queue that an earlier stand-in kept
+            files = sorted(self.queue_folder.glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
+            kept = [json.loads(path.read_text()) for path in files if path.name != "__metadata__.json"]
+            self.requests = {request["id"]: request for request in kept}
         self.locks: dict[str, tuple[str, float]] = {}  # request id -> (clientKey, time.time() it expires)
         self.client_keys: set[str] = set()  # the clients that have used the queue
         self._counts: list[tuple[float, int]] = [(0.0, storage.item_count())]  # (time, count) after each push
@@ -146,20 +184,24 @@ class StorageApi:
         while self.writes_in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
 
-    def answer(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
+    def answer(
+        self, method: str, path: str, query: dict[str, list[str]], raw: bytes, content_type: str | None = None
+    ) -> tuple[int, Any, dict]:
         parts = path.strip("/").split("/")  # v2, datasets|key-value-stores|request-queues, id, ...
         writing = parts[1] != "request-queues" and method in ("POST", "PUT", "DELETE")
         if writing:
             with self._in_flight:
                 self.writes_in_flight += 1
         try:
-            return self._answer(method, parts, query, raw)
+            return self._answer(method, parts, query, raw, content_type)
         finally:
             if writing:
                 with self._in_flight:
                     self.writes_in_flight -= 1
 
-    def _answer(self, method: str, parts: list[str], query: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict]:
+    def _answer(
+        self, method: str, parts: list[str], query: dict[str, list[str]], raw: bytes, content_type: str | None
+    ) -> tuple[int, Any, dict]:
         time.sleep(self.ways.storage_latency_secs)
         if self.ways.slow_share and self.ways.chance.random() < self.ways.slow_share:
             time.sleep(self.ways.slow_secs)
@@ -170,7 +212,7 @@ class StorageApi:
         if parts[1] == "request-queues":
             with self._lock:
                 return self._request_queue(method, parts[3:], query, raw)
-        return self._key_value_store(method, parts[3:], raw)
+        return self._key_value_store(method, parts[3:], raw, content_type)
 
     def _request_queue(  # noqa: PLR0911 - one answer per endpoint
         self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes
@@ -268,7 +310,20 @@ class StorageApi:
             stored = {**request, "id": request_id}
             others = self.requests
             self.requests = {request_id: stored, **others} if forefront else {**others, request_id: stored}
+            self._save_request(stored)
         return registered
+
+    def _save_request(self, request: dict[str, Any]) -> None:
+        """Write a named queue's request, and its counts, where crawlee's file-system client would."""
+        if self.queue_folder is None:
+            return
+        file_name = FileSystemRequestQueueClient._get_file_base_name_from_unique_key(request["uniqueKey"])
+        self.queue_folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.queue_folder / f"{file_name}.json", json.dumps(request))
+        handled = sum(1 for stored in self.requests.values() if stored.get("handledAt"))
+        counts = {"handled_request_count": handled, "pending_request_count": len(self.requests) - handled}
+        metadata = {"id": self.ids["request-queue"], "name": self.name, "total_request_count": len(self.requests)}
+        _write_atomically(self.queue_folder / "__metadata__.json", json.dumps({**metadata, **counts}))
 
     def _dataset(  # noqa: PLR0911 - one answer per way of the platform
         self, method: str, rest: list[str], query: dict[str, list[str]], raw: bytes
@@ -323,7 +378,9 @@ class StorageApi:
         seen_by = time.monotonic() - self.ways.item_count_lag_secs
         return max([count for at, count in self._counts if at <= seen_by] or [0])
 
-    def _key_value_store(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any, dict]:
+    def _key_value_store(
+        self, method: str, rest: list[str], raw: bytes, content_type: str | None
+    ) -> tuple[int, Any, dict]:
         if not rest:
             return 200, {"data": self._metadata("key-value-store")}, {}
         if rest[0] == "keys":
@@ -333,22 +390,30 @@ class StorageApi:
         path = self.storage.store / key
         if key == "INPUT" and not path.exists():
             path = self.storage.store / "INPUT.json"  # where tests (and `apify run`) put the input
+        # A record's content type is kept beside it, as the file-system client keeps it: a string set by
+        # `set_value` is text/plain, and comes back as a string.
+        described = self.storage.store / f"{key}.__metadata__.json"
         if method == "PUT":
             self.storage.store.mkdir(parents=True, exist_ok=True)
-            _write_atomically(self.storage.store / key, raw.decode())
+            _write_atomically(self.storage.store / key, raw)
+            record = {"key": key, "content_type": content_type or "application/json", "size": len(raw)}
+            _write_atomically(described, json.dumps(record))
             return 200, {}, {}
         if method == "DELETE":
             path.unlink(missing_ok=True)
+            described.unlink(missing_ok=True)
             return 204, b"", {}
         if not path.exists():
             return 404, {"error": {"type": "record-not-found", "message": f"no record {key}"}}, {}
-        return 200, path.read_bytes(), {"content-type": "application/json; charset=utf-8"}
+        stored_type = json.loads(described.read_text())["content_type"] if described.exists() else None
+        return 200, path.read_bytes(), {"content-type": stored_type or "application/json; charset=utf-8"}
 
     def _metadata(self, kind: str) -> dict[str, Any]:
         """What a storage's GET answers with, besides its counts."""
         now, storage_id = _iso_now(), self.ids[kind]
         return {
             "id": storage_id,
+            "name": self.name,
             "userId": "standInUser000001",
             "createdAt": now,
             "modifiedAt": now,
@@ -360,9 +425,9 @@ class StorageApi:
         return sorted(p for p in self.storage.store.glob("*") if not p.name.endswith("__metadata__.json"))
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, content: str | bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
+    temporary.write_bytes(content if isinstance(content, bytes) else content.encode())
     temporary.replace(path)
 
 
@@ -376,11 +441,15 @@ def _iso(at: float) -> str:
 
 @dataclass
 class OtherRun:
-    """A run that a run started through the runs API: its own process, storage folder and default storages."""
+    """A run other than the main one (started through the runs API, or by a schedule): its own process, storage
+    folder and default storages."""
 
     run_id: str
     storage: Storage
     storage_api: StorageApi
+    scheduled: bool = False  # started by start_scheduled_run (else by a run, through the runs API)
+    entry: str | None = None  # what it runs and its own environment (None: the main run's, as it is at each start)
+    env: dict[str, str] | None = None
     status: str = "READY"
     status_message: str | None = None
     process: subprocess.Popen | None = None
@@ -414,7 +483,10 @@ class PlatformStandIn:
         self._events = await serve(self._on_connection, "127.0.0.1", 0)
         self.storage_api = StorageApi(self.storage, self.ways)
         self.storage_api.on_cut = lambda: self.process.send_signal(signal.SIGKILL)
-        self._storages: dict[str, StorageApi] = {}  # storage ID -> the API of the run that owns it
+        self._storages: dict[str, StorageApi] = {}  # storage ID -> the API of the run that owns it (or named)
+        self._named: dict[str, StorageApi] = {}  # name -> the named storages of that name
+        self._lock = threading.Lock()
+        self._newest: subprocess.Popen | None = None  # the run process started last: a cut named push kills it
         self._own_storages(self.storage_api)
         self._start_env: dict[str, str] = {}
         self._entry = AT_HOME_ENTRY
@@ -438,6 +510,24 @@ class PlatformStandIn:
     def _own_storages(self, api: StorageApi) -> None:
         for storage_id in api.ids.values():
             self._storages[storage_id] = api
+
+    def _get_or_create(self, collection: str, name: str | None) -> tuple[int, Any]:
+        """`POST /v2/datasets?name=...` (and key-value stores, request queues): the named storage, created if it
+        does not exist yet (201), else as it is (200). Each name has its own storage of each kind."""
+        if not name:  # the platform would create an unnamed storage: no run here asks for one
+            return 400, {"error": {"type": "invalid-input", "message": "stand-in: only named storages are created"}}
+        with self._lock:
+            if (api := self._named.get(name)) is None:
+                api = self._named[name] = StorageApi(named_storage(self.storage.root, name), self.ways, name=name)
+                api.on_cut = lambda: self._newest and self._newest.send_signal(signal.SIGKILL)
+            kind = collection.removesuffix("s")
+            folder = self.storage.root / STORAGE_FOLDERS[collection] / name
+            created = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)
+            self._storages[api.ids[kind]] = api
+        # Answered as a GET of the storage, with the platform's ways (a refused answer here is a lost one).
+        status, payload, _headers = api.answer("GET", f"/v2/{collection}/{api.ids[kind]}", {}, b"")
+        return (201 if created and status == 200 else status), payload
 
     # --- the run's environment on the platform ------------------------------------------------------------
 
@@ -472,7 +562,9 @@ class PlatformStandIn:
         if entry == AT_HOME_ENTRY:
             self._entry, self._start_env = entry, env
         await asyncio.to_thread(self.storage_api.wait_for_writes_in_flight)
-        self.process = start_actor(self.storage, entry=entry, **{**self.run_env(), **env, **(main_env or {})})
+        self.process = self._newest = start_actor(
+            self.storage, entry=entry, **{**self.run_env(), **env, **(main_env or {})}
+        )
         self.starts += 1
         self._reaped = False
         while not self._connected.is_set():
@@ -560,14 +652,18 @@ class PlatformStandIn:
 
     # --- the other runs (started through the runs API) ----------------------------------------------------
 
-    def start_run(self, run_input: bytes) -> OtherRun:
+    def start_run(self, run_input: bytes, *, scheduled: bool = False) -> OtherRun:
+        """Start a run of the Actor with its own run ID and fresh default storages, as the runs API does."""
         run_id = f"standInRun{len(self.others) + 2:07d}"
         storage = Storage(self.storage.root.parent / "runs" / run_id / "storage")
         storage.root.mkdir(parents=True)
         storage.write_input(json.loads(run_input or b"{}"))
         cut = self.ways.cut_worker_push_after
-        cut_after = cut[1] if cut and cut[0] == len(self.others) else None
-        other = OtherRun(run_id, storage, StorageApi(storage, replace(self.ways, cut_push_after=cut_after), run_id))
+        workers = sum(1 for other in self.others.values() if not other.scheduled)
+        cut_after = cut[1] if cut and cut[0] == workers and not scheduled else None
+        api = StorageApi(storage, replace(self.ways, cut_push_after=cut_after), run_id)
+        entry, own_env = (self._entry, self._start_env) if scheduled else (None, None)
+        other = OtherRun(run_id, storage, api, scheduled=scheduled, entry=entry, env=own_env)
         other.storage_api.on_cut = lambda: other.process.send_signal(signal.SIGKILL)
         self.others[run_id] = other
         self._own_storages(other.storage_api)
@@ -580,8 +676,9 @@ class PlatformStandIn:
         other.storage_api.wait_for_writes_in_flight()
         with other.changed:
             other.status, other.abort_asked = "RUNNING", False
-            other.process = start_actor(
-                other.storage, entry=self._entry, log_path=log_path, **{**self.run_env(other.run_id), **self._start_env}
+            entry, env = other.entry or self._entry, self._start_env if other.env is None else other.env
+            other.process = self._newest = start_actor(
+                other.storage, entry=entry, log_path=log_path, **{**self.run_env(other.run_id), **env}
             )
             other.starts += 1
         threading.Thread(target=self._watch, args=(other, other.process), daemon=True).start()
@@ -601,10 +698,14 @@ class PlatformStandIn:
             self._run_process(other)
 
     def kill_run(self, run_id: str) -> None:
-        """A crash of another run: its process is killed, and the run ends FAILED."""
-        process = self.others[run_id].process
+        """A crash of another run: its process is killed, and the run ends FAILED (unless a migration's restart
+        was due). Returns once the platform has seen the end."""
+        other = self.others[run_id]
+        process = other.process
         process.send_signal(signal.SIGKILL)
         process.wait()
+        with other.changed:
+            other.changed.wait_for(lambda: other.process is not process or len(other.exit_codes) >= other.starts, 10)
 
     async def migrate_run(self, run_id: str, time_remaining_secs: float = 5) -> None:
         """Migrate another run: `migrating`, then a kill at its reboot request or when the time is up, and a
@@ -622,6 +723,42 @@ class PlatformStandIn:
             if process.poll() is None:
                 other.reboot_asked = True
                 process.send_signal(signal.SIGKILL)
+        restarted_by = time.monotonic() + 30
+        while other.process is process and other.status not in TERMINAL and time.monotonic() < restarted_by:
+            await asyncio.sleep(0.01)  # returns once the run runs again (or, having exited by itself, has ended)
+
+    # --- scheduled runs -----------------------------------------------------------------------------------
+
+    def start_scheduled_run(self, run_input: dict[str, Any], *, entry: str = AT_HOME_ENTRY, **env: str) -> str:
+        """Start a run as a schedule does (while the last one may still run): its own run ID, fresh default
+        storages holding `run_input`, the named storages shared; `entry` and `env` are also those of the runs it
+        starts through the runs API. Returns its run ID."""
+        self._entry, self._start_env = entry, env
+        return self.start_run(json.dumps(run_input).encode(), scheduled=True).run_id
+
+    def scheduled_runs(self) -> list[str]:
+        """The IDs of the scheduled runs, in the order they started."""
+        return [run_id for run_id, other in self.others.items() if other.scheduled]
+
+    def status_of(self, run_id: str) -> str:
+        """A run's status, as `GET /v2/actor-runs/{id}` answers it."""
+        return self.main_status if run_id == RUN_ID else self.others[run_id].status
+
+    async def wait_for_run(self, run_id: str, within: float = 60) -> str:
+        """Wait until the run has ended (restarts after migrations are not ends); return its status."""
+        deadline = time.monotonic() + within
+        while (status := self.others[run_id].status) not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} did not end within {within} s (it is {status})")
+            await asyncio.sleep(0.02)
+        return status
+
+    def default_dataset_items(self, run_id: str) -> list[Any]:
+        return (self.storage if run_id == RUN_ID else self.others[run_id].storage).items()
+
+    def named_storage(self, name: str) -> Storage:
+        """The named dataset and key-value store `name`, read as files (its queue: `request_queues/<name>`)."""
+        return named_storage(self.storage.root, name)
 
     def running_runs(self) -> list[str]:
         """The other runs whose process is still alive."""
@@ -714,8 +851,12 @@ class PlatformStandIn:
                     if (storage_api := standin._storages.get(storage_id)) is None:
                         status, payload, extra = 404, {"error": {"type": "record-not-found", "message": path}}, {}
                     else:
-                        status, payload, extra = storage_api.answer(method, path, query, raw)
+                        content_type = self.headers.get("Content-Type")
+                        status, payload, extra = storage_api.answer(method, path, query, raw, content_type)
                     headers.update(extra)
+                elif path.rstrip("/") in ("/v2/datasets", "/v2/key-value-stores", "/v2/request-queues"):
+                    name = query.get("name", [None])[0]
+                    status, payload = standin._get_or_create(path.strip("/").split("/")[1], name)
                 elif path.startswith(f"/v2/actor-runs/{RUN_ID}"):
                     body = json.loads(raw) if raw.strip() else None
                     at, state, count = time.monotonic(), _read_state(standin.storage), standin.storage.item_count()

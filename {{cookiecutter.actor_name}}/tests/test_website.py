@@ -454,6 +454,14 @@ def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> No
     assert crawling._unique_key_at(Request.from_url(old, unique_key=made[0]), new) == made[0].replace(old, new)
 
 
+def test_a_crawl_fails_if_crawlee_draws_always_enqueue_ids_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    crawling = importlib.import_module(f"{package_name()}.crawling")
+    crawling.check_always_enqueue_ids_are_drawn_here()
+    monkeypatch.setattr("crawlee._request.crypto_random_object_id", crawling.crypto_random_object_id)  # crawlee's own
+    with pytest.raises(crawling.StateError, match="pin crawlee"):
+        crawling.check_always_enqueue_ids_are_drawn_here()
+
+
 def test_failed_pages_are_counted_in_the_final_status(storage: Storage) -> None:
     with LocalSite(pages=30, broken_links=2) as site:
         storage.write_input(crawl_input(site))

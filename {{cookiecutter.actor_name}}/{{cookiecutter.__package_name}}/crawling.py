@@ -87,12 +87,7 @@ async def crawl(
     done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
     trusted (the crawl stops at once). A worker of parallel runs crawls its `part` (scale_out_pages.py): the
     coordinator's queue, shared, its pages tagged for the merge."""
-    if not _is_always_enqueue_key(Request.from_url("http://localhost", always_enqueue=True).unique_key, DRAWN):
-        raise StateError(
-            "This version of crawlee draws the IDs of always_enqueue requests where this template cannot check them "
-            "(crawlee._request.crypto_random_object_id): pin crawlee to a version this template supports (see "
-            "requirements)."
-        )
+    check_always_enqueue_ids_are_drawn_here()
     queue = part.queue if part else await Actor.open_request_queue()
     commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part.tag if part else None)
     await commits.forget_handled(queue)
@@ -417,6 +412,17 @@ def _drawn_always_enqueue_id(length: int = 17) -> str:
 # crawlee draws the ID of an always_enqueue key with this function (and uses it for nothing else): drawn here,
 # the key is recognised when the handler's adds are committed. crawl() checks at its start that it still is.
 crawlee_request.crypto_random_object_id = _drawn_always_enqueue_id
+
+
+def check_always_enqueue_ids_are_drawn_here() -> None:
+    """Fail (not add a handler's always_enqueue requests again after a crash) if crawlee no longer draws their IDs
+    with the function replaced above."""
+    if not _is_always_enqueue_key(Request.from_url("http://localhost", always_enqueue=True).unique_key, DRAWN):
+        raise StateError(
+            "This version of crawlee draws the IDs of always_enqueue requests where this template cannot check them "
+            "(crawlee._request.crypto_random_object_id): pin crawlee to a version this template supports (see "
+            "requirements)."
+        )
 
 
 def _as_is(item: Any) -> Any:

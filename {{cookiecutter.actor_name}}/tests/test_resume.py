@@ -141,6 +141,28 @@ def test_crash_between_push_and_checkpoint_is_reconciled(storage: Storage, crash
     assert "landed after the last checkpoint" in result.stdout
 
 
+def test_max_items_lowered_below_what_a_crashed_push_landed_keeps_those_items_and_says_so(storage: Storage) -> None:
+    """maxItems lowered after a crash between a push and its checkpoint, below what that push landed: the items that
+    landed stay (a dataset item is never taken back), the state counts them, and the status message tells."""
+    # Page 1 is slow: the pages fetched ahead behind it wait, and are handed over while its commit is under way:
+    # the third commit is of several pages, one push.
+    with PaginatedSource(total=1000, slow_pages={10: 0.5}) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "prefetchPages": 8})
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH="3")
+        assert crashed.returncode == -signal.SIGKILL
+        landed = storage.item_count()
+        assert storage.progress()["pushed"] == 20, storage.progress()
+        assert storage.progress()["pending"] == landed - 20 >= 30, "the crashed push was not of several pages"
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "prefetchPages": 8, "maxItems": landed - 15})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.items() == expected_items(1000)[:landed]
+    assert (storage.progress()["pushed"], storage.progress()["pending"]) == (landed, 0)
+    final = [line for line in result.stdout.splitlines() if "status message]" in line.lower()][-1]
+    assert f"Done: {landed} items pushed" in final
+    assert f"maxItems ({landed - 15}) is below the {landed} items" in final
+
+
 def test_a_crash_after_a_push_of_values_json_cannot_encode_natively_is_reconciled(storage: Storage) -> None:
     """Dates, Decimals and UUIDs are stored as their str() (as the SDK pushes them): the read-back compares alike."""
     with PaginatedSource(total=60) as source:

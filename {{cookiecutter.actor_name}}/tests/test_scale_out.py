@@ -27,14 +27,15 @@ WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CH
 
 
 def small_job(
-    stack: ExitStack, size: int, routes: str | None = None, **fields: Any
+    stack: ExitStack, size: int, routes: str | None = None, *, broken_links: int = 0, **fields: Any
 ) -> tuple[dict[str, Any], list[Any]]:
     """An input for a short job of this kind, served on 127.0.0.1, and what the dataset must hold after it (for a
-    crawl with the default routes: nothing said; with a test router of tests/, what its `expected_items` says)."""
+    crawl with the default routes: nothing said; with a test router of tests/, what its `expected_items` says; a
+    crawl's site may also link to `broken_links` pages that are not there)."""
     if is_crawler():
         from local_site import LocalSite  # noqa: PLC0415 - the crawlers' own test site
 
-        site = stack.enter_context(LocalSite(pages=size, latency_secs=0.02))
+        site = stack.enter_context(LocalSite(pages=size, latency_secs=0.02, broken_links=broken_links))
         expected = importlib.import_module(routes).expected_items(site) if routes else []
         return {"startUrls": [{"url": site.url(0)}], "maxRequestsPerCrawl": 0, **fields}, expected
     source = stack.enter_context(PaginatedSource(total=size, latency_secs=0.05))
@@ -120,7 +121,9 @@ JOB_SIZE = 20 if is_browser() else 300 if is_crawler() else 1500  # pages of a s
 Play = Callable[[PlatformStandIn], Awaitable[None]]  # what a test does with the platform
 
 
-def two_worker_job(tmp_path: Path, play: Play, routes: str | None = None, **options: Any) -> PlatformStandIn:
+def two_worker_job(
+    tmp_path: Path, play: Play, routes: str | None = None, *, broken_links: int = 0, **options: Any
+) -> PlatformStandIn:
     """Play a job of JOB_SIZE over two workers on a stand-in made with `options` (a crawl: with the test router
     `routes`, a module of tests/), then check that the merged dataset holds every item (every page's) exactly
     once, in source order for the JSON kind."""
@@ -133,7 +136,7 @@ def two_worker_job(tmp_path: Path, play: Play, routes: str | None = None, **opti
             return platform
 
     with ExitStack() as stack:
-        actor_input, expected = small_job(stack, JOB_SIZE, routes, parallelRuns=2)
+        actor_input, expected = small_job(stack, JOB_SIZE, routes, broken_links=broken_links, parallelRuns=2)
         storage.write_input(actor_input)
         platform = asyncio.run(on_the_platform())
     if routes:
@@ -262,6 +265,41 @@ def test_a_limit_holds_for_the_whole_job_and_a_higher_one_goes_on_where_it_stopp
         assert await platform.wait_for_exit(within=120) == 0
 
     two_worker_job(tmp_path, play)
+
+
+@pytest.mark.skipif(is_crawler(), reason="maxItems, the JSON kind's limit")
+def test_max_items_lowered_below_what_a_cut_merge_push_landed_keeps_those_items_and_says_so(tmp_path: Path) -> None:
+    """The coordinator killed as a merge push lands, restarted with maxItems below what that push landed: the items
+    that landed stay (a dataset item is never taken back), the state counts them, and the status message tells."""
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == -9
+        pushed, landed = platform.storage.state()["pushed"], platform.storage.item_count()
+        assert landed == pushed + 25
+        platform.storage.write_input({**input_of(platform.storage), "maxItems": pushed + 10})
+        await platform.start()
+        assert await platform.wait_for_exit(within=60) == 0
+        assert (platform.storage.item_count(), platform.storage.state()["pushed"]) == (landed, landed)
+        final = platform.status_messages()[-1][1]
+        assert f"Done: {landed} items merged from 2 parallel runs." in final
+        assert f"maxItems ({pushed + 10}) is below the {landed} items" in final
+        platform.storage.write_input({**input_of(platform.storage), "maxItems": 0})
+        await platform.start()  # the rest of the job, each item once
+        assert await platform.wait_for_exit(within=120) == 0
+
+    two_worker_job(tmp_path, play, ways=PlatformWays(cut_push_after=25))
+
+
+@pytest.mark.skipif(not is_crawler() or is_browser(), reason="a crawl's pages that fail for good")
+def test_the_final_status_counts_the_pages_the_workers_gave_up_on(tmp_path: Path) -> None:
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+        failed = "2 pages failed after all retries (see the workers' logs)"
+        assert platform.status_messages()[-1][1] == f"Done: {JOB_SIZE} items merged from 2 parallel runs; {failed}."
+
+    two_worker_job(tmp_path, play, broken_links=2)
 
 
 def test_the_charge_limit_cuts_a_merge_before_its_push_and_the_resumed_job_goes_on(tmp_path: Path) -> None:

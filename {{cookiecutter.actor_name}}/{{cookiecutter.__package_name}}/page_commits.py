@@ -59,15 +59,21 @@ class PageCommits(GroupCommits):
     async def __aexit__(self, *exc: object) -> None:
         await self.committed()
         self._raise_if_failed()
+        self._run.tell_if_over(self._max_items)
 
     @property
     def wants_more(self) -> bool:
         """Whether pages after those added are wanted: maxItems is not reached by what the added ones hold."""
-        return not self._max_items or self._run.pushed + self._added_outputs < self._max_items
+        return not self._max_items or self._run.pushed + self._added_outputs < self._limit()
 
     def items_wanted(self) -> int | None:
         """How many more dataset items the pages still to be added may bring (None: no limit)."""
-        return max(0, self._max_items - self._run.pushed - self._added_outputs) if self._max_items else None
+        return max(0, self._limit() - self._run.pushed - self._added_outputs) if self._max_items else None
+
+    def _limit(self) -> int:
+        """maxItems, or the items the dataset holds if more: the items of a push that landed before a restart with
+        a lower maxItems stay (an item is never taken back), and the pages they came from are committed past."""
+        return max(self._max_items, self._run.pushed + len(self._run.landed))
 
     async def add(self, page: SourcePage) -> None:
         """Hand over the next page in source order; waits while as many pages as allowed wait for their commit."""
@@ -96,7 +102,7 @@ class PageCommits(GroupCommits):
             return
         if group[0][0].at != run.position:
             raise StateError(f"A page at {group[0][0].at} came for the position {run.position}: pages out of order.")
-        left = max(0, self._max_items - run.pushed) if self._max_items else None  # items the dataset may still take
+        left = max(0, self._limit() - run.pushed) if self._max_items else None  # items the dataset may still take
         skipped, batch, used = 0, [], 0  # landed before a restart; to push now; outputs used from the group's start
         for page, outputs in group:
             items = [item for _index, item in outputs]

@@ -80,6 +80,15 @@ class ResumableRun(StateRecord):
             await self.status_message.final(self.stopping)
 
     # The status message.
+    def tell_if_over(self, max_items: int) -> None:
+        """Say in the final status message when the dataset holds more than `max_items`: maxItems was lowered after
+        they had landed (a push under way at a crash, or a run stopped before), and they are kept, never taken back."""
+        if max_items and self.pushed > max_items:
+            self.status_message.add_note(
+                f"maxItems ({max_items}) is below the {self.pushed} items that had landed before it was lowered: "
+                "they are kept."
+            )
+
     async def report_progress(self, message: str | None = None) -> None:
         await self.status_message.report_progress(message)
 
@@ -93,6 +102,7 @@ class StatusMessages:
     def __init__(self, record: StateRecord) -> None:
         self._record = record
         self._status_at = 0.0
+        self._notes: list[str] = []
 
     async def report_progress(self, message: str | None = None) -> None:
         """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
@@ -100,30 +110,31 @@ class StatusMessages:
         if time.monotonic() - self._status_at >= STATUS_INTERVAL_SECS:
             await self.set_status(message or f"{self._record.pushed} items pushed; {self._record.where()}.")
 
+    def add_note(self, note: str) -> None:
+        """A fact the final status message tells after how the run ended."""
+        if note not in self._notes:
+            self._notes.append(note)
+
     async def final(self, stopping: str | None) -> None:
         """The last status message of a run that ends here (not migrating): done, or stopped early and why."""
         record, state = self._record, self._record.state
         if stopping == "charge limit":
-            await self.set_status(
+            message = (
                 f"Stopped: the run's maximum total charge is reached, after {record.pushed} items ({record.where()}; "
-                "state saved). Resurrect the run with a higher limit to go on.",
-                terminal=True,
+                "state saved). Resurrect the run with a higher limit to go on."
             )
         elif stopping:
-            await self.set_status(
+            message = (
                 f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
-                "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`.",
-                terminal=True,
+                "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."
             )
         elif workers := state["workers"]:
-            await self.set_status(
-                f"Done: {record.pushed} items merged from {len(workers)} parallel runs.", terminal=True
-            )
+            failed = _failed_pages(state, "the workers' logs")
+            message = f"Done: {record.pushed} items merged from {len(workers)} parallel runs{failed}."
         else:
             read = f"from {state['pages']} pages" if record.crawl else f"source read to offset {record.offset}"
-            if failed := state["failed"]:
-                read += f"; {failed} page{'s' if failed > 1 else ''} failed after all retries (see the log)"
-            await self.set_status(f"Done: {record.pushed} items pushed, {read}.", terminal=True)
+            message = f"Done: {record.pushed} items pushed, {read}{_failed_pages(state, 'the log')}."
+        await self.set_status(" ".join([message, *self._notes]), terminal=True)
 
     async def set_status(self, message: str, *, terminal: bool = False) -> None:
         self._status_at = time.monotonic()
@@ -131,6 +142,11 @@ class StatusMessages:
             await Actor.set_status_message(message, is_terminal=terminal or None)
         except Exception as error:  # progress for people must never stop the work
             Actor.log.warning(f"Could not set the status message: {error}")
+
+
+def _failed_pages(state: dict[str, Any], log: str) -> str:
+    failed = state["failed"]  # a coordinator's: its workers' (scale_out.py)
+    return f"; {failed} page{'s' if failed > 1 else ''} failed after all retries (see {log})" if failed else ""
 
 
 class GroupCommits:

@@ -225,9 +225,10 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
         )
     max_items = getattr(actor_input, "max_items", 0)
     merge = merge_class.for_job(run, actor_input)
-    if run.finished or merge.limit_reached() or (max_items and run.pushed >= max_items):
+    if run.finished or merge.limit_reached() or (max_items and run.pushed >= max_items and not run.landed):
         # All merged; or a limit holds (a resume with a higher one goes on from where the merge is): no worker works.
         await _abort_all([run_id for run_id in run.state["workers"] if run_id], gracefully=False)
+        run.tell_if_over(max_items)
         return
     workers = await _start_or_attach(run, actor_input)
     if workers is None:  # the run must stop before every worker is known: the ones started stop with it
@@ -246,6 +247,7 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
             merged = await _merge_once(run, merge, readers, statuses, max_items)
             await _report(run, merge, statuses)
             if merge.done:
+                run.state["failed"] = await _pages_failed(workers)
                 await run.finish()
                 break
             if merge.limit_reached() or (max_items and run.pushed >= max_items):
@@ -256,6 +258,7 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
         if run.stopping != "migrating":  # done, aborted or failed: no worker is left running
             # Aborted: gracefully, so that the workers save their state for a resurrection; done: at once.
             await _abort_all(ids, gracefully=run.stopping == "aborting")
+    run.tell_if_over(max_items)
 
 
 async def _merge_once(
@@ -266,7 +269,9 @@ async def _merge_once(
     async with run.commit_lock:
         if run.stopping and merge.state["batchTo"] is None:
             return 0
-        room = max(0, max_items - run.pushed) if max_items else None  # items the dataset may still take
+        # Items the dataset may still take; at least those that landed before a restart with a lower maxItems: they
+        # stay (an item is never taken back), and the merge moves past them.
+        room = max(len(run.landed), max_items - run.pushed) if max_items else None
         chargeable = ledger.chargeable_items()  # items that may still be charged, besides those that landed
         charge_room = None if chargeable is None else chargeable + len(run.landed)
         charge_bound = charge_room is not None and (room is None or charge_room < room)
@@ -381,6 +386,16 @@ async def _worker_status(info: dict[str, Any]) -> str:
     store = await Actor.open_key_value_store(id=info["defaultKeyValueStoreId"])
     state = await store.get_value(ledger.STATE_KEY)
     return DONE if isinstance(state, dict) and state.get("finished") else "STOPPED"
+
+
+async def _pages_failed(workers: list[dict[str, Any]]) -> int:
+    """The pages the workers gave up on after all retries (crawls), as their state records count them."""
+    failed = 0
+    for info in workers:
+        store = await Actor.open_key_value_store(id=info["defaultKeyValueStoreId"])
+        state = await store.get_value(ledger.STATE_KEY)
+        failed += state.get("failed", 0) if isinstance(state, dict) else 0
+    return failed
 
 
 async def _resurrect_ended(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:

@@ -25,6 +25,8 @@ JSON_API_FILES = [
     "tests/test_ledger.py",
     "tests/test_migration.py",
     "tests/test_pagination.py",
+    "tests/test_incremental.py",
+    "tests/changing_source.py",
     "tests/test_parts.py",
     "tests/test_redirects.py",
     "tests/odd_values.py",

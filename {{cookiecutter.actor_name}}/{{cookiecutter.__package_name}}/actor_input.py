@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .credentials import body_without_secrets, without_secrets
+from .incremental import IncrementalInput
 from .scale_out import ParallelRunsInput
 from .scale_out_chunks import CHUNK_PAGES
 from .web_urls import WebUrl, check_web_url
@@ -27,7 +28,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
 HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (a tab is allowed)
 
 
-class ActorInput(ParallelRunsInput):
+class ActorInput(ParallelRunsInput, IncrementalInput):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
 
     api_url: WebUrl = Field(pattern=r"^https?://\S+$")
@@ -57,6 +58,10 @@ class ActorInput(ParallelRunsInput):
     max_request_retries: int = Field(5, ge=0, le=20)
     prefetch_pages: int = Field(4, ge=1, le=32)
     proxy_configuration: dict[str, Any] | None = None
+    incremental_field: str = ""
+    incremental_param: str = ""
+    incremental_start: str = ""
+    primary_key: str = Field("id", min_length=1)
 
     @field_validator("oauth2_token_url")
     @classmethod
@@ -106,6 +111,18 @@ class ActorInput(ParallelRunsInput):
         self.check_parallel_runs()
         return self
 
+    @model_validator(mode="after")
+    def _incremental_can_work(self) -> ActorInput:
+        for name, value in (("incrementalParam", self.incremental_param), ("incrementalStart", self.incremental_start)):
+            if value and not self.incremental_field:
+                raise ValueError(f"{name} needs incrementalField, the value in each item that grows for new ones")
+        self.check_incremental(self.incremental, self.parallel_runs)
+        return self
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self.incremental_field)
+
     def _body_paths_can_work(self) -> None:
         """With requestBody, the position and the page size are written at dotted paths into it: each path must
         lead through objects (missing keys are added), neither may hold the other, and a number must not replace
@@ -151,7 +168,14 @@ class ActorInput(ParallelRunsInput):
             **{name: fields[name] for name in named},
             **body,
             **self.job_source(),
+            **self.incremental_source(),
         }
+
+    def incremental_source(self) -> dict[str, Any]:
+        """What defines an incremental job besides the source: which items are new, and from where."""
+        if not self.incremental:
+            return {}
+        return {"incremental": [self.incremental_field, self.primary_key, self.incremental_start]}
 
     @property
     def chunk_pages(self) -> int:

@@ -7,11 +7,12 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .incremental import IncrementalInput
 from .scale_out import ParallelRunsInput
 from .web_urls import check_web_url
 
 
-class CrawlInput(ParallelRunsInput):
+class CrawlInput(ParallelRunsInput, IncrementalInput):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
 
     start_urls: list[dict[str, Any]] = Field(min_length=1)
@@ -21,6 +22,8 @@ class CrawlInput(ParallelRunsInput):
     max_request_retries: int = Field(3, ge=0, le=20)
     request_handler_timeout_secs: int = Field(60, ge=1, le=3600)
     proxy_configuration: dict[str, Any] | None = None
+    incremental: bool = False
+    revisit_labels: list[str] = Field(default_factory=list)
 
     @field_validator("start_urls")
     @classmethod
@@ -38,6 +41,9 @@ class CrawlInput(ParallelRunsInput):
     @model_validator(mode="after")
     def _parallel_runs_fit(self) -> CrawlInput:
         self.check_parallel_runs()
+        if self.revisit_labels and not self.incremental:
+            raise ValueError("revisitLabels name the pages an incremental crawl loads in every run: set incremental")
+        self.check_incremental(self.incremental, self.parallel_runs)
         return self
 
     @property

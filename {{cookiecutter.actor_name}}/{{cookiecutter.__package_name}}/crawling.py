@@ -50,6 +50,7 @@ from crawlee._utils.crypto import crypto_random_object_id
 from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
+from .incremental import REVISIT_KEY
 from .ledger import StateError
 from .resumable import GroupCommits
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from crawlee.router import Router
 
     from .crawl_input import CrawlInput
+    from .incremental import Revisits
     from .resumable import ResumableRun
     from .scale_out_pages import PagePart
 
@@ -80,16 +82,19 @@ async def crawl(
     crawler_class: type[BasicCrawler],
     *,
     part: PagePart | None = None,
+    revisits: Revisits | None = None,
     **options: Any,
 ) -> None:
     """Crawl from the start URLs with `router`'s handlers, in a crawler of `crawler_class` (crawlee's
     ParselCrawler, PlaywrightCrawler, ...) made with `options` (and `pre_navigation_hooks`), until the queue is
     done, maxRequestsPerCrawl pages are saved, or the run must stop. Raises StateError when a commit cannot be
     trusted (the crawl stops at once). A worker of parallel runs crawls its `part` (scale_out_pages.py): the
-    coordinator's queue, shared, its pages tagged for the merge."""
+    coordinator's queue, shared, its pages tagged for the merge. An incremental crawl goes on in its job's queue
+    (incremental.py), loading again in each pass its start URLs and the pages with the labels of its `revisits`."""
     check_always_enqueue_ids_are_drawn_here()
-    queue = part.queue if part else await Actor.open_request_queue()
-    commits = RequestCommits(run, crawl_input.max_pages, tag_pages=part.tag if part else None)
+    queue = part.queue if part else await Actor.open_request_queue(name=run.store_name)
+    max_pages = revisits.max_pages(crawl_input.max_pages) if revisits else crawl_input.max_pages
+    commits = RequestCommits(run, max_pages, tag_pages=part.tag if part else None, revisits=revisits)
     await commits.forget_handled(queue)
     if commits.limit_reached:
         return
@@ -116,9 +121,12 @@ async def crawl(
     async def stop_when_asked() -> None:
         crawler.stop(f"the run is stopping ({await run.wait_for_stop()})")
 
+    starts = [Request.from_url(url) for url in crawl_input.urls]
+    if revisits is not None:
+        starts = [start.model_copy(update={"unique_key": revisits.key(start.unique_key)}) for start in starts]
     stopper = asyncio.create_task(stop_when_asked())
     try:
-        await crawler.run([Request.from_url(url) for url in crawl_input.urls])
+        await crawler.run(starts)
     finally:
         stopper.cancel()
         await crawler.pages_committed()
@@ -144,10 +152,12 @@ class RequestCommits(GroupCommits):
         max_pages: int | None,
         *,
         tag_pages: Callable[[str, list[Any]], list[Any]] | None = None,
+        revisits: Revisits | None = None,
     ) -> None:
-        """`tag_pages`: a worker of parallel runs tags each page's items for the coordinator's merge."""
+        """`tag_pages`: a worker of parallel runs tags each page's items for the coordinator's merge; `revisits`:
+        an incremental crawl's requests to load again in each pass."""
         super().__init__(run)
-        self._max_pages, self._tag_pages = max_pages, tag_pages
+        self._max_pages, self._tag_pages, self.revisits = max_pages, tag_pages, revisits
         self.error: StateError | None = None  # a commit that failed: the crawl stops and the run fails with it
 
     @property
@@ -232,7 +242,7 @@ class RequestCommits(GroupCommits):
             # The group's one save: the marker of its push, page by page, in push order.
             state.update(pending=len(batch), pendingRequests=[[w.key, len(items)] for w, _s, items in chosen])
             await run.persist()
-            landed = await ledger.push(batch, at=run.pushed)
+            landed = await ledger.push(batch, at=run.pushed, dataset=run.dataset)
         # Counts and marker move together, with no await between them.
         left = landed
         for waiting, skipped, items in chosen:
@@ -307,7 +317,8 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
                 if not await commits.commit(request.unique_key, items):
                     await self._give_back(request)
                     return
-                for call in _with_keys_of_the_page(result.add_requests_calls, request.unique_key):
+                calls = _with_keys_of_the_page(result.add_requests_calls, request.unique_key, commits.revisits)
+                for call in calls:
                     await self._add_requests(context, **call)
                 await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
                 await self._mark_handled(request)
@@ -361,6 +372,8 @@ def _unique_key_at(request: Request, url: str) -> str:
     fragment kept, or extended with the method, headers and payload; an always_enqueue ID kept. (A key the
     user made up: the usual one of `url`.)"""
     key = request.unique_key
+    if revisit := REVISIT_KEY.match(key):  # loaded again in each pass of an incremental crawl: so is its page
+        return revisit[0] + _unique_key_at(request.model_copy(update={"unique_key": key[revisit.end() :]}), url)
     prefix = key[: key.index("|") + 1] if _is_always_enqueue_key(key, DRAWN, MADE) else ""
     fields = {"method": request.method, "headers": request.headers, "payload": request.payload}
     fields["session_id"] = request.session_id
@@ -371,11 +384,12 @@ def _unique_key_at(request: Request, url: str) -> str:
     return prefix + compute_unique_key(url)
 
 
-def _with_keys_of_the_page(calls: list[Any], page_key: str) -> Iterator[Any]:
+def _with_keys_of_the_page(calls: list[Any], page_key: str, revisits: Revisits | None = None) -> Iterator[Any]:
     """A handler's add_requests calls, with the random ID crawlee drew for each always_enqueue request's key made of
     the key of the page that adds it, the request's own key and how many requests with that own key the handler
     added before: the same every time the handler runs on that page, in whatever order it adds them (a set's order
-    changes between processes). One request added twice keeps one key, as crawlee would."""
+    changes between processes). One request added twice keeps one key, as crawlee would. In an incremental crawl,
+    requests with a label to revisit get the pass's key."""
     times: Counter[str] = Counter()
     made: dict[str, str] = {}  # drawn key -> the key made of it
     for call in calls:
@@ -389,6 +403,8 @@ def _with_keys_of_the_page(calls: list[Any], page_key: str) -> Iterator[Any]:
                     head = hashlib.sha256(f"{page_key}\n{own_key}\n{times[own_key]}".encode()).hexdigest()[:17]
                     made[drawn] = f"{_checked(head, MADE)}|{own_key}"
                 request = request.model_copy(update={"unique_key": made[drawn]})  # noqa: PLW2901
+            if revisits is not None and isinstance(request, Request):
+                request = revisits.of(request)  # noqa: PLW2901
             requests.append(request)
         yield {**call, "requests": requests}
 

@@ -93,17 +93,20 @@ class JsonApiSource:
         http: HttpClient,
         actor_input: Any,
         proxy: ProxyConfiguration | None,
+        *,
         seen: Iterable[str] = (),
         stripe: Stripe | None = None,
+        query: Mapping[str, Any] | None = None,
     ) -> None:
-        """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past."""
+        """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past; `query`:
+        parameters every request carries."""
         self._http, self._input, self._proxy, self._stripe = http, actor_input, proxy, stripe
         headers, body = actor_input.headers.values(), actor_input.request_body
         self.secrets = Secrets(actor_input.api_url, [*headers, *body_secrets(body)], actor_input.credential_origins)
         self._secret_body = body_without_secrets(body) != body  # a POST body that names a credential
         oauth2 = actor_input.oauth2_token_url
         self._oauth2 = OAuth2ClientCredentials(http, actor_input, self.secrets) if oauth2 else None
-        self.style = style_for(actor_input, self.secrets)
+        self.style = style_for(actor_input, self.secrets, query)
         self._step = actor_input.page_size  # how many items the API serves in a full page (less if it caps)
         self._pages = PagesAhead(self._fetch)
         self._previous: tuple[Position, list[Any]] | None = None

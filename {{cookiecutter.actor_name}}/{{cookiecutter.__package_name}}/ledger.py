@@ -14,9 +14,12 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apify import Actor
+
+if TYPE_CHECKING:
+    from apify.storages import Dataset
 
 STATE_KEY = "APIFY_GLOBAL_STATE"  # the record Actor.use_state() keeps by default
 # A push cut off by a crash or a failed request may still be landing on the platform: how long to watch the
@@ -76,22 +79,25 @@ class Landed:
         return skipped
 
 
-async def push(items: list[Any], *, at: int) -> int:
-    """Push `items` exactly once as the dataset's items from index `at`; return how many landed (all of them,
-    unless the run's maximum charge cut the push short). A failed push is read back before what did not land
-    is pushed again. Raises StateError when the dataset holds what this run did not push, or pushing keeps
-    failing."""
+async def push(items: list[Any], *, at: int, dataset: Dataset | None = None) -> int:
+    """Push `items` exactly once as the items of the default dataset (or `dataset`) from index `at`; return how
+    many landed (all of them, unless the run's maximum charge cut a push to the default dataset short). A failed
+    push is read back before what did not land is pushed again. Raises StateError when the dataset holds what
+    this run did not push, or pushing keeps failing."""
     confirmed = 0
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         try:
-            with _dataset_client_retries_off(await Actor.open_dataset()):
+            with _dataset_client_retries_off(dataset or await Actor.open_dataset()):
+                if dataset is not None:  # a named dataset: no item is charged there
+                    await dataset.push_data(items[confirmed:])
+                    return len(items)
                 result = await Actor.push_data(items[confirmed:])
             return confirmed + _landed_of_push(result, len(items) - confirmed)
         except Exception as error:
             if not _may_have_failed_in_transit(error):
                 raise StateError(f"The dataset refused a push of {len(items) - confirmed} items: {error}") from error
             Actor.log.warning(f"Pushing {len(items) - confirmed} items failed ({error}); reading back what landed.")
-            landed = await items_after(at + confirmed, len(items) - confirmed, settle=True)
+            landed = await items_after(at + confirmed, len(items) - confirmed, settle=True, dataset=dataset)
             if not all(same_item(a, b) for a, b in zip(items[confirmed:], landed, strict=False)):
                 raise StateError("The dataset holds items after the last checkpoint that this run did not push.") from (
                     error
@@ -161,10 +167,10 @@ def _may_have_failed_in_transit(error: Exception) -> bool:
     return status is None or status >= 500 or status == 429
 
 
-async def check_push_retries_can_be_turned_off() -> None:
+async def check_push_retries_can_be_turned_off(dataset: Dataset | None = None) -> None:
     """At home, fail at start-up (not with a duplicate later) if the SDK no longer lets pushes go without
     the API client's own retries: the ledger relies on reading a failed push back instead."""
-    if Actor.is_at_home() and _retrying_http_client(await Actor.open_dataset()) is None:
+    if Actor.is_at_home() and _retrying_http_client(dataset or await Actor.open_dataset()) is None:
         raise StateError(
             "This version of the Apify SDK hides the API client's retry setting, which the exactly-once push "
             "turns off: pin apify to a version this template supports (see requirements)."
@@ -196,13 +202,14 @@ def _dataset_client_retries_off(dataset: Any) -> Iterator[None]:
         http._max_retries = saved
 
 
-async def items_after(pushed: int, expected: int, *, settle: bool) -> list[Any]:
-    """The dataset's items after the first `pushed` (at most `expected` of them, which a push under way may
-    have added). With `settle`, on the platform, give a push cut off by a crash time to land first.
+async def items_after(pushed: int, expected: int, *, settle: bool, dataset: Dataset | None = None) -> list[Any]:
+    """The items of the default dataset (or `dataset`) after the first `pushed` (at most `expected` of them,
+    which a push under way may have added). With `settle`, on the platform, give a push cut off by a crash time
+    to land first.
 
     Raises StateError when the dataset holds fewer than `pushed` items, or more than `expected` after them.
     """
-    dataset = await Actor.open_dataset()
+    dataset = dataset or await Actor.open_dataset()
     deadline = time.monotonic() + (PUSH_SETTLE_SECS if settle and Actor.is_at_home() else 0)
     while True:
         start = max(0, pushed - 1)  # the last item already counted: it proves the dataset is this run's

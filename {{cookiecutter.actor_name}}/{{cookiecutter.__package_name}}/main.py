@@ -15,6 +15,7 @@ from apify import Actor
 from pydantic import ValidationError
 
 from .actor_input import ActorInput
+from .incremental import IncrementalJob, NewItems
 from .json_api import JsonApiSource, SourceError, http_client
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
@@ -41,8 +42,10 @@ async def main() -> None:
             return
 
         try:
-            # 1. Restore: where the last run stopped, reconciled with what the dataset already holds.
-            await run.restore(actor_input.source(), transform)
+            # 1. Restore: where the last run stopped, reconciled with what the dataset already holds. An incremental
+            #    job (incrementalField) keeps both in storages of its own, and goes on from the runs before it.
+            job = await IncrementalJob.claim(actor_input) if actor_input.incremental else None
+            await run.restore(actor_input.source(), transform, job=job)
 
             # 2. Walk the source. With parallelRuns > 1 this run coordinates: worker runs walk it, each its stripe
             #    of the source, and this run merges their items in order (scale_out.py, scale_out_chunks.py).
@@ -50,9 +53,13 @@ async def main() -> None:
             if actor_input.parallel_runs > 1:
                 await coordinate(run, actor_input, ChunkMerge)
             elif part is None:
-                await walk(run, actor_input)
+                await walk(run, actor_input, new=NewItems(run, actor_input) if job else None)
             elif await take_part(run, part):  # a worker: its stripe (unless another run has its part)
                 await walk(run, actor_input, Stripe.of(part, actor_input))
+
+            # 3. Deliver: an incremental run's dataset gets the job's items since the last run that succeeded.
+            if job is not None and not run.stopping:
+                await job.deliver(run)
         except (StateError, SourceError) as error:
             await fail(str(error))
             return
@@ -60,21 +67,31 @@ async def main() -> None:
             await fail(unexpected(error))
             return
 
-        # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
+        # 4. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
         await run.stop()
 
 
-async def walk(run: ResumableRun, actor_input: ActorInput, stripe: Stripe | None = None) -> None:
+async def walk(
+    run: ResumableRun, actor_input: ActorInput, stripe: Stripe | None = None, new: NewItems | None = None
+) -> None:
     """Read the source from where the run is to its end: pages are fetched ahead and committed in order, in groups;
     each group is one save of the position it starts at and one push (ahead: prefetchPages, for offset or page
-    numbers). A worker of parallel runs reads only its `stripe` (scale_out_chunks.py)."""
+    numbers). A worker of parallel runs reads only its `stripe` (scale_out_chunks.py); an incremental run keeps
+    only the items that are `new` (incremental.py)."""
     proxy = None
     if actor_input.proxy_configuration:
         proxy = await Actor.create_proxy_configuration(actor_proxy_input=actor_input.proxy_configuration)
+    kept, max_items = transform, actor_input.max_items
+    if new is not None:  # an incremental run: the new items only, and maxItems of them counted from its start
+        kept, max_items = new.only_new(transform), new.max_items(max_items)
     async with (
         http_client() as http,
-        JsonApiSource(http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe) as source,
-        PageCommits(run, transform, actor_input.max_items, fetched_ahead=actor_input.prefetch_pages) as commits,
+        JsonApiSource(
+            http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe, query=new and new.query()
+        ) as source,
+        PageCommits(
+            run, kept, max_items, fetched_ahead=actor_input.prefetch_pages, read_past=new and new.read_past
+        ) as commits,
     ):
         run.move_to(source.first_position(run.position))
         at = run.position

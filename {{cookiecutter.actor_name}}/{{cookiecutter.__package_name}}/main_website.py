@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from . import routes
 from .crawl_input import CrawlInput
 from .crawling import crawl
+from .incremental import IncrementalJob
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate
 from .scale_out_pages import PageMerge, take_page_part
@@ -33,8 +34,10 @@ async def main() -> None:
             return
 
         try:
-            # 1. Restore: the counts of the last run, reconciled with what the dataset already holds.
-            await run.restore(crawl_input.source(), routes)
+            # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
+            #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
+            job = await IncrementalJob.claim(crawl_input) if crawl_input.incremental else None
+            await run.restore(crawl_input.source(), routes, job=job)
 
             # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be
             #    saved go together, in one save and one push); the request queue knows which pages are done.
@@ -46,9 +49,14 @@ async def main() -> None:
             elif crawl_input.parallel_runs > 1:
                 await coordinate(run, crawl_input, PageMerge)
             elif part is None:
-                await crawl(run, crawl_input, routes.router, ParselCrawler)
+                revisits = job.revisits(run, crawl_input.revisit_labels) if job else None
+                await crawl(run, crawl_input, routes.router, ParselCrawler, revisits=revisits)
             elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
                 await crawl(run, crawl_input, routes.router, ParselCrawler, part=page_part)
+
+            # 3. Deliver: an incremental run's dataset gets the job's items since the last run that succeeded.
+            if job is not None and not run.stopping:
+                await job.deliver(run)
         except StateError as error:
             await fail(str(error))
             return
@@ -56,7 +64,7 @@ async def main() -> None:
             await fail(unexpected(error))
             return
 
-        # 3. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
+        # 4. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
         await run.stop()
 
 

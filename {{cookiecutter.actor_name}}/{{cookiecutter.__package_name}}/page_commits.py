@@ -21,6 +21,8 @@ from .resumable import GroupCommits
 from .scale_out_chunks import tag_chunk
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .resumable import ResumableRun
     from .state_record import Position, Transform
 
@@ -43,10 +45,19 @@ WAITING_PER_FETCHED_AHEAD = 4
 class PageCommits(GroupCommits):
     """Commits the pages added to it, in groups, in the background; `async with` waits for the last group."""
 
-    def __init__(self, run: ResumableRun, transform: Transform, max_items: int, *, fetched_ahead: int) -> None:
-        """`max_items`: the dataset's limit (0: none); `fetched_ahead`: how many pages are fetched at once."""
+    def __init__(
+        self,
+        run: ResumableRun,
+        transform: Transform,
+        max_items: int,
+        *,
+        fetched_ahead: int,
+        read_past: Callable[[list[Any]], None] | None = None,
+    ) -> None:
+        """`max_items`: the dataset's limit (0: none); `fetched_ahead`: how many pages are fetched at once;
+        `read_past`: told the source items each commit moves the position past, before the move."""
         super().__init__(run)
-        self._transform, self._max_items = transform, max_items
+        self._transform, self._max_items, self._read_past = transform, max_items, read_past
         # Pages fetched and not committed yet, at most: enough that fetching goes on at full depth while a group
         # is being committed (a save and a push: round trips on the platform), few enough to bound the memory.
         self._room = asyncio.Semaphore(WAITING_PER_FETCHED_AHEAD * max(1, fetched_ahead))
@@ -120,13 +131,15 @@ class PageCommits(GroupCommits):
             # The group's one save: the position it starts at, with the marker of its push.
             run.state["pending"] = skipped + len(batch)
             await run.persist()
-            pushed = await ledger.push(batch, at=run.pushed + skipped)
+            pushed = await ledger.push(batch, at=run.pushed + skipped, dataset=run.dataset)
             if pushed < len(batch):  # the SDK stopped at the run's maximum charge
                 used -= len(batch) - pushed
                 run.stop_soon("charge limit")
         # Position, count and marker move together, with no await between them. Landed items left over (the
         # pages are now smaller than when they were pushed) belong to the next pages: still pending.
-        at, pages, last_whole = _position_after(group, used)
+        at, pages, last_whole, read = _position_after(group, used)
+        if self._read_past is not None:
+            self._read_past(read)
         # Cursors and next URLs of the pages read past (not page numbers, which only go forward; not the page the
         # run goes on in, which it reads again).
         read_past = [page.at.cursor for page, _outputs in group[:pages] if page.at.cursor != at.cursor]
@@ -137,15 +150,16 @@ class PageCommits(GroupCommits):
         await run.report_progress()
 
 
-def _position_after(group: list[Waiting], used: int) -> tuple[Position, int, bool]:
+def _position_after(group: list[Waiting], used: int) -> tuple[Position, int, bool, list[Any]]:
     """Where to go on after the first `used` dataset items of the group; how many pages that reached into;
-    whether the source's last page was used whole."""
-    at, pages = group[0][0].at, 0
+    whether the source's last page was used whole; the source items read past."""
+    at, pages, read = group[0][0].at, 0, []
     for page, outputs in group:
         if used < len(outputs):  # cut short: go on just after the last source item used
-            return page.after(outputs[used - 1][0] + 1 if used else 0), pages + (1 if used else 0), False
+            end = outputs[used - 1][0] + 1 if used else 0
+            return page.after(end), pages + (1 if used else 0), False, read + page.items[:end]
         used -= len(outputs)
-        at, pages = page.after(len(page.items)), pages + 1
+        at, pages, read = page.after(len(page.items)), pages + 1, read + page.items
         if page.is_last:
-            return at, pages, True
-    return at, pages, False
+            return at, pages, True, read
+    return at, pages, False, read

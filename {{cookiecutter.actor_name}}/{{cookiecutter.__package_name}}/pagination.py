@@ -46,10 +46,11 @@ class Style:
 
     positional: ClassVar[bool]  # positions can be computed ahead (prefetch; a short page is confirmed)
 
-    def __init__(self, actor_input: ActorInput, secrets: Secrets) -> None:
+    def __init__(self, actor_input: ActorInput, secrets: Secrets, query: Mapping[str, Any] | None = None) -> None:
+        """`query`: parameters every request of the run carries (an incremental run's lower bound)."""
         self.input, self.secrets = actor_input, secrets
         self.api_url, self.page_size, self.limit_param = (
-            actor_input.api_url,
+            page_url(actor_input.api_url, query) if query else actor_input.api_url,
             actor_input.page_size,
             actor_input.limit_param,
         )
@@ -198,9 +199,9 @@ STYLES: dict[str, type[Style]] = {
 }
 
 
-def style_for(actor_input: ActorInput, secrets: Secrets) -> Style:
-    """The style the input names, set up from its fields."""
-    return STYLES[actor_input.pagination](actor_input, secrets)
+def style_for(actor_input: ActorInput, secrets: Secrets, query: Mapping[str, Any] | None = None) -> Style:
+    """The style the input names, set up from its fields (and with `query` in every request)."""
+    return STYLES[actor_input.pagination](actor_input, secrets, query)
 
 
 def page_url(api_url: str, params: Mapping[str, Any]) -> str:

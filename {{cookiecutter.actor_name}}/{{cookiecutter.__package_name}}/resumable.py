@@ -17,13 +17,16 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from apify import Actor
 
 from .ledger import StateError
 from .state_record import StateRecord, Transform
 from .stops import StopRequests
+
+if TYPE_CHECKING:
+    from .incremental import IncrementalJob
 
 __all__ = ["GroupCommits", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
 
@@ -47,11 +50,18 @@ class ResumableRun(StateRecord):
         self.stops = StopRequests(self)
         self.status_message = StatusMessages(self)
 
-    async def restore(self, source: dict[str, Any], code: Transform | ModuleType | None) -> None:
+    async def restore(
+        self, source: dict[str, Any], code: Transform | ModuleType | None, *, job: IncrementalJob | None = None
+    ) -> None:
         """Load the state record for this `source` and `code` and reconcile it with the dataset (see
-        StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit); then
-        finish a migration announced while the Actor started."""
-        await self.load(source, code)
+        StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit): the run's
+        own, or those of an incremental `job`, which then goes on from the runs before. Then finish a migration
+        announced while the Actor started."""
+        if job is not None:
+            await self.keep_in(job.name)
+        await self.load(source, code, code_may_change=job is not None and job.code_may_change)
+        if job is not None:
+            await job.begin(self)
         await self.stops.after_load()
 
     # Stops: the platform's and the run's own.
@@ -103,6 +113,7 @@ class StatusMessages:
         self._record = record
         self._status_at = 0.0
         self._notes: list[str] = []
+        self.done: str | None = None  # how a run that is done tells it, when its kind says it otherwise
 
     async def report_progress(self, message: str | None = None) -> None:
         """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
@@ -128,6 +139,8 @@ class StatusMessages:
                 f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
                 "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."
             )
+        elif self.done:
+            message = self.done
         elif workers := state["workers"]:
             failed = _failed_pages(state, "the workers' logs")
             message = f"Done: {record.pushed} items merged from {len(workers)} parallel runs{failed}."

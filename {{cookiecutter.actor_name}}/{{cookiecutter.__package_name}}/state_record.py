@@ -25,11 +25,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from types import FunctionType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apify import Actor
 
 from .ledger import STATE_KEY, Landed, StateError, check_push_retries_can_be_turned_off, items_after
+
+if TYPE_CHECKING:
+    from apify.storages import Dataset
 
 STATE_DEFAULTS: dict[str, Any] = {
     "offset": 0,
@@ -54,11 +57,14 @@ STATE_DEFAULTS: dict[str, Any] = {
     "starting": None,
     "resurrections": [],
     "merge": {},
+    # An incremental job (incremental.py): its passes over the source, its runs and their deliveries.
+    "incremental": {},
 }
 # Keys that may hold more than one type; the others have the type of their default.
 STATE_TYPES = {"cursor": (type(None), str, int), "starting": (type(None), int)}
 RECENT_CURSORS = 1000  # positions a restarted run remembers, to stop a source that cycles back to one of them
 POSITION_KEY_LENGTH = 12
+CODE_KEY = "transform"  # the fingerprint of the code that makes dataset items, among those of the source's fields
 
 Transform = Callable[[Any], Any]
 
@@ -88,6 +94,18 @@ class StateRecord:
         self.state: dict[str, Any] = {}
         self.landed = Landed([])  # items found after `pushed` at the restart: the next ones to skip
         self.commit_lock = asyncio.Lock()  # a commit, and a save for a stop, one at a time
+        # Where the record and the dataset it counts are kept: the run's default storages, or the named ones of an
+        # incremental job (`keep_in`), which outlive runs.
+        self.store_name: str | None = None
+        self.dataset: Dataset | None = None
+
+    async def keep_in(self, name: str) -> None:
+        """Keep the record in the key-value store named `name`, and count the items of the dataset so named."""
+        self.store_name, self.dataset = name, await Actor.open_dataset(name=name)
+
+    @property
+    def record_name(self) -> str:
+        return STATE_KEY if self.store_name is None else f"{STATE_KEY} (key-value store {self.store_name!r})"
 
     @property
     def loaded(self) -> bool:
@@ -123,28 +141,41 @@ class StateRecord:
         keys = "".join(position_key(cursor) for cursor in cursors)
         self.state["cursorsSeen"] = (self.state["cursorsSeen"] + keys)[-RECENT_CURSORS * POSITION_KEY_LENGTH :]
 
-    async def load(self, source: dict[str, Any], code: Transform | ModuleType | None) -> None:
+    async def load(
+        self, source: dict[str, Any], code: Transform | ModuleType | None, *, code_may_change: bool = False
+    ) -> None:
         """Load the state record, check that it was written for this `source` (the input fields that define
         what the offsets point at) and this `code` (the transform, or the module of a crawl's handlers: what makes
-        dataset items), and reconcile it with the dataset.
+        dataset items; unless `code_may_change`), and reconcile it with the dataset.
 
         Raises StateError, before anything is written, when the record is corrupt or does not fit.
         """
-        await check_push_retries_can_be_turned_off()
-        store = await Actor.open_key_value_store()
+        await check_push_retries_can_be_turned_off(self.dataset)
+        store = await Actor.open_key_value_store(name=self.store_name)
         saved = await store.get_value(STATE_KEY)
         if saved is None and await store.record_exists(STATE_KEY):
-            raise StateError(f"The state record {STATE_KEY} is not valid JSON: fix or delete it to start over.")
-        saved = _checked_state(saved)
+            raise StateError(f"The state record {self.record_name} is not valid JSON: fix or delete it to start over.")
+        saved = _checked_state(saved, self.record_name)
         fingerprint = _fingerprint(source, code)
-        if saved["source"] and (changed := sorted(k for k in fingerprint if fingerprint[k] != saved["source"].get(k))):
+        changed = sorted(
+            key
+            for key in fingerprint
+            if fingerprint[key] != saved["source"].get(key) and not (code_may_change and key == CODE_KEY)
+        )
+        if saved["source"] and changed:
             raise StateError(
-                f"The state record {STATE_KEY} was written for another source ({', '.join(changed)} changed): "
-                "its offsets mean nothing here. To start over, delete the record and empty the dataset "
-                "(locally: run without APIFY_PURGE_ON_START=0, or `apify run --purge`); to resume, restore the input."
+                f"The state record {self.record_name} was written for another source ({', '.join(changed)} changed): "
+                + (
+                    "its offsets mean nothing here. To start over, delete the record and empty the dataset "
+                    "(locally: run without APIFY_PURGE_ON_START=0, or `apify run --purge`); to resume, restore the "
+                    "input."
+                    if self.store_name is None
+                    else f"to start this job over, delete the key-value store, dataset and request queue named "
+                    f"{self.store_name!r}, or name another dataset (datasetName); to go on, restore the input."
+                )
             )
-        landed = await items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0)
-        state = await Actor.use_state(dict(STATE_DEFAULTS))
+        landed = await items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0, dataset=self.dataset)
+        state = await Actor.use_state(dict(STATE_DEFAULTS), kvs_name=self.store_name)
         state.clear()  # a record written by an older version may lack newer keys, or hold retired ones
         state.update(saved)
         state["source"] = fingerprint
@@ -191,7 +222,7 @@ class StateRecord:
 
     async def persist(self) -> None:
         """Write the record now (callers hold the commit lock, or are the commit)."""
-        store = await Actor.open_key_value_store()
+        store = await Actor.open_key_value_store(name=self.store_name)
         await store.persist_autosaved_values()
 
     async def save(self) -> None:
@@ -206,14 +237,13 @@ class StateRecord:
             await self.persist()
 
 
-def _checked_state(saved: Any) -> dict[str, Any]:
+def _checked_state(saved: Any, name: str = STATE_KEY) -> dict[str, Any]:
     """Return the saved state with defaults for missing keys, or raise StateError naming what is wrong."""
     if saved is None:
         return dict(STATE_DEFAULTS)
     if not isinstance(saved, dict):
         raise StateError(
-            f"The state record {STATE_KEY} is a JSON {type(saved).__name__}, not an object: "
-            "fix or delete it to start over."
+            f"The state record {name} is a JSON {type(saved).__name__}, not an object: fix or delete it to start over."
         )
     merged = {**STATE_DEFAULTS, **saved}
     if isinstance(legacy := merged.pop("pendingRequest", None), str):  # a record of template 0.2: one page a push
@@ -231,14 +261,14 @@ def _checked_state(saved: Any) -> dict[str, Any]:
     ):
         wrong.append(f"pendingRequests={marker!r}")
     if wrong:
-        raise StateError(f"The state record {STATE_KEY} has invalid values ({', '.join(wrong)}): fix or delete it.")
+        raise StateError(f"The state record {name} has invalid values ({', '.join(wrong)}): fix or delete it.")
     return merged
 
 
 def _fingerprint(source: dict[str, Any], code: Any) -> dict[str, str]:
     """A short hash of each field that defines the source, and of the code that makes dataset items: enough
     to tell a changed input from the same one, with nothing of the input itself (it may hold secrets)."""
-    parts = {**source} if code is None else {**source, "transform": code_identity(code)}
+    parts = {**source} if code is None else {**source, CODE_KEY: code_identity(code)}
     return {key: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12] for key, value in parts.items()}
 
 

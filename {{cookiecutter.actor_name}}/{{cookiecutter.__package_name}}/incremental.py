@@ -1,0 +1,413 @@
+"""Incremental runs on a schedule: each run delivers only what is new, and every item exactly once across runs.
+
+An incremental job is one exactly-once read of the source (resumable.py, ledger.py) whose storages are named
+and outlive runs: its state record, its dataset (the job's log of every item, in order) and, for a crawl, its
+request queue, all named after the job (`datasetName`, or `incremental-` and a hash of the Actor and the source).
+A run goes on where the job is: in the pass over the source a run that failed left half-done, or in a new pass
+once the last one ended (a JSON API: only items past the highest `incrementalField` value of the last pass; a
+crawl: start URLs and `revisitLabels` pages loaded again, other pages never twice). Before it ends, a run
+delivers into its own default dataset the job's items since the last delivery of a run that succeeded: its own
+new items, and those of runs that failed since. So the default datasets of the runs that succeed hold every
+item once, taken together, and a run that fails delivers nothing the next successful one does not.
+
+Whether a run succeeded is asked of the platform; locally, where nobody keeps a run's exit status, a run has
+succeeded once its delivery has ended (its last write before it exits). Two runs of one job never work at once:
+a run waits `waitForPreviousRunSecs` for the one still running, then stops with one message, writing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from apify import Actor
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from . import ledger
+from .ledger import StateError
+
+if TYPE_CHECKING:
+    from crawlee import Request
+
+    from .resumable import ResumableRun, Transform
+
+REVISIT_PREFIX = "revisit-"  # and the pass's number, then "|": the key of a request loaded again in each pass
+REVISIT_KEY = re.compile(rf"{REVISIT_PREFIX}\d+\|")
+OWNER_KEY = "OWNER"  # in the job's key-value store: the run working on the job
+RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # locally, in the run's default store: its ID, kept when it is resumed
+CLAIM_SETTLE_SECS = 2.0  # a run that read the owner record at the same moment has written its own by then
+POLL_SECS = 1.0
+DELIVERY_BATCH = 1000  # items copied from the job's dataset to the run's in one push
+ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
+# The job's part of the state record (its key `incremental`).
+JOB_DEFAULTS: dict[str, Any] = {
+    "run": None,  # the run that works on the job now, or last did
+    "pass": 0,  # passes over the source started
+    "from": None,  # JSON: this pass delivers the items past this incrementalField value,
+    "ties": [],  # and those at it whose primary key is not one of these
+    "max": None,  # the highest incrementalField value of the items this pass read past,
+    "atMax": [],  # and the primary keys of those items at it
+    "startPushed": 0,  # the job's items when this run started (maxItems counts from there)
+    "startPages": 0,  # crawls: the pass's pages saved when this run started (maxRequestsPerCrawl counts from there)
+    "delivered": 0,  # the job's items delivered by runs known to have succeeded
+    "delivery": None,  # the run's delivery: {run, from, to, copied, pending, done}
+}
+
+
+class IncrementalError(StateError):
+    """The job cannot be worked on by this run (another run works on it, or its records do not fit)."""
+
+
+class IncrementalInput(BaseModel):
+    """The input fields of incremental runs that every kind's input has (each kind says when it is incremental:
+    its `incremental`)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
+
+    dataset_name: str = Field("", pattern=r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)?$")
+    wait_for_previous_run_secs: int = Field(60, ge=0, le=3600)
+
+    def check_incremental(self, incremental: bool, parallel_runs: int) -> None:
+        if self.dataset_name and not incremental:
+            raise ValueError("datasetName accumulates the items of incremental runs: it needs incremental input")
+        if incremental and parallel_runs > 1:
+            raise ValueError(
+                "an incremental job cannot use parallelRuns > 1: its position lives in named storages that one run "
+                "at a time goes on from, while parallel workers each keep their own"
+            )
+
+
+def job_name(actor_input: Any) -> str:
+    """The name of the job's storages: datasetName, or one made of the Actor and the source (two tasks with
+    different sources never share a job; the same input in another Actor neither)."""
+    if actor_input.dataset_name:
+        return actor_input.dataset_name
+    actor = Actor.configuration.actor_id or "local"
+    identity = json.dumps({"actor": actor, "source": actor_input.source()}, sort_keys=True)
+    return f"incremental-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+class IncrementalJob:
+    """The job as one run sees it: its name, whose run works on it, its passes and the run's delivery."""
+
+    def __init__(self, name: str, run_id: str, wait_secs: float) -> None:
+        self.name, self.run_id, self._wait_secs = name, run_id, wait_secs
+        self.new_run = True  # this run did not work on the job before (it is not a resumed one)
+        self.code_may_change = False
+
+    @classmethod
+    async def claim(cls, actor_input: Any) -> IncrementalJob:
+        """The job of `actor_input`, claimed for this run once no other run works on it (waiting for one that
+        does at most waitForPreviousRunSecs). Raises IncrementalError, having written nothing else, if another
+        run still works on it."""
+        job = cls(job_name(actor_input), await _this_run_id(), actor_input.wait_for_previous_run_secs)
+        await job._claim()
+        Actor.log.info(f"Incremental job {job.name!r}: its state, items (and queue) are kept in storages so named.")
+        return job
+
+    async def _claim(self) -> None:
+        store = await Actor.open_key_value_store(name=self.name)
+        deadline = time.monotonic() + self._wait_secs
+        while (owner := await store.get_value(OWNER_KEY)) and owner.get("runId") != self.run_id:
+            if not await _still_running(owner):
+                break
+            if time.monotonic() >= deadline:
+                raise self._busy(owner)
+            await asyncio.sleep(POLL_SECS)
+        saved = await store.get_value(ledger.STATE_KEY)
+        # (A resumed run writes its record again: locally it is another process now.)
+        await store.set_value(OWNER_KEY, _owner_record(self.run_id))
+        await asyncio.sleep(CLAIM_SETTLE_SECS)
+        owner = await store.get_value(OWNER_KEY)
+        if not owner or owner.get("runId") != self.run_id:
+            raise self._busy(owner or {})
+        if not Actor.is_at_home():
+            await (await Actor.open_key_value_store()).set_value(RUN_ID_KEY, self.run_id)
+        saved = saved if isinstance(saved, dict) else {}
+        job = saved.get("incremental") if isinstance(saved.get("incremental"), dict) else {}
+        self.new_run = job.get("run") != self.run_id
+        # A new run may bring new code (a transform or handlers changed between scheduled runs) when nothing of the
+        # last push is left to be compared with what it makes.
+        self.code_may_change = self.new_run and not saved.get("pending") and not saved.get("pendingRequests")
+
+    def _busy(self, owner: dict[str, Any]) -> IncrementalError:
+        return IncrementalError(
+            f"Another run ({owner.get('runId')}) is working on the incremental job {self.name!r} "
+            f"(waited {self._wait_secs} s, waitForPreviousRunSecs): this run stops without writing anything. "
+            "Schedule the runs further apart, or raise waitForPreviousRunSecs."
+        )
+
+    async def begin(self, run: ResumableRun) -> None:
+        """After the state record is restored: settle the last run's delivery, and start a new pass if the last
+        one ended. A resumed run (migrated, resurrected) goes on as it was."""
+        job = run.state["incremental"] = {**JOB_DEFAULTS, **run.state["incremental"]}
+        if not self.new_run:
+            await self._reconcile_delivery(run)
+            return
+        delivery = job["delivery"]
+        if delivery is not None:
+            succeeded = await _succeeded(delivery)
+            job["delivered"] = delivery["from"] + (delivery["copied"] if succeeded else 0)
+            job["delivery"] = None
+        if run.finished:
+            self._next_pass(run)
+        elif job["pass"] == 0:
+            job["pass"] = 1
+        job.update(run=self.run_id, startPushed=run.pushed, startPages=run.state["pages"])
+        run.state["reboots"] = 0
+        handed = run.pushed - job["delivered"]
+        if handed:
+            Actor.log.info(f"{handed} items of runs that did not succeed are delivered by this run.")
+        await run.persist()
+
+    def _next_pass(self, run: ResumableRun) -> None:
+        job = run.state["incremental"]
+        if job["max"] is not None:
+            ties = job["atMax"] if job["max"] != job["from"] else [*job["ties"], *job["atMax"]]
+            job.update({"from": job["max"], "ties": sorted(set(ties))})
+        job.update(max=None, atMax=[])
+        job["pass"] += 1
+        run.state.update(offset=0, cursor=None, skip=0, finished=False, cursorsSeen="", pages=0, failed=0)
+
+    def revisits(self, run: ResumableRun, labels: list[str]) -> Revisits:
+        """A crawl's pass: which requests it loads again."""
+        job = run.state["incremental"]
+        return Revisits(job["pass"], frozenset(labels), job["startPages"])
+
+    async def deliver(self, run: ResumableRun) -> None:
+        """Push the job's items since the last successful run's delivery into this run's default dataset, exactly
+        once (a migration during the copy goes on after the restart); the run's maximum charge may cut it short,
+        the next run then delivers the rest."""
+        job = run.state["incremental"]
+        delivery = job["delivery"]
+        if delivery is None:
+            delivery = job["delivery"] = {
+                "run": self.run_id,
+                "from": job["delivered"],
+                "to": run.pushed,
+                "copied": 0,
+                "pending": 0,
+                "done": False,
+            }
+            await run.persist()
+        source = await Actor.open_dataset(name=self.name)
+        await Actor.open_dataset()  # (locally, opening it purges what an earlier run left there, as `apify run` does)
+        while not run.stopping and (start := delivery["from"] + delivery["copied"]) < delivery["to"]:
+            batch = (await source.get_data(offset=start, limit=min(DELIVERY_BATCH, delivery["to"] - start))).items
+            if not batch:
+                raise IncrementalError(
+                    f"The dataset {self.name!r} holds fewer items than its job's state record says: it was emptied "
+                    "or replaced. Delete the key-value store of that name too, to start the job over."
+                )
+            async with run.commit_lock:
+                delivery["pending"] = len(batch)
+                await run.persist()
+                pushed = await ledger.push(batch, at=delivery["copied"])
+                delivery.update(copied=delivery["copied"] + pushed, pending=0)
+            if pushed < len(batch):
+                run.stop_soon("charge limit")
+        if not run.stopping or run.stopping == "charge limit":
+            delivery["done"] = True
+        await run.persist()
+        new = delivery["to"] - job["startPushed"]
+        handed = delivery["to"] - delivery["from"] - new
+        run.status_message.done = self._done_message(delivery["copied"], new, handed)
+
+    def _done_message(self, copied: int, new: int, handed: int) -> str:
+        if not copied and not new and not handed:
+            return f"Done: nothing new since the last run (incremental job {self.name!r}); the dataset is empty."
+        parts = f"{new} new" + (f", {handed} handed over from runs that did not succeed" if handed else "")
+        return f"Done: {copied} items delivered ({parts}); incremental job {self.name!r}."
+
+    async def _reconcile_delivery(self, run: ResumableRun) -> None:
+        """A resumed run that was copying: the items of its last push that landed count as copied."""
+        delivery = run.state["incremental"]["delivery"]
+        if delivery is None or not delivery["pending"]:
+            return
+        start = delivery["from"] + delivery["copied"]
+        source = await Actor.open_dataset(name=self.name)
+        expected = (await source.get_data(offset=start, limit=delivery["pending"])).items
+        landed = await ledger.items_after(delivery["copied"], delivery["pending"], settle=True)
+        if not all(ledger.same_item(a, b) for a, b in zip(expected, landed, strict=False)):
+            raise IncrementalError(
+                "The run's dataset holds items the delivery did not push: something else writes to it."
+            )
+        delivery.update(copied=delivery["copied"] + len(landed), pending=0)
+
+
+@dataclass(frozen=True)
+class Revisits:
+    """The pages an incremental crawl loads again in each pass: its start URLs, and the requests with one of
+    `labels` (listings, where new links appear). Their unique keys get the pass's prefix (REVISIT), so the job's
+    request queue takes them again in each pass; every other page is loaded once in the job's life."""
+
+    pass_number: int
+    labels: frozenset[str]
+    start_pages: int  # the pass's pages saved when this run started
+
+    def key(self, key: str) -> str:
+        return f"{REVISIT_PREFIX}{self.pass_number}|{key}"
+
+    def of(self, request: Request) -> Request:
+        """`request`, with the pass's key if it has one of the labels and not yet a pass's key."""
+        if request.label not in self.labels or REVISIT_KEY.match(request.unique_key):
+            return request
+        return request.model_copy(update={"unique_key": self.key(request.unique_key)})
+
+    def max_pages(self, max_pages: int | None) -> int | None:
+        """The limit on the pass's pages that is maxRequestsPerCrawl (None: none) for this run."""
+        return None if max_pages is None else self.start_pages + max_pages
+
+
+class NewItems:
+    """Which source items of a JSON API are new for this pass (past its `from` value, or at it and not among its
+    `ties`), and the highest value read past, kept in the job's state for the next pass."""
+
+    def __init__(self, run: ResumableRun, actor_input: Any) -> None:
+        self._job = run.state["incremental"]
+        self._field, self._primary_key = actor_input.incremental_field, actor_input.primary_key
+        self._param, start = actor_input.incremental_param, actor_input.incremental_start
+        since = self._job["from"]
+        self.since = since if since is not None or not start else start  # the first pass starts at incrementalStart
+        self._ties = set(self._job["ties"] if since is not None else [])
+        self._start_pushed = self._job["startPushed"]
+
+    def query(self) -> dict[str, str]:
+        """The query parameter that asks the API for items at or after the pass's value (none in the first pass
+        without incrementalStart)."""
+        if not self._param or self.since is None:
+            return {}
+        return {self._param: self.since if isinstance(self.since, str) else json.dumps(self.since)}
+
+    def max_items(self, max_items: int) -> int:
+        """The limit on the job's items that is maxItems (0: none) for this run."""
+        return self._start_pushed + max_items if max_items else 0
+
+    def is_new(self, item: Any) -> bool:
+        if self.since is None:
+            return True
+        order = self._compare(self._value(item), self.since)
+        return order > 0 or (order == 0 and self._key(item) not in self._ties)
+
+    def only_new(self, transform: Transform) -> Transform:
+        """`transform` for the items that are new, None (dropped) for the others."""
+
+        def new_items_only(item: Any) -> Any:
+            return transform(item) if self.is_new(item) else None
+
+        return new_items_only
+
+    def read_past(self, items: list[Any]) -> None:
+        """Note the items the run has read past (committed, or cut by a limit): the highest value among them."""
+        job = self._job
+        for item in items:
+            if not self.is_new(item):
+                continue
+            value = self._value(item)
+            order = 1 if job["max"] is None else self._compare(value, job["max"])
+            if order > 0:
+                job.update(max=value, atMax=[self._key(item)])
+            elif order == 0 and (key := self._key(item)) not in job["atMax"]:
+                job["atMax"].append(key)
+
+    def _value(self, item: Any) -> Any:
+        value = _at(item, self._field)
+        if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ledger.StateError(
+                f"A source item's incrementalField {self._field!r} is {json.dumps(value)}, not a number or a string: "
+                f"{_preview(item)}"
+            )
+        return value
+
+    def _key(self, item: Any) -> str:
+        key = _at(item, self._primary_key)
+        if key is None:
+            raise ledger.StateError(f"A source item has no primaryKey {self._primary_key!r}: {_preview(item)}")
+        return json.dumps(key, sort_keys=True)
+
+    def _compare(self, a: Any, b: Any) -> int:
+        a, b = _comparable(a, b, self._field), _comparable(b, a, self._field)
+        return (a > b) - (a < b)
+
+
+def _comparable(value: Any, other: Any, field: str) -> Any:
+    """`value`, as a number when `other` is one (incrementalStart is text, an ID a number)."""
+    if isinstance(value, str) and isinstance(other, int | float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ledger.StateError(
+                f"incrementalField {field!r} holds numbers and the text {value!r}: values must be all numbers or "
+                "all text (ISO 8601 timestamps in one format compare as text)"
+            ) from None
+    return value
+
+
+def _at(item: Any, path: str) -> Any:
+    for key in path.split("."):
+        item = item.get(key) if isinstance(item, dict) else None
+    return item
+
+
+def _preview(item: Any) -> str:
+    text = json.dumps(item, default=str)
+    return text if len(text) <= 200 else f"{text[:200]}..."
+
+
+async def _this_run_id() -> str:
+    """The platform's run ID; locally an ID of this run kept in its default store (a resumed run keeps it)."""
+    if Actor.configuration.actor_run_id:
+        return Actor.configuration.actor_run_id
+    saved = await (await Actor.open_key_value_store()).get_value(RUN_ID_KEY)
+    return saved if isinstance(saved, str) else f"local-{uuid.uuid4().hex[:12]}"
+
+
+def _owner_record(run_id: str) -> dict[str, Any]:
+    return {"runId": run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())}
+
+
+async def _still_running(owner: dict[str, Any]) -> bool:
+    """Whether the run in the owner record may still write to the job: on the platform its status says; locally
+    its process (on this machine, the same process: its start time, where the system tells it)."""
+    if Actor.is_at_home():
+        return await _status_of(str(owner.get("runId"))) not in ENDED
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True  # another machine's run on this storage: cannot tell, so it may
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _started(pid) == owner.get("started")
+
+
+def _started(pid: int) -> int | None:
+    """When the process started (Linux: clock ticks since boot), to tell it from a later one with its PID."""
+    with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[19])
+    return None
+
+
+async def _succeeded(delivery: dict[str, Any]) -> bool:
+    """Whether the run of a delivery succeeded: the platform says so; locally, its delivery ended."""
+    if Actor.is_at_home():
+        return await _status_of(str(delivery["run"])) == "SUCCEEDED"
+    return bool(delivery["done"])
+
+
+async def _status_of(run_id: str) -> str:
+    info = await Actor.apify_client.run(run_id).get()
+    status = info.status if info is not None else "FAILED"
+    return str(getattr(status, "value", status))

@@ -6,6 +6,7 @@ changed with `touch` (a newer `updated`: a new version), between runs or while a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -81,7 +82,8 @@ class ChangingSource:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(OSError):  # the Actor may have cancelled a page fetched ahead
+                    self.wfile.write(payload)
 
             def log_message(self, *_args: object) -> None:
                 pass

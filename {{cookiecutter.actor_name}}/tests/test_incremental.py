@@ -158,6 +158,31 @@ def test_a_run_killed_for_good_is_handed_over(storage: Storage) -> None:
     assert versions(schedule.job_items()) == versions(transformed(everything))
 
 
+def test_a_run_cut_by_its_maximum_charge_leaves_the_rest_to_the_next(storage: Storage) -> None:
+    """Pay per event: the job's items are not charged, the run's delivered ones are; a run stopped at its maximum
+    charge has delivered what it could, and the next run delivers the rest."""
+    with ChangingSource() as source:
+        items = source.add(updated=1, count=40)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB))
+        first = schedule.run(**pay_per_event(max_total_charge_usd="0.05"))  # less than a page
+        second = schedule.run(**pay_per_event(max_total_charge_usd="100"))
+    assert first.returncode == second.returncode == 0
+    assert "maximum total charge: 5 of 40 items delivered" in first.stdout
+    assert [len(delivered) for _ended, delivered in schedule.runs] == [5, 35]
+    assert schedule.delivered_by_succeeded_runs() == transformed(items)
+
+
+def pay_per_event(max_total_charge_usd: str) -> dict[str, str]:
+    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    return {
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(
+            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
+        ),
+        "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": 0}),
+        "ACTOR_MAX_TOTAL_CHARGE_USD": max_total_charge_usd,
+    }
+
+
 def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> None:
     """A run started while another works on the job refuses, writes nothing, and the first goes on."""
     with ChangingSource(latency_secs=0.2) as source:

@@ -229,7 +229,7 @@ class RequestCommits(GroupCommits):
             if waiting.key == run.landed.request:
                 run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same
             chosen.append((waiting, skipped, items[skipped:]))
-        if (chargeable := ledger.chargeable_items()) is not None:
+        if (chargeable := ledger.chargeable_items(run.dataset)) is not None:
             fits = 0
             while fits < len(chosen) and sum(len(batch) for _w, _s, batch in chosen[: fits + 1]) <= chargeable:
                 fits += 1

@@ -45,7 +45,8 @@ REVISIT_PREFIX = "revisit-"  # and the pass's number, then "|": the key of a req
 REVISIT_KEY = re.compile(rf"{REVISIT_PREFIX}\d+\|")
 OWNER_KEY = "OWNER"  # in the job's key-value store: the run working on the job
 RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # locally, in the run's default store: its ID, kept when it is resumed
-CLAIM_SETTLE_SECS = 2.0  # a run that read the owner record at the same moment has written its own by then
+# A run that read the owner record at the same moment has written its own by then (an API call at home, a file here).
+CLAIM_SETTLE_SECS = {True: 2.0, False: 0.2}
 POLL_SECS = 1.0
 DELIVERY_BATCH = 1000  # items copied from the job's dataset to the run's in one push
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
@@ -127,7 +128,7 @@ class IncrementalJob:
         saved = await store.get_value(ledger.STATE_KEY)
         # (A resumed run writes its record again: locally it is another process now.)
         await store.set_value(OWNER_KEY, _owner_record(self.run_id))
-        await asyncio.sleep(CLAIM_SETTLE_SECS)
+        await asyncio.sleep(CLAIM_SETTLE_SECS[Actor.is_at_home()])
         owner = await store.get_value(OWNER_KEY)
         if not owner or owner.get("runId") != self.run_id:
             raise self._busy(owner or {})
@@ -221,13 +222,19 @@ class IncrementalJob:
         await run.persist()
         new = delivery["to"] - job["startPushed"]
         handed = delivery["to"] - delivery["from"] - new
-        run.status_message.done = self._done_message(delivery["copied"], new, handed)
+        run.status_message.done = self._done_message(delivery["copied"], new, handed, run.stopping == "charge limit")
 
-    def _done_message(self, copied: int, new: int, handed: int) -> str:
+    def _done_message(self, copied: int, new: int, handed: int, charge_limit: bool) -> str:
+        job = f"incremental job {self.name!r}"
+        if charge_limit:
+            return (
+                f"Stopped at the run's maximum total charge: {copied} of {new + handed} items delivered; the next run "
+                f"delivers the rest ({job})."
+            )
         if not copied and not new and not handed:
-            return f"Done: nothing new since the last run (incremental job {self.name!r}); the dataset is empty."
-        parts = f"{new} new" + (f", {handed} handed over from runs that did not succeed" if handed else "")
-        return f"Done: {copied} items delivered ({parts}); incremental job {self.name!r}."
+            return f"Done: nothing new since the last run ({job}); the dataset is empty."
+        parts = f"{new} new" + (f", {handed} left by earlier runs (failed, or cut short)" if handed else "")
+        return f"Done: {copied} items delivered ({parts}); {job}."
 
     async def _reconcile_delivery(self, run: ResumableRun) -> None:
         """A resumed run that was copying: the items of its last push that landed count as copied."""

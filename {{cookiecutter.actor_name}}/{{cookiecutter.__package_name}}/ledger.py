@@ -124,8 +124,11 @@ def _dataset_items_are_charged() -> bool:
     return DATASET_ITEM_EVENT in (pricing.per_event_prices or {})
 
 
-def chargeable_items() -> int | None:
-    """How many more dataset items the run's maximum total charge allows (None: no limit)."""
+def chargeable_items(dataset: Dataset | None = None) -> int | None:
+    """How many more items of the default dataset the run's maximum total charge allows (None: no limit, as for
+    the items of any other `dataset`)."""
+    if dataset is not None:
+        return None
     return Actor.get_charging_manager().calculate_max_event_charge_count_within_limit(DATASET_ITEM_EVENT)
 
 

@@ -123,7 +123,7 @@ class PageCommits(GroupCommits):
             batch += take
             if len(take) < len(items) - landed:
                 break  # maxItems reached within this page
-        if (chargeable := ledger.chargeable_items()) is not None and chargeable < len(batch):
+        if (chargeable := ledger.chargeable_items(run.dataset)) is not None and chargeable < len(batch):
             batch, used = batch[:chargeable], used - (len(batch) - chargeable)
             run.stop_soon("charge limit")
         pushed = 0

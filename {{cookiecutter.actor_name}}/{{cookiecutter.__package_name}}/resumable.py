@@ -129,7 +129,9 @@ class StatusMessages:
     async def final(self, stopping: str | None) -> None:
         """The last status message of a run that ends here (not migrating): done, or stopped early and why."""
         record, state = self._record, self._record.state
-        if stopping == "charge limit":
+        if self.done and stopping in (None, "charge limit"):  # the kind tells how it ended
+            message = self.done
+        elif stopping == "charge limit":
             message = (
                 f"Stopped: the run's maximum total charge is reached, after {record.pushed} items ({record.where()}; "
                 "state saved). Resurrect the run with a higher limit to go on."
@@ -139,8 +141,6 @@ class StatusMessages:
                 f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
                 "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."
             )
-        elif self.done:
-            message = self.done
         elif workers := state["workers"]:
             failed = _failed_pages(state, "the workers' logs")
             message = f"Done: {record.pushed} items merged from {len(workers)} parallel runs{failed}."

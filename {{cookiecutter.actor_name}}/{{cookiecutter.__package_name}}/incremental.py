@@ -160,15 +160,17 @@ class IncrementalJob:
             succeeded = await _succeeded(delivery)
             job["delivered"] = delivery["from"] + (delivery["copied"] if succeeded else 0)
             job["delivery"] = None
+        went_on = "starts" if run.finished or job["pass"] == 0 else "goes on in"
         if run.finished:
             self._next_pass(run)
         elif job["pass"] == 0:
             job["pass"] = 1
         job.update(run=self.run_id, startPushed=run.pushed, startPages=run.state["pages"])
         run.state["reboots"] = 0
-        handed = run.pushed - job["delivered"]
-        if handed:
-            Actor.log.info(f"{handed} items of runs that did not succeed are delivered by this run.")
+        since = f", items past {job['from']!r}" if job["from"] is not None else ""
+        Actor.log.info(f"Incremental job {self.name!r}: this run {went_on} pass {job['pass']}{since}.")
+        if handed := run.pushed - job["delivered"]:
+            Actor.log.info(f"{handed} items of earlier runs (failed, or cut short) are delivered by this run too.")
         await run.persist()
 
     def _next_pass(self, run: ResumableRun) -> None:

@@ -185,7 +185,7 @@ class StateRecord:
         # are counted at once, split along the marker: whole pages are done, a cut page is finished later.
         if saved["pendingRequests"]:
             self._split_landed_along_the_marker(landed)
-        if self.offset or self.pushed or landed:
+        if (self.offset or self.pushed or landed) and self.store_name is None:  # (a job's runs say it otherwise)
             Actor.log.info(
                 (
                     f"Resuming with {self.pushed} items pushed from {self.state['pages']} pages"

@@ -37,6 +37,7 @@ CRAWL_FILES = [  # what both crawler kinds use
     "{package}/scale_out_pages.py",
     "tests/local_site.py",
     "tests/campaign_routes.py",
+    "tests/listing_routes.py",
 ]
 WEBSITE_FILES = [
     "{package}/main_website.py",
@@ -45,6 +46,7 @@ WEBSITE_FILES = [
     "tests/site_routes.py",
     "tests/two_label_routes.py",
     "tests/chain_routes.py",
+    "tests/test_incremental_crawl.py",
 ]
 BROWSER_FILES = [
     "{package}/main_browser.py",

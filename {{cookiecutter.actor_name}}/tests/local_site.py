@@ -5,7 +5,9 @@ to itself, and to the same pages under the host name `localhost` and under anoth
 names, which the crawler must not follow. Faults make chosen pages answer 429 or 5xx before they answer right;
 optionally pages also link to old addresses that redirect (301) to the pages, and page 0 to missing pages (404).
 Guarded pages answer 403 to a request without the header PASS; the script of some pages rewrites their URL in the
-address bar while they load (history.replaceState, as single-page apps do with tracking parameters).
+address bar while they load (history.replaceState, as single-page apps do with tracking parameters). With a
+`listing`, the home page / links to the listing /list, which links to every page, and every page links back to it;
+pages may be added (`pages` raised) while the site runs, as on a site that grows between scheduled runs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class LocalSite:
     broken_links: int = 0  # page 0 also links to this many pages that are not there (404)
     guarded: set[int] = field(default_factory=set)  # pages that need the header PASS
     rewrite_url: set[int] = field(default_factory=set)  # pages whose script adds REWRITTEN to their address
-    visits: Counter = field(default_factory=Counter)  # page -> times it was served right
+    listing: bool = False  # a home page /, and a listing /list of every page
+    visits: Counter = field(default_factory=Counter)  # page (or "/", "/list") -> times it was served right
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -55,11 +58,17 @@ class LocalSite:
     def url(self, page: int) -> str:
         return f"http://127.0.0.1:{self.port}/page/{page}"
 
+    @property
+    def home(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
     def html(self, page: int) -> str:
         links = [n for n in (2 * page + 1, 2 * page + 2, page + 1, page) if n < self.pages]
         anchors = "".join(f'<a href="/page/{n}">next {n}</a> ' for n in links)
         if self.redirects and page + 1 < self.pages:
             anchors += f'<a href="/old/{page + 1}">old address of {page + 1}</a> '
+        if self.listing:
+            anchors += '<a href="/list">all pages</a> '
         if page == 0:
             anchors += "".join(f'<a href="/missing/{n}">gone</a> ' for n in range(self.broken_links))
         elsewhere = f'<a href="http://localhost:{self.port}/page/{page}">same page, other host name</a>'
@@ -74,7 +83,18 @@ class LocalSite:
         guarded = path.startswith("/page/") and number.isdigit() and int(number) in self.guarded
         return guarded and any(headers.get(name) != value for name, value in PASS.items())
 
+    def _listing_html(self, path: str) -> str:
+        if path == "/":
+            return '<html><head><title>Home</title></head><body><a href="/list">all pages</a></body></html>'
+        anchors = "".join(f'<a href="/page/{n}">page {n}</a> ' for n in range(self.pages))
+        return f"<html><head><title>All pages</title></head><body>{anchors}</body></html>"
+
     def _answer(self, path: str) -> tuple[int, str]:
+        if self.listing and path in ("/", "/list"):
+            with self._lock:
+                self.visits[path] += 1
+            time.sleep(self.latency_secs)
+            return 200, self._listing_html(path)
         if path.startswith("/old/"):
             return 301, f"/page/{path.removeprefix('/old/')}"
         number = path.split("?", maxsplit=1)[0].removeprefix("/page/")

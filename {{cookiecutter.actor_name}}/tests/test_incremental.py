@@ -10,8 +10,6 @@ import importlib
 import json
 import random
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,90 +17,9 @@ from typing import Any
 import pytest
 from changing_source import SINCE_PARAM, ChangingSource
 from harness import Storage, package_name, refusal_of, run_actor, start_actor
+from schedule import Schedule, versions
 
 JOB = "orders-job"  # datasetName of the tests that name their job
-
-
-class Schedule:
-    """Runs of one incremental job in one storage folder, each with its default dataset kept aside."""
-
-    def __init__(self, storage: Storage, actor_input: dict[str, Any]) -> None:
-        self.storage, self.input = storage, actor_input
-        self.runs: list[tuple[str, list[Any]]] = []  # (how the run ended: "succeeded", "failed", ...), its items
-
-    def run(self, **env: str) -> subprocess.CompletedProcess:
-        """One scheduled run to its end: default storages purged at its start."""
-        self._prepare()
-        result = run_actor(self.storage, APIFY_PURGE_ON_START="1", **env)
-        self._keep("succeeded" if result.returncode == 0 else f"failed ({result.returncode})")
-        return result
-
-    def killed_run(self, chance: random.Random, within_secs: float) -> bool:
-        """A run killed with kill -9 at a random instant once it works (or let end, if it ends first)."""
-        self._prepare()
-        job_items = self.job_count()
-        process = start_actor(self.storage, APIFY_PURGE_ON_START="1")
-        deadline = time.monotonic() + 60
-        while self.job_count() == job_items and self.storage.item_count() == 0 and process.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        try:
-            process.wait(timeout=chance.uniform(0, within_secs))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            self._keep("killed")
-            return True
-        self._keep("succeeded" if process.returncode == 0 else f"failed ({process.returncode})")
-        return False
-
-    def _prepare(self) -> None:
-        self.storage.write_input(self.input)  # (purge keeps INPUT)
-
-    def _keep(self, ended: str) -> None:
-        if ended == "killed" and self._delivery_ended():
-            ended = "succeeded"  # locally a run has succeeded once its delivery ended (see incremental.py)
-        self.runs.append((ended, self.storage.items()))
-
-    def _delivery_ended(self) -> bool:
-        state = self.job_state() or {}
-        delivery = (state.get("incremental") or {}).get("delivery") or {}
-        run_id_path = self.storage.store / "INCREMENTAL_RUN_ID"
-        run_id = json.loads(run_id_path.read_text()) if run_id_path.exists() else None
-        return bool(delivery.get("done")) and delivery.get("run") == run_id
-
-    def job_state(self) -> Any:
-        path = self.storage.root / "key_value_stores" / self.job_name() / "APIFY_GLOBAL_STATE"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def job_name(self) -> str:
-        if name := self.input.get("datasetName"):
-            return name
-        (store,) = [p.name for p in (self.storage.root / "key_value_stores").iterdir() if p.name != "default"]
-        return store
-
-    def job_items(self) -> list[Any]:
-        dataset = self.storage.root / "datasets" / self.job_name()
-        return [json.loads((dataset / f"{n + 1:09d}.json").read_text()) for n in range(_count(dataset))]
-
-    def job_count(self) -> int:
-        stores = self.storage.root / "datasets"
-        named = [p for p in stores.iterdir() if p.name != "default"] if stores.exists() else []
-        return sum(_count(p) for p in named)
-
-    def delivered_by_succeeded_runs(self) -> list[Any]:
-        return [item for ended, items in self.runs if ended == "succeeded" for item in items]
-
-
-def _count(dataset: Path) -> int:
-    metadata = dataset / "__metadata__.json"
-    return json.loads(metadata.read_text())["item_count"] if metadata.exists() else 0
-
-
-def versions(items: list[Any]) -> list[str]:
-    """Dataset items as a sorted list: the same versions, each as often, whatever the order."""
-    return sorted(json.dumps(item, sort_keys=True) for item in items)
 
 
 def transformed(items: list[dict[str, Any]]) -> list[Any]:

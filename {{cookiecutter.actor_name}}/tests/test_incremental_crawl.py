@@ -1,0 +1,99 @@
+"""Incremental crawls on a schedule (website kind): successive runs of one job in one storage folder (schedule.py)
+against a local site that grows between runs (local_site.py with a listing, crawled by listing_routes.py): each
+run loads the start URL and the listing again (revisitLabels), never a page saved before, and delivers the new
+pages' items; runs killed for good hand their pages over to the next run that succeeds."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import listing_routes
+import pytest
+from harness import ROUTES_VARIABLE, Storage
+from local_site import LocalSite, sort_items
+from schedule import Schedule
+
+JOB = "pages-job"  # datasetName of the tests that name their job
+
+
+@pytest.fixture(autouse=True)
+def tests_own_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ROUTES_VARIABLE, "listing_routes")
+
+
+def incremental_input(site: LocalSite, **fields: object) -> dict:
+    return {
+        "startUrls": [{"url": site.home}],
+        "maxRequestsPerCrawl": 0,
+        "incremental": True,
+        "revisitLabels": ["LIST"],
+        **fields,
+    }
+
+
+def visits_since(site: LocalSite, before: Counter) -> Counter:
+    return Counter(site.visits) - before
+
+
+def test_each_run_loads_and_delivers_only_the_new_pages(storage: Storage) -> None:
+    with LocalSite(pages=8, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site))  # the job named after the Actor and its start URLs
+        assert schedule.run().returncode == 0
+        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, range(8))
+
+        site.pages = 12
+        before = Counter(site.visits)
+        assert schedule.run().returncode == 0
+        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, range(8, 12))
+        # The start URL and the listing again, the new pages once, no old page.
+        assert visits_since(site, before) == Counter({"/": 1, "/list": 1, **dict.fromkeys(range(8, 12), 1)})
+
+        before = Counter(site.visits)
+        result = schedule.run()
+        assert result.returncode == 0
+        assert schedule.runs[-1][1] == []
+        assert "nothing new" in result.stdout
+        assert visits_since(site, before) == Counter({"/": 1, "/list": 1})
+
+    everything = listing_routes.expected_items(site, range(12))
+    assert sort_items(schedule.job_items()) == everything
+    assert sort_items(schedule.delivered_by_succeeded_runs()) == everything
+
+
+def test_runs_killed_for_good_are_handed_over(storage: Storage) -> None:
+    """Runs killed at random instants and never resumed, pages added between runs, then runs that go through:
+    the runs that succeeded delivered every page's item exactly once, taken together, and so does the job's
+    dataset. (The first run after a kill finishes the pass the killed run began, whose listing it loaded then:
+    pages added since come with the next pass, the next run.)"""
+    chance = random.Random(2512)
+    with LocalSite(pages=30, listing=True, latency_secs=0.05) as site:
+        schedule = Schedule(storage, incremental_input(site, datasetName=JOB, maxConcurrency=2))
+        for _ in range(4):
+            schedule.killed_run(chance, within_secs=0.8)
+            site.pages += chance.randint(5, 20)
+        assert schedule.run().returncode == 0
+        assert schedule.run().returncode == 0
+    assert any(ended == "killed" for ended, _items in schedule.runs)
+    everything = listing_routes.expected_items(site, range(site.pages))
+    assert sort_items(schedule.delivered_by_succeeded_runs()) == everything
+    assert sort_items(schedule.job_items()) == everything
+
+
+def test_max_requests_per_crawl_counts_from_each_runs_start(storage: Storage) -> None:
+    """A run stops at maxRequestsPerCrawl pages of its own (the home page and the listing count), delivers what it
+    saved, and the next run goes on in the same pass: the start URL and the listing are not loaded again until
+    the pass is done."""
+    with LocalSite(pages=12, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site, maxRequestsPerCrawl=6))
+        for _ in range(3):  # 2 + 4 pages, then 6, then the last 2: the pass is done
+            assert schedule.run().returncode == 0
+        assert [len(items) for _ended, items in schedule.runs] == [4, 6, 2]
+        assert site.visits["/"] == site.visits["/list"] == 1  # (a page fetched past a limit is given back unsaved)
+
+        site.pages = 14
+        assert schedule.run().returncode == 0  # a new pass
+        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, range(12, 14))
+        assert site.visits["/"] == site.visits["/list"] == 2
+    everything = listing_routes.expected_items(site, range(14))
+    assert sort_items(schedule.delivered_by_succeeded_runs()) == everything

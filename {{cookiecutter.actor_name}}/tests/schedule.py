@@ -24,10 +24,10 @@ class Schedule:
         self.storage, self.input = storage, actor_input
         self.runs: list[tuple[str, list[Any]]] = []  # (how the run ended: "succeeded", "failed", ...), its items
 
-    def run(self, **env: str) -> subprocess.CompletedProcess:
+    def run(self, *, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
         """One scheduled run to its end: default storages purged at its start."""
         self._prepare()
-        result = run_actor(self.storage, APIFY_PURGE_ON_START="1", **env)
+        result = run_actor(self.storage, timeout=timeout, APIFY_PURGE_ON_START="1", **env)
         self._keep("succeeded" if result.returncode == 0 else f"failed ({result.returncode})")
         return result
 

@@ -14,8 +14,10 @@ import json
 import random
 import signal
 import time
+from collections import Counter
 
 import browser_routes
+import listing_routes
 import pytest
 from harness import (
     PROJECT_ROOT,
@@ -31,6 +33,7 @@ from harness import (
 )
 from local_site import REWRITTEN, LocalSite, sort_items
 from platform_standin import PlatformStandIn
+from schedule import Schedule
 
 BrowserInput = importlib.import_module(f"{package_name()}.browser_input").BrowserInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
@@ -137,6 +140,25 @@ def test_a_page_whose_script_rewrites_its_url_is_saved_once_under_its_request(st
     others = [item for item in browser_routes.expected_items(site) if item["url"] not in (site.url(2), site.url(5))]
     assert sort_items(storage.items()) == sort_items(others + rewritten)
     assert storage.state()["pages"] == site.pages
+
+
+def test_an_incremental_crawl_loads_only_the_new_pages_in_the_next_run(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two scheduled runs of an incremental crawl (test_incremental_crawl.py has the rest): the second loads the
+    start URL and the listing (revisitLabels) again, and of the pages only those added since."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "listing_routes")
+    with LocalSite(pages=4, listing=True) as site:
+        actor_input = {**crawl_input(site), "startUrls": [{"url": site.home}], "incremental": True}
+        schedule = Schedule(storage, {**actor_input, "revisitLabels": ["LIST"]})
+        assert schedule.run(timeout=180).returncode == 0
+        site.pages, before = 6, Counter(site.visits)
+        assert schedule.run(timeout=180).returncode == 0
+        assert Counter(site.visits) - before == Counter({"/": 1, "/list": 1, 4: 1, 5: 1})
+    assert [sort_items(items) for _ended, items in schedule.runs] == [
+        listing_routes.expected_items(site, range(4)),
+        listing_routes.expected_items(site, range(4, 6)),
+    ]
 
 
 def test_bad_input_is_refused_with_every_field_named(storage: Storage) -> None:

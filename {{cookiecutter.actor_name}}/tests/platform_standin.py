@@ -16,12 +16,19 @@
   key-value stores and request queues: get or create by name, a stable ID), shared by all runs and kept after
   them, in the main storage folder under their name (`datasets/<name>`, `key_value_stores/<name>`,
   `request_queues/<name>`: `named_storage(name)` reads them); datasets, stores (with each record's content
-  type) and named queues kept in the local storage folder's layout so that tests read them as files. The
+  type) and named queues kept in the local storage folder's layout so that tests read them as files; unnamed
+  datasets (`POST /v2/datasets` without a name, what the SDK does for an alias), reachable by ID from any run and
+  kept in the storage folder of the run that created them (`datasets/<its ID>`: `created_datasets(run_id)` reads
+  them), with that run's platform ways (a cut push kills it). The
   request queue has the shared-access calls (list and lock the head, prolong and delete a lock, unlock a
   client's requests; locks expire, `clientKey` owns them). The platform's ways are switchable
   (`PlatformWays`): a dataset item count that lags pushes, pushes whose response is lost after the items were
   stored, pushes refused with 5xx, a share of all storage calls refused or answered late, queue locks that
   expire early;
+- pricing: the Actor's (`pricing`: pay-per-event prices, or free), given to every run it starts; as the platform,
+  it charges each item written to a run's default dataset as one `apify-default-dataset-item` event, however it is
+  written (`charged_items`), and tells a restarted run what it was charged so far. A caller is known by its
+  token: each run has its own;
 - supervisor: starts the Actor with APIFY_IS_AT_HOME=1 (the Actor's code unchanged, all its storage through
   the API) and, like the platform, kills a run after a reboot request, or when the migration's time is up, then
   starts it again on the same storage; a run that exits by itself ends SUCCEEDED (exit 0) or FAILED.
@@ -56,6 +63,8 @@ RUN_ID = "standInRun0000001"  # the main run: the one a test starts; runs it sta
 AT_HOME_ENTRY = "tests/at_home.py"
 TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 MAX_WAIT_FOR_FINISH_SECS = 60  # as the API caps `waitForFinish`
+DATASET_ITEM_EVENT = "apify-default-dataset-item"  # charged by the platform for each item of a run's default dataset
+TOKEN_PREFIX = "standInToken-"  # a run's token: this and its run ID (the stand-in knows a caller by it)
 
 
 def storage_ids(run_id: str) -> dict[str, str]:
@@ -151,14 +160,24 @@ class PlatformWays:
 
 class StorageApi:
     """One run's default dataset and key-value store behind the API, in the storage folder's own file layout, and
-    its default request queue, kept here (it outlives the run's restarts as the platform's does). Or, with a
-    `name`, the named dataset, store and queue of that name (`storage` from `named_storage`), the queue's
-    requests also kept as files (`request_queues/<name>/<file name of the unique key>.json`, as crawlee's
-    file-system client names them), read back in the order they were last written."""
+    its default request queue, kept here (it outlives the run's restarts as the platform's does). Or an unnamed
+    dataset (`unnamed_dataset_id`). Or, with a `name`, the named dataset, store and queue of that name (`storage`
+    from `named_storage`), the queue's requests also kept as files (`request_queues/<name>/<file name of the unique
+    key>.json`, as crawlee's file-system client names them), read back in the order they were last written."""
 
-    def __init__(self, storage: Storage, ways: PlatformWays, run_id: str = RUN_ID, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        ways: PlatformWays,
+        run_id: str = RUN_ID,
+        *,
+        name: str | None = None,
+        unnamed_dataset_id: str | None = None,
+    ) -> None:
         self.storage, self.ways, self.name = storage, ways, name
         self.ids = named_storage_ids(name) if name else storage_ids(run_id)
+        if unnamed_dataset_id is not None:  # an unnamed dataset (a store and a queue are never created unnamed here)
+            self.ids = {"dataset": unnamed_dataset_id}
         self.queue_folder = storage.root / "request_queues" / name if name else None
         self.pushes = 0
         self.items_stored = 0  # by all pushes
@@ -475,6 +494,7 @@ class PlatformStandIn:
     disruptions: list[str] = field(default_factory=list)  # what a rehearsal did, for its report
     others: dict[str, OtherRun] = field(default_factory=dict)  # runs started through the runs API, by ID
     main_status: str = "RUNNING"  # what the API says of the main run (a test sets FAILED for one that died for good)
+    pricing: dict[str, Any] | None = None  # the Actor's pricing (APIFY_ACTOR_PRICING_INFO of every run); None: free
 
     async def __aenter__(self) -> PlatformStandIn:
         self._loop = asyncio.get_running_loop()
@@ -485,6 +505,7 @@ class PlatformStandIn:
         self.storage_api.on_cut = lambda: self.process.send_signal(signal.SIGKILL)
         self._storages: dict[str, StorageApi] = {}  # storage ID -> the API of the run that owns it (or named)
         self._named: dict[str, StorageApi] = {}  # name -> the named storages of that name
+        self._unnamed: dict[str, list[StorageApi]] = {}  # run ID -> the unnamed datasets it created
         self._lock = threading.Lock()
         self._newest: subprocess.Popen | None = None  # the run process started last: a cut named push kills it
         self._own_storages(self.storage_api)
@@ -511,11 +532,15 @@ class PlatformStandIn:
         for storage_id in api.ids.values():
             self._storages[storage_id] = api
 
-    def _get_or_create(self, collection: str, name: str | None) -> tuple[int, Any]:
+    def _get_or_create(self, collection: str, name: str | None, caller: str) -> tuple[int, Any]:
         """`POST /v2/datasets?name=...` (and key-value stores, request queues): the named storage, created if it
-        does not exist yet (201), else as it is (200). Each name has its own storage of each kind."""
-        if not name:  # the platform would create an unnamed storage: no run here asks for one
-            return 400, {"error": {"type": "invalid-input", "message": "stand-in: only named storages are created"}}
+        does not exist yet (201), else as it is (200). Each name has its own storage of each kind. Without a name,
+        a new unnamed dataset, kept in the storage folder of the `caller` run."""
+        if not name and collection == "datasets":
+            return self._create_unnamed_dataset(caller)
+        if not name:  # the platform would create an unnamed storage: no run here asks for a store or a queue
+            message = "stand-in: only named storages and unnamed datasets are created"
+            return 400, {"error": {"type": "invalid-input", "message": message}}
         with self._lock:
             if (api := self._named.get(name)) is None:
                 api = self._named[name] = StorageApi(named_storage(self.storage.root, name), self.ways, name=name)
@@ -529,6 +554,40 @@ class PlatformStandIn:
         status, payload, _headers = api.answer("GET", f"/v2/{collection}/{api.ids[kind]}", {}, b"")
         return (201 if created and status == 200 else status), payload
 
+    def _create_unnamed_dataset(self, caller: str) -> tuple[int, Any]:
+        """A new unnamed dataset, in the storage folder of the run `caller` (`datasets/<its ID>`), with that run's
+        platform ways: a cut push kills that run."""
+        owner = self.storage_api if caller not in self.others else self.others[caller].storage_api
+        with self._lock:
+            dataset_id = f"unnamedDataset{sum(map(len, self._unnamed.values())) + 1:05d}"
+            storage = Storage(owner.storage.root)
+            storage.dataset = storage.root / "datasets" / dataset_id
+            storage.dataset.mkdir(parents=True)
+            api = StorageApi(storage, owner.ways, unnamed_dataset_id=dataset_id)
+            api.on_cut = owner.on_cut
+            self._unnamed.setdefault(caller, []).append(api)
+            self._storages[dataset_id] = api
+        status, payload, _headers = api.answer("GET", f"/v2/datasets/{dataset_id}", {}, b"")
+        return (201 if status == 200 else status), payload
+
+    def created_datasets(self, run_id: str = RUN_ID) -> list[Storage]:
+        """The unnamed datasets run `run_id` created, read as files."""
+        return [api.storage for api in self._unnamed.get(run_id, [])]
+
+    def _wait_for_writes_of(self, run_id: str, api: StorageApi) -> None:
+        """Before a run starts again: let the writes it sent before it was killed land (see StorageApi)."""
+        for each in [api, *self._unnamed.get(run_id, [])]:
+            each.wait_for_writes_in_flight()
+
+    def charged_items(self) -> dict[str, int]:
+        """Per run ID, the dataset-item events the platform charges the run (0 for each unless the Actor's pricing
+        prices DATASET_ITEM_EVENT): every item written to its default dataset."""
+        apis = {RUN_ID: self.storage_api} | {run_id: other.storage_api for run_id, other in self.others.items()}
+        return {run_id: api.items_stored if self._items_priced() else 0 for run_id, api in apis.items()}
+
+    def _items_priced(self) -> bool:
+        return DATASET_ITEM_EVENT in ((self.pricing or {}).get("pricingPerEvent") or {}).get("actorChargeEvents", {})
+
     # --- the run's environment on the platform ------------------------------------------------------------
 
     def run_env(self, run_id: str = RUN_ID) -> dict[str, str]:
@@ -540,16 +599,20 @@ class PlatformStandIn:
             "ACTOR_ID": ACTOR_ID,
             "ACTOR_BUILD_NUMBER": "0.0.1",
             "ACTOR_RUN_ID": run_id,
-            "APIFY_TOKEN": "stand-in-token",
+            "APIFY_TOKEN": f"{TOKEN_PREFIX}{run_id}",
             "APIFY_API_BASE_URL": api,
             "APIFY_API_PUBLIC_BASE_URL": api,
             "ACTOR_EVENTS_WEBSOCKET_URL": f"ws://127.0.0.1:{events_port}/{run_id}",
             "ACTOR_DEFAULT_DATASET_ID": ids["dataset"],
             "ACTOR_DEFAULT_KEY_VALUE_STORE_ID": ids["key-value-store"],
             "ACTOR_DEFAULT_REQUEST_QUEUE_ID": ids["request-queue"],
-            # Without these the charging manager asks the API for the run's pricing.
-            "APIFY_ACTOR_PRICING_INFO": '{"pricingModel": "FREE"}',
-            "APIFY_CHARGED_ACTOR_EVENT_COUNTS": '{"actor-start": 0}',
+            # Without these the charging manager asks the API for the run's pricing (and what it was charged so far).
+            "APIFY_ACTOR_PRICING_INFO": json.dumps(self.pricing or {"pricingModel": "FREE"}),
+            "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps(
+                {DATASET_ITEM_EVENT: self.charged_items().get(run_id, 0)}
+                if self._items_priced()
+                else {"actor-start": 0}
+            ),
             **self.env,
         }
 
@@ -561,7 +624,7 @@ class PlatformStandIn:
         self._connected.clear()
         if entry == AT_HOME_ENTRY:
             self._entry, self._start_env = entry, env
-        await asyncio.to_thread(self.storage_api.wait_for_writes_in_flight)
+        await asyncio.to_thread(self._wait_for_writes_of, RUN_ID, self.storage_api)
         self.process = self._newest = start_actor(
             self.storage, entry=entry, **{**self.run_env(), **env, **(main_env or {})}
         )
@@ -673,7 +736,7 @@ class PlatformStandIn:
     def _run_process(self, other: OtherRun) -> None:
         """Start the run's process and watch it in a thread, as the platform watches a container."""
         log_path = other.storage.root.parent / "actor.log"
-        other.storage_api.wait_for_writes_in_flight()
+        self._wait_for_writes_of(other.run_id, other.storage_api)
         with other.changed:
             other.status, other.abort_asked = "RUNNING", False
             entry, env = other.entry or self._entry, self._start_env if other.env is None else other.env
@@ -856,7 +919,8 @@ class PlatformStandIn:
                     headers.update(extra)
                 elif path.rstrip("/") in ("/v2/datasets", "/v2/key-value-stores", "/v2/request-queues"):
                     name = query.get("name", [None])[0]
-                    status, payload = standin._get_or_create(path.strip("/").split("/")[1], name)
+                    caller = self.headers.get("Authorization", "").removeprefix("Bearer ").removeprefix(TOKEN_PREFIX)
+                    status, payload = standin._get_or_create(path.strip("/").split("/")[1], name, caller)
                 elif path.startswith(f"/v2/actor-runs/{RUN_ID}"):
                     body = json.loads(raw) if raw.strip() else None
                     at, state, count = time.monotonic(), _read_state(standin.storage), standin.storage.item_count()

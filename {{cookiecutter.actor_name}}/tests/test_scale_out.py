@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from apify_client import ApifyClientAsync
 from harness import PROJECT_ROOT, ROUTES_VARIABLE, PaginatedSource, Storage, expected_items, refusal_of
-from platform_standin import ACTOR_ID, PlatformStandIn, PlatformWays
+from platform_standin import ACTOR_ID, RUN_ID, PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
 pytestmark = pytest.mark.scale_out
@@ -151,8 +151,13 @@ def two_worker_job(
     return platform
 
 
+def worker_item_count(platform: PlatformStandIn) -> int:
+    """The items in the workers' datasets (unnamed ones they created: not their default ones)."""
+    return sum(dataset.item_count() for run_id in platform.others for dataset in platform.created_datasets(run_id))
+
+
 async def once_the_workers_are_at_work(platform: PlatformStandIn) -> None:
-    while sum(other.storage.item_count() for other in platform.others.values()) < JOB_SIZE // 10:
+    while worker_item_count(platform) < JOB_SIZE // 10:
         assert platform.process.poll() is None, "the job ended too soon"
         await asyncio.sleep(0.05)
 
@@ -180,6 +185,8 @@ def test_an_aborted_coordinator_aborts_its_workers_and_resurrected_it_finishes_t
     platform = two_worker_job(tmp_path, play, abort_grace_secs=20)
     assert len(platform.others) == 2  # none started twice
     assert all(other.resurrections == 1 for other in platform.others.values())
+    # A resurrected worker goes on in the dataset it pushed into before (its alias, as registered), not a new one.
+    assert all(len(platform.created_datasets(run_id)) == 1 for run_id in platform.others)
 
 
 def test_a_coordinator_killed_as_it_starts_a_worker_finds_that_worker_and_starts_none_twice(tmp_path: Path) -> None:
@@ -323,13 +330,32 @@ def test_the_charge_limit_cuts_a_merge_before_its_push_and_the_resumed_job_goes_
     assert platform.storage_api.items_stored == platform.storage.item_count()  # none pushed twice
 
 
+def test_a_pay_per_event_job_is_charged_each_item_once_across_all_its_runs(tmp_path: Path) -> None:
+    """The platform charges every item written to a run's default dataset, and the workers are runs of the same
+    pay-per-event Actor: they push into datasets of their own, and only the coordinator's merge is charged."""
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 0
+
+    platform = two_worker_job(tmp_path, play, pricing=PAY_PER_ITEM)
+    assert len(platform.others) == 2
+    assert platform.charged_items() == {RUN_ID: platform.storage.item_count()} | dict.fromkeys(platform.others, 0)
+    assert worker_item_count(platform) >= platform.storage.item_count()  # (crawls: a marker for a page of none)
+
+
+PAY_PER_ITEM = {  # the Actor's pricing: 0.01 USD a dataset item
+    "pricingModel": "PAY_PER_EVENT",
+    "pricingPerEvent": {
+        "actorChargeEvents": {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
+    },
+}
+
+
 def pay_per_event(max_items: int, *, charged: int) -> dict[str, str]:
     """A run's environment under pay-per-event pricing, 0.01 USD a dataset item, charged up to `max_items` items."""
-    prices = {"apify-default-dataset-item": {"eventPriceUsd": 0.01, "eventTitle": "Dataset item"}}
     return {
-        "APIFY_ACTOR_PRICING_INFO": json.dumps(
-            {"pricingModel": "PAY_PER_EVENT", "pricingPerEvent": {"actorChargeEvents": prices}}
-        ),
+        "APIFY_ACTOR_PRICING_INFO": json.dumps(PAY_PER_ITEM),
         "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": charged}),
         "ACTOR_MAX_TOTAL_CHARGE_USD": f"{max_items * 0.01:.2f}",
     }

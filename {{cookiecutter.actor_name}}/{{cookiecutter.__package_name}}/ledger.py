@@ -88,7 +88,7 @@ async def push(items: list[Any], *, at: int, dataset: Dataset | None = None) -> 
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         try:
             with _dataset_client_retries_off(dataset or await Actor.open_dataset()):
-                if dataset is not None:  # a named dataset: no item is charged there
+                if dataset is not None:  # not the default dataset: no item is charged there
                     await dataset.push_data(items[confirmed:])
                     return len(items)
                 result = await Actor.push_data(items[confirmed:])

@@ -19,7 +19,7 @@ from .incremental import IncrementalJob, NewItems
 from .json_api import JsonApiSource, SourceError, http_client
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate, take_part
+from .scale_out import coordinate, open_part_dataset, take_part
 from .scale_out_chunks import ChunkMerge, Stripe
 
 
@@ -45,11 +45,13 @@ async def main() -> None:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds. An incremental
             #    job (incrementalField) keeps both in storages of its own, and goes on from the runs before it.
             job = await IncrementalJob.claim(actor_input) if actor_input.incremental else None
+            part = actor_input.part_of_job
+            if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
+                run.dataset = await open_part_dataset(part)
             await run.restore(actor_input.source(), transform, job=job)
 
             # 2. Walk the source. With parallelRuns > 1 this run coordinates: worker runs walk it, each its stripe
             #    of the source, and this run merges their items in order (scale_out.py, scale_out_chunks.py).
-            part = actor_input.part_of_job
             if actor_input.parallel_runs > 1:
                 await coordinate(run, actor_input, ChunkMerge)
             elif part is None:

@@ -21,7 +21,7 @@ from .browser_input import BrowserInput
 from .crawling import crawl
 from .incremental import IncrementalJob
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate
+from .scale_out import coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
 
 
@@ -38,13 +38,15 @@ async def main() -> None:
             # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
             #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
             job = await IncrementalJob.claim(browser_input) if browser_input.incremental else None
+            part = browser_input.part_of_job
+            if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
+                run.dataset = await open_part_dataset(part)
             await run.restore(browser_input.source(), routes, job=job)
 
             # 2. Crawl in the browser: what each page pushed is saved with the request that loaded it (pages
             #    waiting to be saved go together, in one save and one push); the queue knows which are done.
             #    With parallelRuns > 1 this run coordinates: worker runs crawl from its queue, shared, and this run
             #    merges their pages (scale_out.py, scale_out_pages.py).
-            part = browser_input.part_of_job
             hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
             options = {**browser_input.crawler_options(), "pre_navigation_hooks": hooks}
             if run.finished:

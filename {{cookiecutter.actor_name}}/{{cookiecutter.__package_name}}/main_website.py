@@ -20,7 +20,7 @@ from .crawl_input import CrawlInput
 from .crawling import crawl
 from .incremental import IncrementalJob
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate
+from .scale_out import coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
 
 
@@ -37,13 +37,15 @@ async def main() -> None:
             # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
             #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
             job = await IncrementalJob.claim(crawl_input) if crawl_input.incremental else None
+            part = crawl_input.part_of_job
+            if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
+                run.dataset = await open_part_dataset(part)
             await run.restore(crawl_input.source(), routes, job=job)
 
             # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be
             #    saved go together, in one save and one push); the request queue knows which pages are done.
             #    With parallelRuns > 1 this run coordinates: worker runs crawl from its queue, shared, and this run
             #    merges their pages (scale_out.py, scale_out_pages.py).
-            part = crawl_input.part_of_job
             if run.finished:
                 pass  # the crawl ended before this start: nothing is left to crawl
             elif crawl_input.parallel_runs > 1:

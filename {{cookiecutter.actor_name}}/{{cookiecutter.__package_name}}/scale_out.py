@@ -17,16 +17,19 @@ The job's shape (the chunk size, the page size: where each chunk starts) is fixe
 coordinator's state record (`job`), and every worker gets exactly it, whatever the input says at a later restart.
 
 Workers are ordinary resumable runs on storages of their own: each is exactly once in its own dataset, whatever
-happens to it. The merge is the coordinator's commit path: the state record saves the marker of each merge push
-(how many items, and what they were merged from) before the push, so after a crash the same batch is merged again
-and the items that landed are read back and skipped. A batch is cut to what maxItems and the run's maximum total
-charge allow before it is pushed (a crawled page whole or not at all; the JSON kind's marker batch too, when a
-limit was lowered since), and the merge moves on only past what it pushed: a run resumed with a higher limit merges
-the rest. The limits are the job's: workers get none (maxItems, maxRequestsPerCrawl 0). A failed or aborted
-worker is resurrected (at most MAX_RESURRECTIONS times); a migrated one reboots by itself. A restarted coordinator
-re-attaches to its workers by the IDs in its state record: a worker registers itself in the coordinator's
-key-value store (WORKER-<n>), so one started just before a crash is found, not started twice. An aborted
-coordinator aborts its workers; at the end no worker is left running.
+happens to it. That dataset is not the worker's default one: under pay-per-event pricing the platform charges every
+item written to a run's default dataset (the SDK cannot tell it not to), and the merge charges each item once, in
+the coordinator's. A worker opens it by an alias (an unnamed dataset that its restarts find again) and registers its
+ID before its first push; the coordinator reads it by that ID. The merge is the coordinator's commit path: the state
+record saves the marker of each merge push (how many items, and what they were merged from) before the push, so
+after a crash the same batch is merged again and the items that landed are read back and skipped. A batch is cut to
+what maxItems and the run's maximum total charge allow before it is pushed (a crawled page whole or not at all; the
+JSON kind's marker batch too, when a limit was lowered since), and the merge moves on only past what it pushed: a
+run resumed with a higher limit merges the rest. The limits are the job's: workers get none (maxItems,
+maxRequestsPerCrawl 0). A failed or aborted worker is resurrected (at most MAX_RESURRECTIONS times); a migrated one
+reboots by itself. A restarted coordinator re-attaches to its workers by the IDs in its state record: a worker
+registers itself in the coordinator's key-value store (WORKER-<n>), so one started just before a crash is found, not
+started twice. An aborted coordinator aborts its workers; at the end no worker is left running.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from . import ledger
 from .ledger import StateError
 
 if TYPE_CHECKING:
+    from apify.storages import Dataset
+
     from .resumable import ResumableRun
 
 # A worker's dataset item: {TAG_FIELD: its tag, ITEM_FIELD: the item} (the item kept whole, whatever its fields).
@@ -54,7 +59,8 @@ MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fa
 POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a few API calls each time)
 READ_LIMIT = 1000  # worker items read per call
 REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a worker it may have started to register
-WORKER_RECORD = "WORKER-{}"
+WORKER_RECORD = "WORKER-{}"  # {"runId": the worker's run, "datasetId": the dataset it pushes into}
+PART_DATASET_ALIAS = "part-of-job"  # a worker's dataset: unnamed, found again by the run's restarts
 # Input fields that shape the job's parts besides its chunk size: fixed at the job's start, given to every worker.
 SHAPING_FIELDS = {"page_size": "pageSize"}
 # The job's limits, held by the merge (they may rise between restarts): a worker has none, and reads its part to the
@@ -115,11 +121,24 @@ def tag_of(item: Any, worker: int, field: str, kind: type) -> Any:
     return value
 
 
+async def open_part_dataset(part: JobPart) -> Dataset | None:
+    """The dataset this worker pushes its items into (None: its default one), to open before its state record is
+    restored: the one its registration names once it has registered (a worker registered before workers had
+    datasets of their own: its default one), else the run's dataset aliased PART_DATASET_ALIAS, new at its first
+    start."""
+    store = await Actor.open_key_value_store(id=part.coordinator_store_id)
+    registered = await store.get_value(WORKER_RECORD.format(part.worker))
+    if isinstance(registered, dict) and registered.get("runId") == Actor.configuration.actor_run_id:
+        dataset_id = registered.get("datasetId")
+        return None if dataset_id is None else await Actor.open_dataset(id=dataset_id)
+    return await Actor.open_dataset(alias=PART_DATASET_ALIAS)
+
+
 async def take_part(run: ResumableRun, part: JobPart) -> bool:
-    """Register this worker run in the coordinator's key-value store, and watch the coordinator from now on.
-    False if another run has this part (this one was started twice, around a crash of the coordinator): then
-    it must end without working."""
-    if not await _register(part):
+    """Register this worker run and the dataset it pushes into (`run.dataset`, see open_part_dataset) in the
+    coordinator's key-value store, and watch the coordinator from now on. False if another run has this part (this
+    one was started twice, around a crash of the coordinator): then it must end without working."""
+    if not await _register(part, run.dataset):
         return False
     watcher = asyncio.create_task(watch_coordinator(run, part))
     _background.add(watcher)
@@ -130,12 +149,12 @@ async def take_part(run: ResumableRun, part: JobPart) -> bool:
 _background: set[asyncio.Task[None]] = set()  # tasks kept referenced until they end
 
 
-async def _register(part: JobPart) -> bool:
+async def _register(part: JobPart, dataset: Dataset | None) -> bool:
     store = await Actor.open_key_value_store(id=part.coordinator_store_id)
     key, me = WORKER_RECORD.format(part.worker), Actor.configuration.actor_run_id
     registered = await store.get_value(key)
     if registered is None:
-        await store.set_value(key, {"runId": me})
+        await store.set_value(key, {"runId": me} | ({"datasetId": dataset.id} if dataset is not None else {}))
         return True
     if registered.get("runId") != me:
         Actor.log.warning(f"Run {registered.get('runId')} already reads part {part.worker}: this run ends.")
@@ -190,16 +209,24 @@ class Merge:
 
 
 class WorkerDataset:
-    """A worker's default dataset, read from a given index on."""
+    """A worker's dataset, read from a given index on."""
 
-    def __init__(self, dataset_id: str) -> None:
+    def __init__(self, dataset_id: str | None) -> None:
         self._dataset_id = dataset_id
 
+    async def located(self) -> str | None:
+        """The dataset's ID; None while the worker has not said which it is (it has pushed nothing yet)."""
+        return self._dataset_id
+
     async def open(self) -> Any:
-        return await Actor.open_dataset(id=self._dataset_id)
+        return await Actor.open_dataset(id=await self.located())
 
     async def read(self, start: int, end: int | None = None, *, at_most: int | None = None) -> list[Any]:
         """The items from `start` to `end` (all of them: fewer fails), or to the dataset's end (at most `at_most`)."""
+        if await self.located() is None:
+            if end is not None and end > start:
+                raise StateError("The merge read items of a worker that has not registered its dataset.")
+            return []
         dataset = await self.open()
         items: list[Any] = []
         while (end is None or start + len(items) < end) and (at_most is None or len(items) < at_most):
@@ -211,6 +238,22 @@ class WorkerDataset:
                     raise StateError(f"The dataset {self._dataset_id} of a worker holds fewer items than merged.")
                 break
         return items
+
+
+class RegisteredDataset(WorkerDataset):
+    """The dataset worker `worker` registered in the coordinator's key-value store `store` (once it has; a worker
+    registered before workers had datasets of their own pushes into its default dataset, that of `info`)."""
+
+    def __init__(self, store: Any, worker: int, info: dict[str, Any]) -> None:
+        super().__init__(None)
+        self._store, self._worker, self._info = store, worker, info
+
+    async def located(self) -> str | None:
+        if self._dataset_id is None:
+            registered = await self._store.get_value(WORKER_RECORD.format(self._worker))
+            if isinstance(registered, dict):
+                self._dataset_id = registered.get("datasetId") or self._info["defaultDatasetId"]
+        return self._dataset_id
 
 
 async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merge]) -> None:
@@ -236,7 +279,8 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
             started = [run_id for run_id in run.state["workers"] if run_id]
             await _abort_all(started, gracefully=run.stopping == "aborting")
         return
-    readers = [WorkerDataset(info["defaultDatasetId"]) for info in workers]
+    store = await Actor.open_key_value_store()
+    readers: list[WorkerDataset] = [RegisteredDataset(store, worker, info) for worker, info in enumerate(workers)]
     ids = [info["id"] for info in workers]
     if not run.state["resurrections"]:
         run.state["resurrections"] = [0] * len(ids)

@@ -5,6 +5,7 @@ listing again (one request a pass: the queue takes its key once)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from crawlee.router import Router
@@ -30,6 +31,6 @@ async def detail_page(context: Any) -> None:
     await context.enqueue_links(selector=LISTING, label="LIST")
 
 
-def expected_items(site: LocalSite, pages: range) -> list[Any]:
+def expected_items(site: LocalSite, pages: Iterable[int]) -> list[Any]:
     """What this router saves of `pages`, sorted."""
     return sort_items([{"url": site.url(n)} for n in pages])

@@ -37,17 +37,22 @@ def visits_since(site: LocalSite, before: Counter) -> Counter:
 
 
 def test_each_run_loads_and_delivers_only_the_new_pages(storage: Storage) -> None:
-    with LocalSite(pages=8, listing=True) as site:
-        schedule = Schedule(storage, incremental_input(site))  # the job named after the Actor and its start URLs
-        assert schedule.run().returncode == 0
-        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, range(8))
+    """Each run loads the start URL and the listing again, of the pages only the new ones (and one that failed for
+    good in the run before), and delivers exactly their items; a run with nothing new is empty and says so."""
+    with LocalSite(pages=8, listing=True, faults={3: [500]}) as site:
+        # The job named after the Actor and its start URLs; page 3 fails for good in the first run (no retries).
+        schedule = Schedule(storage, incremental_input(site, maxRequestRetries=0))
+        result = schedule.run()
+        assert result.returncode == 0
+        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, [0, 1, 2, 4, 5, 6, 7])
+        assert "1 page of this pass failed after all retries" in result.stdout
 
         site.pages = 12
         before = Counter(site.visits)
         assert schedule.run().returncode == 0
-        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, range(8, 12))
-        # The start URL and the listing again, the new pages once, no old page.
-        assert visits_since(site, before) == Counter({"/": 1, "/list": 1, **dict.fromkeys(range(8, 12), 1)})
+        assert sort_items(schedule.runs[-1][1]) == listing_routes.expected_items(site, [3, *range(8, 12)])
+        # The start URL and the listing again, the new pages and the failed one once, no page saved before.
+        assert visits_since(site, before) == Counter({"/": 1, "/list": 1, 3: 1, **dict.fromkeys(range(8, 12), 1)})
 
         before = Counter(site.visits)
         result = schedule.run()

@@ -124,6 +124,7 @@ async def crawl(
     starts = [Request.from_url(url) for url in crawl_input.urls]
     if revisits is not None:
         starts = [start.model_copy(update={"unique_key": revisits.key(start.unique_key)}) for start in starts]
+        starts += await revisits.failed_before_again(queue)
     stopper = asyncio.create_task(stop_when_asked())
     try:
         await crawler.run(starts)
@@ -183,9 +184,12 @@ class RequestCommits(GroupCommits):
             Actor.log.error(str(error))
         self._run.stop_soon("error")
 
-    def page_failed(self) -> None:
-        """A page failed for good (after its retries): counted, for the final status message."""
+    def page_failed(self, key: str) -> None:
+        """A page failed for good (after its retries): counted, for the final status message; an incremental
+        crawl loads it again in its next pass."""
         self._run.state["failed"] += 1
+        if self.revisits is not None:
+            self._run.state["incremental"]["failedPages"].append(key)
 
     async def commit(self, key: str, items: list[Any]) -> bool:
         """Save the items of the page of request `key`, exactly once; return whether the page is saved (now or
@@ -360,7 +364,7 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
 
         async def _handle_failed_request(self, context: Any, error: Exception) -> None:
             self._answered_from.pop(context.request.unique_key, None)
-            commits.page_failed()
+            commits.page_failed(context.request.unique_key)
             await super()._handle_failed_request(context, error)
 
     ExactlyOnceCrawler.__name__ = ExactlyOnceCrawler.__qualname__ = f"ExactlyOnce{crawler_class.__name__}"

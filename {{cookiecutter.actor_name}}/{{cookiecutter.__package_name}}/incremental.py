@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
+from crawlee import RequestState
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -60,6 +61,8 @@ JOB_DEFAULTS: dict[str, Any] = {
     "atMax": [],  # and the primary keys of those items at it
     "startPushed": 0,  # the job's items when this run started (maxItems counts from there)
     "startPages": 0,  # crawls: the pass's pages saved when this run started (maxRequestsPerCrawl counts from there)
+    "failedPages": [],  # crawls: the unique keys of this pass's pages that failed for good (after their retries),
+    "failedBefore": [],  # and of the last pass's, loaded again in this pass: a page is loaded until it is saved
     "delivered": 0,  # the job's items delivered by runs known to have succeeded
     "delivery": None,  # the run's delivery: {run, from, to, copied, pending, done}
 }
@@ -178,14 +181,14 @@ class IncrementalJob:
         if job["max"] is not None:
             ties = job["atMax"] if job["max"] != job["from"] else [*job["ties"], *job["atMax"]]
             job.update({"from": job["max"], "ties": sorted(set(ties))})
-        job.update(max=None, atMax=[])
+        job.update(max=None, atMax=[], failedBefore=job["failedPages"], failedPages=[])
         job["pass"] += 1
         run.state.update(offset=0, cursor=None, skip=0, finished=False, cursorsSeen="", pages=0, failed=0)
 
     def revisits(self, run: ResumableRun, labels: list[str]) -> Revisits:
         """A crawl's pass: which requests it loads again."""
         job = run.state["incremental"]
-        return Revisits(job["pass"], frozenset(labels), job["startPages"])
+        return Revisits(job["pass"], frozenset(labels), job["startPages"], tuple(job["failedBefore"]))
 
     async def deliver(self, run: ResumableRun) -> None:
         """Push the job's items since the last successful run's delivery into this run's default dataset, exactly
@@ -225,6 +228,11 @@ class IncrementalJob:
         new = delivery["to"] - job["startPushed"]
         handed = delivery["to"] - delivery["from"] - new
         run.status_message.done = self._done_message(delivery["copied"], new, handed, run.stopping == "charge limit")
+        if run.crawl and (failed := run.state["failed"]):
+            pages = f"{failed} page{'s' if failed > 1 else ''}"
+            run.status_message.add_note(
+                f"{pages} of this pass failed after all retries (see the log): the next pass loads them again."
+            )
 
     def _done_message(self, copied: int, new: int, handed: int, charge_limit: bool) -> str:
         job = f"incremental job {self.name!r}"
@@ -258,14 +266,32 @@ class IncrementalJob:
 class Revisits:
     """The pages an incremental crawl loads again in each pass: its start URLs, and the requests with one of
     `labels` (listings, where new links appear). Their unique keys get the pass's prefix (REVISIT), so the job's
-    request queue takes them again in each pass; every other page is loaded once in the job's life."""
+    request queue takes them again in each pass; every other page is saved once in the job's life (one that failed
+    for good is loaded again in the next pass)."""
 
     pass_number: int
     labels: frozenset[str]
     start_pages: int  # the pass's pages saved when this run started
+    failed_before: tuple[str, ...] = ()  # the unique keys of the last pass's pages that failed for good
 
     def key(self, key: str) -> str:
         return f"{REVISIT_PREFIX}{self.pass_number}|{key}"
+
+    async def failed_before_again(self, queue: Any) -> list[Request]:
+        """The last pass's pages that failed for good (after their retries), as requests of this pass: the queue
+        holds them as handled, and a page that was never saved is loaded again, once a pass."""
+        again = []
+        for key in self.failed_before:
+            if (request := await queue.get_request(key)) is None:
+                continue
+            own_key = key[revisit.end() :] if (revisit := REVISIT_KEY.match(key)) else key
+            update = {"unique_key": self.key(own_key), "handled_at": None, "retry_count": 0}
+            request = request.model_copy(deep=True, update=update)
+            request.state = RequestState.UNPROCESSED
+            if request.session_rotation_count:
+                request.session_rotation_count = 0
+            again.append(request)
+        return again
 
     def of(self, request: Request) -> Request:
         """`request`, with the pass's key if it has one of the labels and not yet a pass's key."""

@@ -62,13 +62,13 @@ def test_a_run_killed_for_good_is_handed_over(storage: Storage) -> None:
     so far: boundary ties): the runs that succeeded delivered every item exactly once, taken together, and so
     does the job's dataset."""
     chance = random.Random(2511)
-    with ChangingSource(latency_secs=0.02) as source:
-        everything = source.add(updated=1, count=40)
+    with ChangingSource(latency_secs=0.05) as source:  # 0.05 s a page of 10: a run works long enough to be killed
+        everything = source.add(updated=1, count=60)
         schedule = Schedule(storage, source.input_for(incrementalParam=SINCE_PARAM, datasetName=JOB))
         for _ in range(5):
-            schedule.killed_run(chance, within_secs=1.5)
+            schedule.killed_run(chance, within_secs=0.2)
             highest = max(item["updated"] for item in everything)
-            everything += source.add(updated=highest + chance.randint(0, 1), count=chance.randint(0, 30))
+            everything += source.add(updated=highest + chance.randint(0, 1), count=chance.randint(20, 50))
         assert schedule.run().returncode == 0  # the last run goes through: the job is up to date
     assert any(ended == "killed" for ended, _items in schedule.runs)
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))

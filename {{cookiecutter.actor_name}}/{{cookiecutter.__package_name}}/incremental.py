@@ -137,6 +137,7 @@ class IncrementalJob:
             raise self._busy(owner or {})
         if not Actor.is_at_home():
             await (await Actor.open_key_value_store()).set_value(RUN_ID_KEY, self.run_id)
+        await Actor.open_dataset()  # the run's own: locally opening it purges what an earlier run left, as on Apify
         saved = saved if isinstance(saved, dict) else {}
         job = saved.get("incremental") if isinstance(saved.get("incremental"), dict) else {}
         self.new_run = job.get("run") != self.run_id
@@ -207,7 +208,6 @@ class IncrementalJob:
             }
             await run.persist()
         source = await Actor.open_dataset(name=self.name)
-        await Actor.open_dataset()  # (locally, opening it purges what an earlier run left there, as `apify run` does)
         while not run.stopping and (start := delivery["from"] + delivery["copied"]) < delivery["to"]:
             batch = (await source.get_data(offset=start, limit=min(DELIVERY_BATCH, delivery["to"] - start))).items
             if not batch:

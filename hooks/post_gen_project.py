@@ -26,6 +26,8 @@ JSON_API_FILES = [
     "tests/test_migration.py",
     "tests/test_pagination.py",
     "tests/test_incremental.py",
+    "tests/test_incremental_at_home.py",
+    "tests/linger_at_exit.py",
     "tests/changing_source.py",
     "tests/test_parts.py",
     "tests/test_redirects.py",

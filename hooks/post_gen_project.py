@@ -28,6 +28,7 @@ JSON_API_FILES = [
     "tests/test_incremental.py",
     "tests/test_incremental_at_home.py",
     "tests/linger_at_exit.py",
+    "tests/rehearse_schedule.py",
     "tests/changing_source.py",
     "tests/test_parts.py",
     "tests/test_redirects.py",

@@ -12,6 +12,7 @@ Actor makes of it with nothing in its way.
     python tests/rehearse.py --parallel-runs 3 --input my-input.json --migrate-after 2 --kill-after 2 --times 4 \
         --output items.json   # a job scaled out over 3 worker runs: disruptions hit any of the 4 runs
     python tests/rehearse.py --campaign 50 --seed 1   # 50 scenarios of the fault campaign (campaign.py)
+    python tests/rehearse.py --schedule 5 --seed 3   # 5 runs of an incremental job (rehearse_schedule.py)
 
 With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last disruption.
 With --parallel-runs, each disruption hits the coordinator or a worker run, at random (--seed): a migrated run
@@ -85,9 +86,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="WHAT,...",
         help="leave these out of the campaign's scenarios (see SPARABLE in campaign.py)",
     )
+    parser.add_argument(
+        "--schedule",
+        type=int,
+        metavar="N",
+        help="JSON kind: N scheduled runs of an incremental job, new items between them (rehearse_schedule.py)",
+    )
+    parser.add_argument(
+        "--disruptions",
+        metavar="WHAT,...",
+        help="with --schedule, one per run: none, kill, migrate, killed-at-done, overlap (default: drawn from --seed)",
+    )
+    parser.add_argument("--new-items", type=int, default=300, help="with --schedule, at most N new items a run")
+    parser.add_argument("--changes", type=int, default=1, help="with --schedule, items changed between runs")
+    parser.add_argument(
+        "--within", type=float, default=1.0, metavar="SECS", help="with --schedule, kill or migrate within SECS"
+    )
     args = parser.parse_args(argv)
     if args.campaign is not None:
         return args  # a campaign draws its own disruptions
+    if args.schedule is not None:
+        if args.schedule < 1 or (args.disruptions and len(args.disruptions.split(",")) != args.schedule):
+            parser.error("--schedule needs 1 run or more, and --disruptions one disruption for each")
+        return args  # a schedule has its own disruptions
     if args.times < 0 or (args.times and args.migrate_after is None and args.kill_after is None):
         parser.error("--times needs --migrate-after and/or --kill-after")
     if args.parallel_runs < 1 or (args.parallel_runs > 1 and args.crash_after_push):
@@ -212,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} failed" + (f": seeds {' '.join(str(o.scenario.seed) for o in failed)}" if failed else ""))
         return 1 if failed else 0
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
+    if args.schedule:
+        if is_crawler():
+            print("--schedule rehearses the JSON kind's incremental runs")
+            return 2
+        from rehearse_schedule import rehearse_schedule  # noqa: PLC0415 - the JSON kind's own
+
+        return rehearse_schedule(args, storage)
     parallel = {"parallelRuns": args.parallel_runs} if args.parallel_runs > 1 else {}
     if args.input:
         user_input = {**json.loads(args.input.read_text()), **parallel}

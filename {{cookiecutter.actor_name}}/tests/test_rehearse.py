@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from harness import PROJECT_ROOT, Storage, expected_items, source_item
+from harness import PROJECT_ROOT, Storage, expected_items, package_name, source_item
 from platform_standin import PlatformStandIn
 from rehearse import is_browser, is_crawler, report
 
@@ -39,6 +41,44 @@ def test_rehearsal_with_migrations_and_kills_reports_exactly(tmp_path: Path, sou
         assert saved == expected_items(total)
 
 
+@pytest.mark.skipif(is_crawler(), reason="the schedule rehearsal is the JSON kind's")
+def test_schedule_rehearsal_reports_each_run_and_the_checks(tmp_path: Path) -> None:
+    command = [sys.executable, "tests/rehearse.py", "--schedule", "3", "--seed", "1", "--within", "0"]
+    command += ["--disruptions", "kill,overlap,killed-at-done", "--changes", "0", "--new-items", "60"]
+    command += ["--page-size", "10", "--latency", "0.2", "--storage", str(tmp_path / "storage")]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = [line.split()[3:5] for line in result.stdout.splitlines() if line.startswith("  run ")]
+    assert runs == [
+        ["kill", "FAILED"],
+        ["overlap", "SUCCEEDED"],
+        ["killed-at-done", "FAILED"],
+        ["none", "(hands"],  # the last run failed: one more hands its items over
+    ]
+    assert "succeeded runs together" in result.stdout
+    assert result.stdout.count("duplicates 0, missing 0") == 2
+    assert "in source order yes" in result.stdout
+    assert "RESULT: exact" in result.stdout
+
+
+@pytest.mark.skipif(is_crawler(), reason="the schedule rehearsal is the JSON kind's")
+def test_the_schedule_report_counts_what_succeeded_runs_delivered(tmp_path: Path) -> None:
+    from rehearse_schedule import ScheduledRun, ScheduleRehearsal  # noqa: PLC0415 - the JSON kind's own
+
+    versions = [{"id": i, "updated": 1, "name": f"item-{i}"} for i in range(3)]
+    platform = PlatformStandIn(Storage(tmp_path / "storage"))
+    rehearsal = ScheduleRehearsal(argparse.Namespace(), platform, source=None, chance=None, versions=versions)
+    rehearsal.runs = [
+        ScheduledRun("none", "run1", "SUCCEEDED", expected_of(versions[:2])),
+        ScheduledRun("kill", "run2", "FAILED", expected_of(versions[2:])),  # delivered, but failed: not counted
+        ScheduledRun("none", "run3", "SUCCEEDED", expected_of(versions[1:2])),
+    ]
+    lines, exact = rehearsal.report()
+    assert not exact
+    assert any("3 items: duplicates 1, missing 1" in line for line in lines)
+    assert any("0 items: duplicates 0, missing 3, in source order no" in line for line in lines)
+
+
 def test_the_report_counts_duplicates_and_missing_items(tmp_path: Path) -> None:
     platform = PlatformStandIn(Storage(tmp_path / "storage"), starts=2, exit_codes=[-9, 0])
     expected = [source_item(i) for i in range(5)]
@@ -48,3 +88,9 @@ def test_the_report_counts_duplicates_and_missing_items(tmp_path: Path) -> None:
     assert "duplicates             1" in lines
     assert "missing                1" in lines
     assert report(platform, 1, expected, expected)[1]
+
+
+def expected_of(items: list[dict]) -> list:
+    """What the Actor's transform makes of these source items."""
+    transform = importlib.import_module(f"{package_name()}.main").transform
+    return [out for item in items if (out := transform(item)) is not None]

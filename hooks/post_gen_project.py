@@ -50,6 +50,7 @@ WEBSITE_FILES = [
     "tests/two_label_routes.py",
     "tests/chain_routes.py",
     "tests/test_incremental_crawl.py",
+    "tests/listing_items_routes.py",
 ]
 BROWSER_FILES = [
     "{package}/main_browser.py",

@@ -6,8 +6,10 @@ pages' items; runs killed for good hand their pages over to the next run that su
 from __future__ import annotations
 
 import random
+import signal
 from collections import Counter
 
+import listing_items_routes
 import listing_routes
 import pytest
 from harness import ROUTES_VARIABLE, Storage
@@ -15,6 +17,7 @@ from local_site import LocalSite, sort_items
 from schedule import Schedule
 
 JOB = "pages-job"  # datasetName of the tests that name their job
+CRASH_ENTRY = "tests/crash_after_push.py"
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +105,51 @@ def test_max_requests_per_crawl_counts_from_each_runs_start(storage: Storage) ->
         assert site.visits["/"] == site.visits["/list"] == 2
     everything = listing_routes.expected_items(site, range(14))
     assert sort_items(schedule.delivered_by_succeeded_runs()) == everything
+
+
+def test_pages_loaded_again_deliver_only_their_new_versions(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start URL and the listing, loaded in every pass, push items too (as every page of the generated routes.py
+    does): a run that finds them as they were delivers nothing of them and says nothing is new; a listing that
+    changed is delivered once, as a new version."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "listing_items_routes")
+    with LocalSite(pages=3, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site))
+        assert schedule.run().returncode == 0
+        result = schedule.run()
+        assert result.returncode == 0
+        assert "nothing new" in result.stdout
+        site.pages = 5
+        assert schedule.run().returncode == 0
+    expected = listing_items_routes.expected_items
+    assert [sort_items(items) for _ended, items in schedule.runs] == [
+        expected(site, range(3), [3], home=True),
+        [],
+        expected(site, [3, 4], [5]),
+    ]
+    assert sort_items(schedule.job_items()) == expected(site, range(5), [3, 5], home=True)
+
+
+def test_a_new_version_is_kept_once_its_items_have_landed(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing changed: a run killed as its item's push starts (the marker saved, nothing landed), then one
+    killed right after it landed (before its version was kept apart from the marker): the next run hands the item
+    over without pushing it again, and the run after that finds the listing unchanged."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "listing_items_routes")
+    with LocalSite(pages=3, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site))
+        assert schedule.run().returncode == 0
+        site.pages = 4
+        for crash in ("CRASH_BEFORE_PUSH", "CRASH_AFTER_PUSH"):  # the first push: the listing's (the home page's
+            assert schedule.run(entry=CRASH_ENTRY, **{crash: "1"}).returncode == -signal.SIGKILL  # is as it was)
+        assert schedule.run().returncode == 0
+        result = schedule.run()
+        assert result.returncode == 0
+        assert "nothing new" in result.stdout
+    expected = listing_items_routes.expected_items
+    assert [sort_items(items) for _ended, items in schedule.runs] == [
+        expected(site, range(3), [3], home=True),
+        [],
+        [],
+        expected(site, [3], [4]),
+        [],
+    ]
+    assert sort_items(schedule.job_items()) == expected(site, range(4), [3, 4], home=True)

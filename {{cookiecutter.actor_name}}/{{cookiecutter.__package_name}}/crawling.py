@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -73,6 +74,7 @@ ANOTHER_DATASET = (
 ALWAYS_ENQUEUE_ID = re.compile(r"([A-Za-z0-9]{17})([0-9a-f]{8})\|")
 DRAWN, MADE = "drawn", "made"
 COMMITTING_PER_SLOT = 4  # pages waiting for their commit in the background, per concurrency slot, at most
+VERSION_LENGTH = 12  # hex digits of the hash of a revisited page's items that an incremental job keeps
 
 
 async def crawl(
@@ -168,10 +170,23 @@ class RequestCommits(GroupCommits):
     async def forget_handled(self, queue: Any) -> None:
         """After a restart, drop the requests whose items landed and that the queue has marked handled since;
         the others will come again, and then push nothing."""
+        self._keep_versions_that_landed()
         for key in list(self._run.state["unmarked"]):
             request = await queue.get_request(key)
             if request is None or request.handled_at is not None:
                 self._run.state["unmarked"].pop(key)
+
+    def _keep_versions_that_landed(self) -> None:
+        """After a restart, in an incremental crawl: the pages of the last push that landed whole (the restore split
+        the landed items along the marker: those pages are `unmarked` now) are saved in their version of the
+        marker; the others push their items when they come again."""
+        if self.revisits is None:
+            return
+        job, unmarked = self._run.state["incremental"], self._run.state["unmarked"]
+        for key, version in job["pendingVersions"].items():
+            if key in unmarked and (page := _revisited_page(key)) is not None:
+                job["versions"][page] = version
+        job["pendingVersions"] = {}
 
     def request_marked(self, key: str) -> None:
         """The request queue has confirmed `key` handled: it will not come again."""
@@ -217,6 +232,10 @@ class RequestCommits(GroupCommits):
     async def _commit(self, group: list[_Waiting]) -> None:
         run, state = self._run, self._run.state
         chosen: list[tuple[_Waiting, int, list[Any]]] = []  # (page, items that landed before, items to push)
+        # An incremental crawl: the version (the hash of the items) each revisited page was last saved in, and that of
+        # the group's revisited pages to be saved now.
+        versions = state["incremental"]["versions"] if self.revisits else None
+        new_versions: dict[str, str] = {}
         for waiting in group:
             if run.stopping:
                 break
@@ -232,6 +251,12 @@ class RequestCommits(GroupCommits):
             skipped = state["partial"].get(waiting.key, 0)  # counted in `pushed` already
             if waiting.key == run.landed.request:
                 run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same
+            if versions is not None and (page := _revisited_page(waiting.key)) is not None:
+                version = _version_of(items)
+                if versions.get(page) == version and not skipped and waiting.key != run.landed.request:
+                    chosen.append((waiting, 0, []))  # as it was when last saved: saved again, delivering nothing
+                    continue
+                new_versions[waiting.key] = version
             chosen.append((waiting, skipped, items[skipped:]))
         if (chargeable := ledger.chargeable_items(run.dataset)) is not None:
             fits = 0
@@ -241,10 +266,14 @@ class RequestCommits(GroupCommits):
                 chosen = chosen[:fits]
                 run.stop_soon("charge limit")
         batch = [item for _waiting, _skipped, items in chosen for item in items]
+        # A page's version is kept once its items have landed: with the marker, for a restart to tell.
+        pending_versions = {w.key: new_versions[w.key] for w, _s, _i in chosen if w.key in new_versions}
         landed = 0
         if batch:
             # The group's one save: the marker of its push, page by page, in push order.
             state.update(pending=len(batch), pendingRequests=[[w.key, len(items)] for w, _s, items in chosen])
+            if versions is not None:
+                state["incremental"]["pendingVersions"] = pending_versions
             await run.persist()
             landed = await ledger.push(batch, at=run.pushed, dataset=run.dataset)
         # Counts and marker move together, with no await between them.
@@ -260,8 +289,12 @@ class RequestCommits(GroupCommits):
             state["partial"].pop(waiting.key, None)
             state["unmarked"][waiting.key] = skipped + got
             state["pages"] += 1
+            if waiting.key in pending_versions:  # (a revisited page: `versions` is the job's)
+                versions[_revisited_page(waiting.key)] = pending_versions[waiting.key]
             waiting.saved.set_result(True)
         state.update(pushed=run.pushed + landed, pending=0, pendingRequests=[])
+        if versions is not None:
+            state["incremental"]["pendingVersions"] = {}
         await run.report_progress()
 
 
@@ -369,6 +402,17 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
 
     ExactlyOnceCrawler.__name__ = ExactlyOnceCrawler.__qualname__ = f"ExactlyOnce{crawler_class.__name__}"
     return ExactlyOnceCrawler
+
+
+def _revisited_page(key: str) -> str | None:
+    """The page of a request an incremental crawl loads in each pass (its key without the pass's prefix)."""
+    return key[revisit.end() :] if (revisit := REVISIT_KEY.match(key)) else None
+
+
+def _version_of(items: list[Any]) -> str:
+    """A short hash of a page's items, as canonical JSON: the same items in the same order, the same version."""
+    text = json.dumps(items, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:VERSION_LENGTH]
 
 
 def _unique_key_at(request: Request, url: str) -> str:

@@ -63,6 +63,9 @@ JOB_DEFAULTS: dict[str, Any] = {
     "startPages": 0,  # crawls: the pass's pages saved when this run started (maxRequestsPerCrawl counts from there)
     "failedPages": [],  # crawls: the unique keys of this pass's pages that failed for good (after their retries),
     "failedBefore": [],  # and of the last pass's, loaded again in this pass: a page is loaded until it is saved
+    "versions": {},  # crawls: each page loaded in every pass (its key without the pass's prefix) -> the hash of its
+    "pendingVersions": {},  # items when last saved (it delivers them again when they change); and of the push under
+    # way (the marker's: its request key -> hash), kept for the pages a restart finds landed whole (crawling.py)
     "delivered": 0,  # the job's items delivered by runs known to have succeeded
     "delivery": None,  # the run's delivery: {run, from, to, copied, pending, done}
 }

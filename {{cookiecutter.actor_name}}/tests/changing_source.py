@@ -53,8 +53,8 @@ class ChangingSource:
 
     def served(self, since: int | None) -> list[dict[str, Any]]:
         with self._lock:
-            items = sorted(self.items.values(), key=lambda item: (item["updated"], item["id"]))
-        return [dict(item) for item in items if since is None or item["updated"] >= since]
+            items = sorted(self.items.values(), key=lambda item: (item.get("updated", 0), item["id"]))
+        return [dict(item) for item in items if since is None or item.get("updated", 0) >= since]
 
     def __enter__(self) -> ChangingSource:
         self._thread.start()

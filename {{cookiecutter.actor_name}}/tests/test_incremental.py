@@ -102,9 +102,9 @@ def pay_per_event(max_total_charge_usd: str) -> dict[str, str]:
 
 def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> None:
     """A run started while another works on the job refuses, writes nothing, and the first goes on."""
-    with ChangingSource(latency_secs=0.2) as source:
-        source.add(updated=1, count=60)
-        actor_input = source.input_for(datasetName=JOB, waitForPreviousRunSecs=0)
+    with ChangingSource(latency_secs=0.5) as source:  # one page at a time: the first run works for 4 s or more
+        source.add(updated=1, count=80)
+        actor_input = source.input_for(datasetName=JOB, waitForPreviousRunSecs=0, prefetchPages=1)
         storage.write_input(actor_input)
         first = start_actor(storage, APIFY_PURGE_ON_START="1")
         job_items = storage.root / "datasets" / JOB / "__metadata__.json"
@@ -155,3 +155,85 @@ def test_bad_incremental_input_is_refused(storage: Storage, fields: dict[str, An
     with ChangingSource() as source:
         line = refusal_of(storage, {"apiUrl": source.url, **fields})
     assert named in line
+
+
+def test_a_pass_left_half_done_goes_on_from_the_highest_value_not_an_offset(storage: Storage) -> None:
+    """A run that stops at maxItems leaves its pass half-done; before the next run an item it had read changes (and
+    moves to the end of a source served in the order of the values). The next run starts from the highest value
+    read, so the list shifting under the old offset loses nothing."""
+    with ChangingSource() as source:
+        everything = [source.add(updated=n)[0] for n in range(1, 41)]
+        schedule = Schedule(storage, source.input_for(incrementalParam=SINCE_PARAM, datasetName=JOB, maxItems=20))
+        assert schedule.run().returncode == 0
+        everything.append(source.touch(5, updated=41))
+        schedule.input = {**schedule.input, "maxItems": 0}
+        assert schedule.run().returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [20, 21]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+    assert versions(schedule.job_items()) == versions(transformed(everything))
+
+
+def test_a_run_resumed_after_another_took_the_job_over_stops(storage: Storage, tmp_path: Path) -> None:
+    """A run killed mid-work, then a run that does the job, then the first resumed (resurrected): it must not end
+    as a run that succeeded with items that the second delivered."""
+    with ChangingSource(latency_secs=0.3) as source:
+        everything = source.add(updated=1, count=60)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, prefetchPages=1))
+        schedule.storage.write_input(schedule.input)
+        killed = start_actor(storage, APIFY_PURGE_ON_START="1")
+        while storage.item_count() == 0 and not list((storage.root / "datasets").glob(f"{JOB}/000000001.json")):
+            time.sleep(0.02)
+        killed.kill()
+        killed.wait()
+        aside = tmp_path / "killed-run"
+        for kind in ("datasets", "key_value_stores"):
+            shutil.copytree(storage.root / kind / "default", aside / kind, dirs_exist_ok=True)
+        assert schedule.run().returncode == 0  # the next run does the job
+        for kind in ("datasets", "key_value_stores"):  # the killed run's own storages, back for its resurrection
+            shutil.rmtree(storage.root / kind / "default")
+            shutil.copytree(aside / kind, storage.root / kind / "default")
+        resumed = run_actor(storage, APIFY_PURGE_ON_START="0")
+    assert resumed.returncode == 1
+    assert "resumed after another run" in resumed.stdout
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+
+
+def test_an_item_without_the_field_stops_the_run_before_its_page_is_written(storage: Storage) -> None:
+    with ChangingSource() as source:
+        everything = source.add(updated=1, count=30)
+        del source.items[13]["updated"]
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, prefetchPages=1))
+        failed = schedule.run()
+        assert failed.returncode == 1
+        assert "incrementalField 'updated' is null" in failed.stdout
+        assert len(schedule.job_items()) % 10 == 0  # whole pages only: nothing of the page with that item
+        assert transformed([source.items[13]])[0] not in schedule.job_items()
+        source.items[13]["updated"] = 1  # the source fixed: the job goes on
+        everything[13] = dict(source.items[13])
+        assert schedule.run().returncode == 0
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+
+
+def test_ids_written_as_text_compare_as_numbers(storage: Storage) -> None:
+    with ChangingSource() as source:
+        first = source.add(updated="9", count=3)  # type: ignore[arg-type]
+        schedule = Schedule(storage, source.input_for(datasetName=JOB))
+        assert schedule.run().returncode == 0
+        later = source.add(updated="10", count=3)  # type: ignore[arg-type]
+        assert schedule.run().returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [len(first), len(later)]
+
+
+def test_a_run_killed_between_a_push_and_its_checkpoint_and_a_changed_source(storage: Storage) -> None:
+    """The items of a push landed in the job's dataset when the run died, before its checkpoint; an item already
+    read changes before the next run, whose pass (from the highest value read, those items counted) is exact."""
+    with ChangingSource() as source:
+        everything = [source.add(updated=n)[0] for n in range(1, 61)]
+        schedule = Schedule(storage, source.input_for(incrementalParam=SINCE_PARAM, datasetName=JOB, prefetchPages=1))
+        schedule.storage.write_input(schedule.input)
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH="3", APIFY_PURGE_ON_START="1")
+        assert crashed.returncode == -9
+        everything.append(source.touch(2, updated=61))
+        assert schedule.run().returncode == 0
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+    assert versions(schedule.job_items()) == versions(transformed(everything))

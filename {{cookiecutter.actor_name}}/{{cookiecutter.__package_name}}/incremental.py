@@ -59,6 +59,10 @@ JOB_DEFAULTS: dict[str, Any] = {
     "ties": [],  # and those at it whose primary key is not one of these
     "max": None,  # the highest incrementalField value of the items this pass read past,
     "atMax": [],  # and the primary keys of those items at it
+    "ascending": True,  # the new items this pass read came in the order of their values (none came lower)
+    "last": None,  # the value of the last new item this pass read
+    "marked": [],  # [value, key] of each item of the push under way (the marker's), for a new run to fold in
+    "param": "",  # the incrementalParam this pass started with
     "startPushed": 0,  # the job's items when this run started (maxItems counts from there)
     "startPages": 0,  # crawls: the pass's pages saved when this run started (maxRequestsPerCrawl counts from there)
     "failedPages": [],  # crawls: the unique keys of this pass's pages that failed for good (after their retries),
@@ -125,28 +129,44 @@ class IncrementalJob:
     async def _claim(self) -> None:
         store = await Actor.open_key_value_store(name=self.name)
         deadline = time.monotonic() + self._wait_secs
-        while (owner := await store.get_value(OWNER_KEY)) and owner.get("runId") != self.run_id:
+        while (owner := await self._owner(store)) and owner.get("runId") != self.run_id:
             if not await _still_running(owner):
                 break
             if time.monotonic() >= deadline:
                 raise self._busy(owner)
             await asyncio.sleep(POLL_SECS)
         saved = await store.get_value(ledger.STATE_KEY)
+        saved = saved if isinstance(saved, dict) else {}
+        job = saved.get("incremental") if isinstance(saved.get("incremental"), dict) else {}
+        own_store = await Actor.open_key_value_store()
+        if await own_store.get_value(RUN_ID_KEY) is not None and job.get("run") != self.run_id:
+            raise IncrementalError(
+                f"This run worked on the incremental job {self.name!r} before, and was resumed after another run "
+                f"({job.get('run')}) took the job over: it stops, and what its dataset holds is delivered by the runs "
+                "that succeed (do not count this run's dataset)."
+            )
         # (A resumed run writes its record again: locally it is another process now.)
         await store.set_value(OWNER_KEY, _owner_record(self.run_id))
         await asyncio.sleep(CLAIM_SETTLE_SECS[Actor.is_at_home()])
-        owner = await store.get_value(OWNER_KEY)
+        owner = await self._owner(store)
         if not owner or owner.get("runId") != self.run_id:
             raise self._busy(owner or {})
-        if not Actor.is_at_home():
-            await (await Actor.open_key_value_store()).set_value(RUN_ID_KEY, self.run_id)
+        await own_store.set_value(RUN_ID_KEY, self.run_id)  # this run has worked on the job
         await Actor.open_dataset()  # the run's own: locally opening it purges what an earlier run left, as on Apify
-        saved = saved if isinstance(saved, dict) else {}
-        job = saved.get("incremental") if isinstance(saved.get("incremental"), dict) else {}
         self.new_run = job.get("run") != self.run_id
         # A new run may bring new code (a transform or handlers changed between scheduled runs) when nothing of the
         # last push is left to be compared with what it makes.
         self.code_may_change = self.new_run and not saved.get("pending") and not saved.get("pendingRequests")
+
+    async def _owner(self, store: Any) -> dict[str, Any] | None:
+        owner = await store.get_value(OWNER_KEY)
+        unreadable = owner is None and await store.record_exists(OWNER_KEY)
+        if unreadable or (owner is not None and not isinstance(owner, dict)):
+            raise IncrementalError(
+                f"The record {OWNER_KEY} of the incremental job {self.name!r} (its key-value store) is not a JSON "
+                "object: delete it (no run of the job may be running then)."
+            )
+        return owner
 
     def _busy(self, owner: dict[str, Any]) -> IncrementalError:
         return IncrementalError(
@@ -158,7 +178,7 @@ class IncrementalJob:
     async def begin(self, run: ResumableRun) -> None:
         """After the state record is restored: settle the last run's delivery, and start a new pass if the last
         one ended. A resumed run (migrated, resurrected) goes on as it was."""
-        job = run.state["incremental"] = {**JOB_DEFAULTS, **run.state["incremental"]}
+        job = run.state["incremental"] = _checked_job({**JOB_DEFAULTS, **run.state["incremental"]}, self.name)
         if not self.new_run:
             await self._reconcile_delivery(run)
             return
@@ -168,7 +188,13 @@ class IncrementalJob:
             job["delivered"] = delivery["from"] + (delivery["copied"] if succeeded else 0)
             job["delivery"] = None
         went_on = "starts" if run.finished or job["pass"] == 0 else "goes on in"
-        if run.finished:
+        if not run.finished and job["pass"] and not run.crawl and job["ascending"]:
+            # A pass an earlier run left half-done, in a source served in the order of the values: start a new one
+            # from the highest value read, not from an offset into a list that has changed since.
+            self._fold_in_the_landed(run)
+            went_on = "starts"
+            self._next_pass(run)
+        elif run.finished:
             self._next_pass(run)
         elif job["pass"] == 0:
             job["pass"] = 1
@@ -185,9 +211,23 @@ class IncrementalJob:
         if job["max"] is not None:
             ties = job["atMax"] if job["max"] != job["from"] else [*job["ties"], *job["atMax"]]
             job.update({"from": job["max"], "ties": sorted(set(ties))})
-        job.update(max=None, atMax=[], failedBefore=job["failedPages"], failedPages=[])
+        job.update(max=None, atMax=[], failedBefore=job["failedPages"], failedPages=[], ascending=True, last=None)
+        job.update(marked=[], param="")
         job["pass"] += 1
         run.state.update(offset=0, cursor=None, skip=0, finished=False, cursorsSeen="", pages=0, failed=0)
+
+    def _fold_in_the_landed(self, run: ResumableRun) -> None:
+        """The items of the last push that landed (found by the restore) count as read: their values go into the
+        pass's highest, and the marker is done with."""
+        job, landed = run.state["incremental"], len(run.landed)
+        for value, key in job["marked"][:landed]:
+            order = 1 if job["max"] is None else _order(value, job["max"], "incrementalField")
+            if order > 0:
+                job.update(max=value, atMax=[key])
+            elif order == 0 and key not in job["atMax"]:
+                job["atMax"].append(key)
+        run.state.update(pushed=run.pushed + landed, pending=0)
+        run.landed = ledger.Landed([])
 
     def revisits(self, run: ResumableRun, labels: list[str]) -> Revisits:
         """A crawl's pass: which requests it loads again."""
@@ -228,6 +268,9 @@ class IncrementalJob:
         if not run.stopping or run.stopping == "charge limit":
             delivery["done"] = True
         await run.persist()
+        if delivery["done"]:  # the job is free for the next run, wherever it runs (its last write but the exit's)
+            store = await Actor.open_key_value_store(name=self.name)
+            await store.set_value(OWNER_KEY, {**_owner_record(self.run_id), "released": True})
         new = delivery["to"] - job["startPushed"]
         handed = delivery["to"] - delivery["from"] - new
         run.status_message.done = self._done_message(delivery["copied"], new, handed, run.stopping == "charge limit")
@@ -319,6 +362,16 @@ class NewItems:
         self.since = since if since is not None or not start else start  # the first pass starts at incrementalStart
         self._ties = set(self._job["ties"] if since is not None else [])
         self._start_pushed = self._job["startPushed"]
+        self._at_max = set(self._job["atMax"])
+        if run.offset or run.state["cursor"] is not None:  # going on in a pass: the same list must be read
+            if self._job["param"] != self._param:
+                raise ledger.StateError(
+                    f"incrementalParam changed ({self._job['param']!r} to {self._param!r}) while a pass over the "
+                    "source was under way: the saved position would point into another list. Restore it until "
+                    "the pass has ended."
+                )
+        else:
+            self._job["param"] = self._param
 
     def query(self) -> dict[str, str]:
         """The query parameter that asks the API for items at or after the pass's value (none in the first pass
@@ -332,10 +385,13 @@ class NewItems:
         return self._start_pushed + max_items if max_items else 0
 
     def is_new(self, item: Any) -> bool:
+        """Whether `item` is new for this pass (an item without a usable value or key stops the run at once,
+        before anything of its page is pushed)."""
+        value, key = self._value(item), self._key(item)
         if self.since is None:
             return True
-        order = self._compare(self._value(item), self.since)
-        return order > 0 or (order == 0 and self._key(item) not in self._ties)
+        order = self._compare(value, self.since)
+        return order > 0 or (order == 0 and key not in self._ties)
 
     def only_new(self, transform: Transform) -> Transform:
         """`transform` for the items that are new, None (dropped) for the others."""
@@ -345,18 +401,30 @@ class NewItems:
 
         return new_items_only
 
+    def marking(self, items: list[Any]) -> None:
+        """Note the value and key of each item of the push about to be saved (its marker's): a new run that finds
+        them landed counts them as read (IncrementalJob._fold_in_the_landed)."""
+        self._job["marked"] = [[self._value(item), self._key(item)] for item in items]
+
     def read_past(self, items: list[Any]) -> None:
-        """Note the items the run has read past (committed, or cut by a limit): the highest value among them."""
+        """Note the items the run has read past (committed, or cut by a limit): the highest value among them, and
+        whether they came in the order of their values."""
         job = self._job
         for item in items:
             if not self.is_new(item):
                 continue
-            value = self._value(item)
+            value, key = self._value(item), self._key(item)
+            if job["last"] is not None and self._compare(value, job["last"]) < 0:
+                job["ascending"] = False
+            job["last"] = value
             order = 1 if job["max"] is None else self._compare(value, job["max"])
             if order > 0:
-                job.update(max=value, atMax=[self._key(item)])
-            elif order == 0 and (key := self._key(item)) not in job["atMax"]:
+                job.update(max=value, atMax=[key])
+                self._at_max = {key}
+            elif order == 0 and key not in self._at_max:
                 job["atMax"].append(key)
+                self._at_max.add(key)
+        job["marked"] = []
 
     def _value(self, item: Any) -> Any:
         value = _at(item, self._field)
@@ -374,21 +442,66 @@ class NewItems:
         return json.dumps(key, sort_keys=True)
 
     def _compare(self, a: Any, b: Any) -> int:
-        a, b = _comparable(a, b, self._field), _comparable(b, a, self._field)
+        return _order(a, b, self._field)
+
+
+def _order(a: Any, b: Any, field: str) -> int:
+    """-1, 0 or 1 as `a` is below, at or above `b`: as numbers when either is one or both are numbers written
+    as text (ids "9" and "10"; incrementalStart is text), else as text (ISO 8601 timestamps in one format)."""
+    if isinstance(a, str) and isinstance(b, str) and not (_number(a) is not None and _number(b) is not None):
         return (a > b) - (a < b)
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        text = a if x is None else b
+        raise ledger.StateError(
+            f"incrementalField {field!r} holds numbers and the text {text!r}: values must be all numbers or all "
+            "text (ISO 8601 timestamps in one format compare as text)"
+        )
+    return (x > y) - (x < y)
 
 
-def _comparable(value: Any, other: Any, field: str) -> Any:
-    """`value`, as a number when `other` is one (incrementalStart is text, an ID a number)."""
-    if isinstance(value, str) and isinstance(other, int | float):
-        try:
-            return float(value)
-        except ValueError:
-            raise ledger.StateError(
-                f"incrementalField {field!r} holds numbers and the text {value!r}: values must be all numbers or "
-                "all text (ISO 8601 timestamps in one format compare as text)"
-            ) from None
-    return value
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) and value.strip() else None
+    except ValueError:
+        return None
+
+
+def _checked_job(job: dict[str, Any], name: str) -> dict[str, Any]:
+    """The job's part of the state record, or IncrementalError naming what is wrong in it."""
+    value = (str, int, float, type(None))
+    counts = ("pass", "startPushed", "startPages", "delivered")
+    wrong = [key for key in counts if type(job[key]) is not int or job[key] < 0]
+    wrong += [key for key in ("from", "max", "last") if isinstance(job[key], bool) or not isinstance(job[key], value)]
+    wrong += [
+        key
+        for key in ("ties", "atMax", "failedPages", "failedBefore")
+        if not isinstance(job[key], list) or not all(isinstance(entry, str) for entry in job[key])
+    ]
+    wrong += [
+        key
+        for key, kind in (("run", (str, type(None))), ("ascending", bool), ("param", str))
+        if not isinstance(job[key], kind)
+    ]
+    if not isinstance(job["marked"], list) or not all(isinstance(m, list) and len(m) == 2 for m in job["marked"]):
+        wrong.append("marked")
+    delivery = job["delivery"]
+    if delivery is not None and not (
+        isinstance(delivery, dict)
+        and isinstance(delivery.get("run"), str)
+        and all(type(delivery.get(key)) is int and delivery[key] >= 0 for key in ("from", "to", "copied", "pending"))
+        and isinstance(delivery.get("done"), bool)
+    ):
+        wrong.append("delivery")
+    if wrong:
+        raise IncrementalError(
+            f"The state record {ledger.STATE_KEY} of the incremental job {name!r} (its key-value store) has invalid "
+            f"values in 'incremental' ({', '.join(wrong)}): fix them, or delete the job's storages named {name!r} "
+            "to start it over."
+        )
+    return job
 
 
 def _at(item: Any, path: str) -> Any:
@@ -417,6 +530,8 @@ def _owner_record(run_id: str) -> dict[str, Any]:
 async def _still_running(owner: dict[str, Any]) -> bool:
     """Whether the run in the owner record may still write to the job: on the platform its status says; locally
     its process (on this machine, the same process: its start time, where the system tells it)."""
+    if owner.get("released"):
+        return False
     if Actor.is_at_home():
         return await _status_of(str(owner.get("runId"))) not in ENDED
     pid = owner.get("pid")

@@ -92,7 +92,12 @@ async def walk(
             http, actor_input, proxy, seen=run.cursors_seen(), stripe=stripe, query=new and new.query()
         ) as source,
         PageCommits(
-            run, kept, max_items, fetched_ahead=actor_input.prefetch_pages, read_past=new and new.read_past
+            run,
+            kept,
+            max_items,
+            fetched_ahead=actor_input.prefetch_pages,
+            read_past=new and new.read_past,
+            marking=new and new.marking,
         ) as commits,
     ):
         run.move_to(source.first_position(run.position))

@@ -53,11 +53,14 @@ class PageCommits(GroupCommits):
         *,
         fetched_ahead: int,
         read_past: Callable[[list[Any]], None] | None = None,
+        marking: Callable[[list[Any]], None] | None = None,
     ) -> None:
         """`max_items`: the dataset's limit (0: none); `fetched_ahead`: how many pages are fetched at once;
-        `read_past`: told the source items each commit moves the position past, before the move."""
+        `read_past`: told the source items each commit moves the position past, before the move; `marking`: told
+        the source items of the marker (what the push about to be saved adds), before the save."""
         super().__init__(run)
         self._transform, self._max_items, self._read_past = transform, max_items, read_past
+        self._marking = marking
         # Pages fetched and not committed yet, at most: enough that fetching goes on at full depth while a group
         # is being committed (a save and a push: round trips on the platform), few enough to bound the memory.
         self._room = asyncio.Semaphore(WAITING_PER_FETCHED_AHEAD * max(1, fetched_ahead))
@@ -115,12 +118,14 @@ class PageCommits(GroupCommits):
             raise StateError(f"A page at {group[0][0].at} came for the position {run.position}: pages out of order.")
         left = max(0, self._limit() - run.pushed) if self._max_items else None  # items the dataset may still take
         skipped, batch, used = 0, [], 0  # landed before a restart; to push now; outputs used from the group's start
+        marked: list[Any] = []  # the source items of the marker's items (those skipped, then the batch)
         for page, outputs in group:
             items = [item for _index, item in outputs]
             landed = run.landed.skip(items, f"page at offset {page.at.offset}")  # still `pending` in the state
             take = items[landed:] if left is None else items[landed : max(landed, left - used)]
             skipped, used = skipped + landed, used + landed + len(take)
             batch += take
+            marked += [page.items[index] for index, _item in outputs[: landed + len(take)]]
             if len(take) < len(items) - landed:
                 break  # maxItems reached within this page
         if (chargeable := ledger.chargeable_items(run.dataset)) is not None and chargeable < len(batch):
@@ -130,6 +135,8 @@ class PageCommits(GroupCommits):
         if batch:
             # The group's one save: the position it starts at, with the marker of its push.
             run.state["pending"] = skipped + len(batch)
+            if self._marking is not None:
+                self._marking(marked[: skipped + len(batch)])
             await run.persist()
             pushed = await ledger.push(batch, at=run.pushed + skipped, dataset=run.dataset)
             if pushed < len(batch):  # the SDK stopped at the run's maximum charge

@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--disruptions",
         metavar="WHAT,...",
-        help="with --schedule, one per run: none, kill, migrate, killed-at-done, overlap (default: drawn from --seed)",
+        help="with --schedule, one per run: none, kill, migrate, abort, killed-at-done, overlap (default: from --seed)",
     )
     parser.add_argument("--new-items", type=int, default=300, help="with --schedule, at most N new items a run")
     parser.add_argument("--changes", type=int, default=1, help="with --schedule, items changed between runs")

@@ -10,6 +10,7 @@ Disruptions (one per run, drawn from --seed unless --disruptions says them):
   none            the run goes through;
   kill            kill -9 for good at a random instant once it works (FAILED: never resumed);
   migrate         `migrating` at a random instant once it works: it reboots and goes on in the same run;
+  abort           aborted gracefully at a random instant once it works, as at its timeout (ABORTED);
   killed-at-done  killed after its status said Done and before it exits (FAILED: its delivery does not count);
   overlap         started while the run before still works (the schedule fired early): it waits for it.
 If the last run did not succeed, one more run goes through and hands over (as the next scheduled run would).
@@ -30,7 +31,7 @@ from changing_source import SINCE_PARAM, ChangingSource
 from harness import Storage, duplicates_and_missing, package_name
 from platform_standin import TERMINAL, PlatformStandIn
 
-DISRUPTIONS = ("none", "kill", "migrate", "killed-at-done", "overlap")
+DISRUPTIONS = ("none", "kill", "migrate", "abort", "killed-at-done", "overlap")
 JOB = "rehearsal-job"  # datasetName of the rehearsal's job
 ENTRY = "tests/linger_at_exit.py"  # the Actor at home, which can linger after its Done (LINGER_SECS)
 LINGER_SECS = "60"  # how long a run to be killed at its Done lingers (it is killed long before)
@@ -103,13 +104,15 @@ class ScheduleRehearsal:
 
     async def _disrupt(self, run: ScheduledRun) -> None:
         platform = self.platform
-        if run.disruption in ("kill", "migrate"):
+        if run.disruption in ("kill", "migrate", "abort"):
             deadline = time.monotonic() + self.chance.uniform(0, self.args.within)
             while time.monotonic() < deadline and platform.status_of(run.run_id) not in TERMINAL:
                 await asyncio.sleep(0.01)
             if platform.status_of(run.run_id) not in TERMINAL:
                 if run.disruption == "kill":
                     platform.kill_run(run.run_id)
+                elif run.disruption == "abort":
+                    platform.abort_run(run.run_id)
                 else:
                     await platform.migrate_run(run.run_id)
             else:

@@ -168,6 +168,17 @@ class IncrementalJob:
             )
         return owner
 
+    async def _check_still_the_owner(self) -> None:
+        """Raise IncrementalError if another run has claimed the job since this one did (a key-value store has no
+        compare-and-set: a run stalled between reading the owner and writing its own could have): checked again
+        before the delivery, the step whose result counts."""
+        owner = await self._owner(await Actor.open_key_value_store(name=self.name))
+        if not owner or owner.get("runId") != self.run_id:
+            raise IncrementalError(
+                f"Another run ({(owner or {}).get('runId')}) claimed the incremental job {self.name!r} while this run "
+                "worked on it: this run stops without delivering (its dataset does not count)."
+            )
+
     def _busy(self, owner: dict[str, Any]) -> IncrementalError:
         return IncrementalError(
             f"Another run ({owner.get('runId')}) is working on the incremental job {self.name!r} "
@@ -238,6 +249,7 @@ class IncrementalJob:
         """Push the job's items since the last successful run's delivery into this run's default dataset, exactly
         once (a migration during the copy goes on after the restart); the run's maximum charge may cut it short,
         the next run then delivers the rest."""
+        await self._check_still_the_owner()
         job = run.state["incremental"]
         delivery = job["delivery"]
         if delivery is None:

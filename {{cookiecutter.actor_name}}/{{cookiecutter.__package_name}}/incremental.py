@@ -209,6 +209,12 @@ class IncrementalJob:
             self._next_pass(run)
         elif job["pass"] == 0:
             job["pass"] = 1
+        elif not run.crawl:
+            Actor.log.warning(
+                "The source does not serve its items in the order of their incrementalField values: this run goes "
+                "on at the offset the last one reached, and items that moved in the list since may be missed. Sort "
+                "the source by that field, ascending, if the API can."
+            )
         job.update(run=self.run_id, startPushed=run.pushed, startPages=run.state["pages"])
         run.state["reboots"] = 0
         since = f", items past {job['from']!r}" if job["from"] is not None else ""
@@ -499,6 +505,11 @@ def _checked_job(job: dict[str, Any], name: str) -> dict[str, Any]:
     ]
     if not isinstance(job["marked"], list) or not all(isinstance(m, list) and len(m) == 2 for m in job["marked"]):
         wrong.append("marked")
+    wrong += [
+        key
+        for key in ("versions", "pendingVersions")
+        if not isinstance(job[key], dict) or not all(isinstance(v, str) for v in job[key].values())
+    ]
     delivery = job["delivery"]
     if delivery is not None and not (
         isinstance(delivery, dict)
@@ -540,12 +551,14 @@ def _owner_record(run_id: str) -> dict[str, Any]:
 
 
 async def _still_running(owner: dict[str, Any]) -> bool:
-    """Whether the run in the owner record may still write to the job: on the platform its status says; locally
-    its process (on this machine, the same process: its start time, where the system tells it)."""
-    if owner.get("released"):
-        return False
+    """Whether the run in the owner record may still write to the job: on the platform its status says (a run that
+    released the job after its delivery has not succeeded until it exits 0: the next run waits to know whether to
+    deliver its items again); locally its process (on this machine, the same process: its start time, where the
+    system tells it), unless it released the job (locally a run has succeeded once its delivery ended)."""
     if Actor.is_at_home():
         return await _status_of(str(owner.get("runId"))) not in ENDED
+    if owner.get("released"):
+        return False
     pid = owner.get("pid")
     if owner.get("host") != socket.gethostname() or not isinstance(pid, int):
         return True  # another machine's run on this storage: cannot tell, so it may

@@ -14,7 +14,7 @@ from typing import Any
 
 from changing_source import SINCE_PARAM, ChangingSource
 from harness import Storage
-from platform_standin import PlatformStandIn
+from platform_standin import PlatformStandIn, PlatformWays
 from schedule import versions
 from test_incremental import transformed
 
@@ -69,9 +69,11 @@ class AtHomeSchedule:
         return (self.platform.others[run_id].storage.root.parent / "actor.log").read_text(errors="replace")
 
 
-def play(storage: Storage, source: ChangingSource, script: Any, **fields: Any) -> AtHomeSchedule:
+def play(
+    storage: Storage, source: ChangingSource, script: Any, ways: PlatformWays | None = None, **fields: Any
+) -> AtHomeSchedule:
     async def played() -> AtHomeSchedule:
-        async with PlatformStandIn(storage) as platform:
+        async with PlatformStandIn(storage, ways=ways or PlatformWays()) as platform:
             schedule = AtHomeSchedule(platform, source.input_for(datasetName=JOB, **fields))
             await script(schedule)
             return schedule
@@ -98,6 +100,26 @@ def test_a_migrated_run_delivers_exactly_its_new_items(storage: Storage) -> None
     assert schedule.delivered(first_run) == transformed(first)
     assert schedule.delivered(migrated) == transformed(new)
     assert schedule.job().items() == transformed(first + new)
+
+
+def test_a_run_restarted_right_after_it_claimed_the_job_goes_on(storage: Storage) -> None:
+    """The platform restarts a run (a migration whose time ran out, a lost host) after it claimed the job and before
+    it recorded itself as the job's run: nobody else took the job, so the run goes on and succeeds."""
+    with ChangingSource() as source:
+        items = source.add(updated=1, count=25)
+
+        async def script(schedule: AtHomeSchedule) -> None:
+            run_id = schedule.start()
+            claimed = schedule.platform.others[run_id].storage.store / "INCREMENTAL_RUN_ID"
+            while not claimed.exists():
+                await asyncio.sleep(0.001)
+            await schedule.platform.migrate_run(run_id, time_remaining_secs=0)  # killed at once, and restarted
+            assert await schedule.platform.wait_for_run(run_id) == "SUCCEEDED", schedule.log(run_id)
+
+        # Storage calls of 30 ms, as on the platform: the run is still restoring its job when it is killed.
+        schedule = play(storage, source, script, PlatformWays(storage_latency_secs=0.03))
+    assert schedule.platform.others[schedule.runs[0]].starts == 2
+    assert schedule.delivered(schedule.runs[0]) == schedule.job().items() == transformed(items)
 
 
 def test_a_run_killed_for_good_mid_work_is_handed_over(storage: Storage) -> None:

@@ -139,7 +139,10 @@ class IncrementalJob:
         saved = saved if isinstance(saved, dict) else {}
         job = saved.get("incremental") if isinstance(saved.get("incremental"), dict) else {}
         own_store = await Actor.open_key_value_store()
-        if await own_store.get_value(RUN_ID_KEY) is not None and job.get("run") != self.run_id:
+        # Taken over: this run had claimed the job and another run claimed it since. (Restarted before it recorded
+        # itself as the job's run, with the job's owner still this run, it goes on as a new run.)
+        taken_over = job.get("run") != self.run_id and (owner is None or owner.get("runId") != self.run_id)
+        if await own_store.get_value(RUN_ID_KEY) is not None and taken_over:
             raise IncrementalError(
                 f"This run worked on the incremental job {self.name!r} before, and was resumed after another run "
                 f"({job.get('run')}) took the job over: it stops, and what its dataset holds is delivered by the runs "

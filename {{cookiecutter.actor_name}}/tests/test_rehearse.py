@@ -44,7 +44,7 @@ def test_rehearsal_with_migrations_and_kills_reports_exactly(tmp_path: Path, sou
 @pytest.mark.skipif(is_crawler(), reason="the schedule rehearsal is the JSON kind's")
 def test_schedule_rehearsal_reports_each_run_and_the_checks(tmp_path: Path) -> None:
     command = [sys.executable, "tests/rehearse.py", "--schedule", "3", "--seed", "1", "--within", "0"]
-    command += ["--disruptions", "kill,overlap,killed-at-done", "--changes", "0", "--new-items", "60"]
+    command += ["--disruptions", "kill,overlap,killed-at-done", "--changes", "2", "--new-items", "60"]
     command += ["--page-size", "10", "--latency", "0.2", "--storage", str(tmp_path / "storage")]
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

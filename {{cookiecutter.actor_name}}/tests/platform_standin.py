@@ -613,6 +613,9 @@ class PlatformStandIn:
                 if self._items_priced()
                 else {"actor-start": 0}
             ),
+            # The stand-in's key-value stores answer a write's reader at once: an incremental run's claim need not wait
+            # as long as on the platform (a wait the test entry points may shorten, harness.TUNABLE_WAITS).
+            "CLAIM_SETTLE_SECS": "0.2",
             **self.env,
         }
 

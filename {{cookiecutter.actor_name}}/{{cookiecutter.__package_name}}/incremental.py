@@ -47,7 +47,8 @@ REVISIT_KEY = re.compile(rf"{REVISIT_PREFIX}\d+\|")
 OWNER_KEY = "OWNER"  # in the job's key-value store: the run working on the job
 RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # locally, in the run's default store: its ID, kept when it is resumed
 # A run that read the owner record at the same moment has written its own by then (an API call at home, a file here).
-CLAIM_SETTLE_SECS = {True: 2.0, False: 0.2}
+CLAIM_SETTLE_SECS = 2.0
+LOCAL_CLAIM_SETTLE_SECS = 0.2
 POLL_SECS = 1.0
 DELIVERY_BATCH = 1000  # items copied from the job's dataset to the run's in one push
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
@@ -150,7 +151,7 @@ class IncrementalJob:
             )
         # (A resumed run writes its record again: locally it is another process now.)
         await store.set_value(OWNER_KEY, _owner_record(self.run_id))
-        await asyncio.sleep(CLAIM_SETTLE_SECS[Actor.is_at_home()])
+        await asyncio.sleep(CLAIM_SETTLE_SECS if Actor.is_at_home() else LOCAL_CLAIM_SETTLE_SECS)
         owner = await self._owner(store)
         if not owner or owner.get("runId") != self.run_id:
             raise self._busy(owner or {})
@@ -193,6 +194,7 @@ class IncrementalJob:
         """After the state record is restored: settle the last run's delivery, and start a new pass if the last
         one ended. A resumed run (migrated, resurrected) goes on as it was."""
         job = run.state["incremental"] = _checked_job({**JOB_DEFAULTS, **run.state["incremental"]}, self.name)
+        run.status_message.going_on = "The next run of the incremental job goes on from there, and delivers it."
         if not self.new_run:
             await self._reconcile_delivery(run)
             return

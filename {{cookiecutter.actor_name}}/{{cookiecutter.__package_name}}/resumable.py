@@ -114,6 +114,7 @@ class StatusMessages:
         self._status_at = 0.0
         self._notes: list[str] = []
         self.done: str | None = None  # how a run that is done tells it, when its kind says it otherwise
+        self.going_on = "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."  # after a stop
 
     async def report_progress(self, message: str | None = None) -> None:
         """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
@@ -139,7 +140,7 @@ class StatusMessages:
         elif stopping:
             message = (
                 f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
-                "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."
+                + self.going_on
             )
         elif workers := state["workers"]:
             failed = _failed_pages(state, "the workers' logs")

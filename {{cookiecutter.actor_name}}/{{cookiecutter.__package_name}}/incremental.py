@@ -195,6 +195,7 @@ class IncrementalJob:
         one ended. A resumed run (migrated, resurrected) goes on as it was."""
         job = run.state["incremental"] = _checked_job({**JOB_DEFAULTS, **run.state["incremental"]}, self.name)
         run.status_message.going_on = "The next run of the incremental job goes on from there, and delivers it."
+        run.status_message.counted_from = job["startPushed"]
         if not self.new_run:
             await self._reconcile_delivery(run)
             return
@@ -221,6 +222,7 @@ class IncrementalJob:
                 "the source by that field, ascending, if the API can."
             )
         job.update(run=self.run_id, startPushed=run.pushed, startPages=run.state["pages"])
+        run.status_message.counted_from = run.pushed
         run.state["reboots"] = 0
         since = f", items past {job['from']!r}" if job["from"] is not None else ""
         Actor.log.info(f"Incremental job {self.name!r}: this run {went_on} pass {job['pass']}{since}.")

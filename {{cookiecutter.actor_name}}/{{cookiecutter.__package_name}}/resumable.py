@@ -115,12 +115,14 @@ class StatusMessages:
         self._notes: list[str] = []
         self.done: str | None = None  # how a run that is done tells it, when its kind says it otherwise
         self.going_on = "Resume locally with APIFY_PURGE_ON_START=0 or `apify run --resurrect`."  # after a stop
+        self.counted_from = 0  # items pushed before this run (an incremental job's), which its messages leave out
 
     async def report_progress(self, message: str | None = None) -> None:
         """Show progress (`message`, or the items pushed and where the run is) in the status message, at most
         every STATUS_INTERVAL_SECS."""
         if time.monotonic() - self._status_at >= STATUS_INTERVAL_SECS:
-            await self.set_status(message or f"{self._record.pushed} items pushed; {self._record.where()}.")
+            pushed = self._record.pushed - self.counted_from
+            await self.set_status(message or f"{pushed} items pushed; {self._record.where()}.")
 
     def add_note(self, note: str) -> None:
         """A fact the final status message tells after how the run ended."""
@@ -138,10 +140,8 @@ class StatusMessages:
                 "state saved). Resurrect the run with a higher limit to go on."
             )
         elif stopping:
-            message = (
-                f"Stopped ({stopping}) with {record.pushed} items pushed, {record.where()}; state saved. "
-                + self.going_on
-            )
+            pushed = record.pushed - self.counted_from
+            message = f"Stopped ({stopping}) with {pushed} items pushed, {record.where()}; state saved. {self.going_on}"
         elif workers := state["workers"]:
             failed = _failed_pages(state, "the workers' logs")
             message = f"Done: {record.pushed} items merged from {len(workers)} parallel runs{failed}."

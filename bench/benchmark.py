@@ -521,31 +521,47 @@ asyncio.run(main())
 
 def measure_browser(project: Path, quick: bool) -> dict:
     """Pages/s of the exactly-once browser crawler against a plain crawlee PlaywrightCrawler (same handler, same
-    concurrency, images and styles blocked in both) on the same local site, interleaved, median of 3 each."""
+    concurrency, images and styles blocked in both) on the same local site, interleaved, median of 3 each: locally,
+    and with the platform's round trip before every storage call."""
     sys.path[:0] = [str(project / "tests"), str(project)]
     from local_site import LocalSite
 
     plain = Path(tempfile.mkdtemp()) / "plain_browser_crawler.py"
     plain.write_text(PLAIN_BROWSER_CRAWLER)
     pages, concurrency = (30 if quick else 200), 4
-    contenders = {"exactly once": {"entry": None}, "plain crawlee": {"entry": str(plain)}}
-    with LocalSite(pages=pages, latency_secs=0.02) as site:
-        medians = race(site, pages, concurrency, contenders, "browser")
-    return {
-        "pages": pages,
-        "concurrency": concurrency,
-        "exactly_once_s": medians["exactly once"],
-        "plain_s": medians["plain crawlee"],
-    }
+    entry = str(latency_entry())
+    runs = []
+    for storage_s in (0.0, PLATFORM_ROUND_TRIP_S):
+        latency = str(storage_s)
+        contenders = {
+            "exactly once": {"entry": entry, "STORAGE_LATENCY_SECS": latency, "BENCH_SCRIPT": ""},
+            "plain crawlee": {"entry": entry, "STORAGE_LATENCY_SECS": latency, "BENCH_SCRIPT": str(plain)},
+        }
+        with LocalSite(pages=pages, latency_secs=0.02) as site:
+            medians = race(site, pages, concurrency, contenders, f"browser, storage calls {storage_s * 1000:.0f} ms")
+        runs.append(
+            {
+                "pages": pages,
+                "concurrency": concurrency,
+                "storage_latency_s": storage_s,
+                "exactly_once_s": medians["exactly once"],
+                "plain_s": medians["plain crawlee"],
+            }
+        )
+    return {"runs": runs}
 
 
 def browser_row(browser: dict) -> str:
-    exact, plain = browser["pages"] / browser["exactly_once_s"], browser["pages"] / browser["plain_s"]
-    return (
-        f"| pages/s, browser crawler ({browser['pages']} pages of 20 ms, concurrency {browser['concurrency']}, "
-        f"headless Chromium, median of 3): exactly-once vs plain crawlee `PlaywrightCrawler` | {exact:.1f} vs "
-        f"{plain:.1f} ({exact / plain:.2f}x) | ≥ 0.9x |"
-    )
+    rows = []
+    for run in browser.get("runs", [browser]):
+        exact, plain = run["pages"] / run["exactly_once_s"], run["pages"] / run["plain_s"]
+        storage = f"storage calls {run['storage_latency_s'] * 1000:.0f} ms" if run.get("storage_latency_s") else "local"
+        rows.append(
+            f"| pages/s, browser crawler ({run['pages']} pages of 20 ms, concurrency {run['concurrency']}, {storage}, "
+            f"headless Chromium, median of 3): exactly-once vs plain crawlee `PlaywrightCrawler` | {exact:.1f} vs "
+            f"{plain:.1f} ({exact / plain:.2f}x) | ≥ 0.9x |"
+        )
+    return "\n".join(rows)
 
 
 def crawler_row(crawler: dict) -> str:

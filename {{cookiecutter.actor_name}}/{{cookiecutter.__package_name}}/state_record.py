@@ -128,8 +128,11 @@ class StateRecord:
         return self.state["finished"]
 
     def where(self) -> str:
-        """How far the run is, for people: pages crawled, or the next offset of the source."""
-        return f"{self.state['pages']} pages" if self.crawl else f"next offset {self.offset}"
+        """How far the run is, for people: the items merged (a coordinator of parallel runs), pages crawled, or the
+        next offset of the source."""
+        if self.state["workers"]:
+            return f"{self.pushed} items merged"
+        return f"{self.state['pages']} pages saved" if self.crawl else f"next offset {self.offset}"
 
     def cursors_seen(self) -> list[str]:
         """The keys of the cursors (or next URLs) the run has read past, the last RECENT_CURSORS of them."""

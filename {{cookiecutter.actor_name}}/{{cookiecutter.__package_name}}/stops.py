@@ -83,7 +83,7 @@ class StopRequests:
                 return
             record.state["reboots"] += 1
             await record.persist()
-        Actor.log.info(f"Migrating: state saved at offset {record.offset}; asking the platform to reboot the run.")
+        Actor.log.info(f"Migrating: state saved ({record.where()}); asking the platform to reboot the run.")
         await Actor.reboot()
 
     async def _on_aborting(self, _event_data: Any) -> None:
@@ -92,4 +92,4 @@ class StopRequests:
         self.stop_soon("aborting")
         if self._record.loaded:  # before the record is loaded, the saved one is already the latest
             await self._record.save()
-            Actor.log.info(f"Aborting: state saved at offset {self._record.offset}.")
+            Actor.log.info(f"Aborting: state saved ({self._record.where()}).")

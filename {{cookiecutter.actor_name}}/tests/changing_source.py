@@ -6,31 +6,27 @@ changed with `touch` (a newer `updated`: a new version), between runs or while a
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from harness import LoopbackServer
+from harness import LocalServer, send_payload
 
 SINCE_PARAM = "updated_gte"
 
 
-class ChangingSource:
-    def __init__(self, latency_secs: float = 0.0) -> None:
-        self.items: dict[int, dict[str, Any]] = {}
-        self.latency_secs = latency_secs
-        self.sinces: list[str | None] = []  # the updated_gte of each request, in turn
-        self._lock = threading.Lock()
-        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+@dataclass
+class ChangingSource(LocalServer):
+    latency_secs: float = 0.0
+    items: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sinces: list[str | None] = field(default_factory=list)  # the updated_gte of each request, in turn
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/items"
+        return f"{self.origin}/items"
 
     def input_for(self, **fields: Any) -> dict[str, Any]:
         return {"apiUrl": self.url, "pageSize": 10, "incrementalField": "updated", **fields}
@@ -56,14 +52,6 @@ class ChangingSource:
             items = sorted(self.items.values(), key=lambda item: (item.get("updated", 0), item["id"]))
         return [dict(item) for item in items if since is None or item.get("updated", 0) >= since]
 
-    def __enter__(self) -> ChangingSource:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         source = self
 
@@ -77,13 +65,7 @@ class ChangingSource:
                 if source.latency_secs:
                     time.sleep(source.latency_secs)
                 page = source.served(None if since is None else int(since))[offset : offset + limit]
-                payload = json.dumps(page).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the Actor may have cancelled a page fetched ahead
-                    self.wfile.write(payload)
+                send_payload(self, 200, json.dumps(page).encode(), "application/json", {})
 
             def log_message(self, *_args: object) -> None:
                 pass

@@ -18,10 +18,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +89,51 @@ class LoopbackServer(ThreadingHTTPServer):
 
     request_queue_size = 256
     daemon_threads = True
+
+
+class LocalServer:
+    """What the tests' local HTTP sources and sites share: a LoopbackServer on a free port, bound when the
+    (dataclass) object is made and served by a thread of its own while the object is used as a context manager.
+    A subclass gives its request handler (`_handler_class`); `_lock` guards what the handler threads share."""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def send_payload(
+    handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str, headers: dict[str, str]
+) -> None:
+    """Answer `handler`'s request with `payload` and `headers`. A client that went away meanwhile (killed while it
+    waited, or a fetch cancelled) is no error of the server's."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(payload)))
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        handler.wfile.write(payload)
 
 
 # The input that reads PaginatedSource(style=...) with each pagination style (apiUrl added by `input_for`).
@@ -173,7 +219,7 @@ class Received:
 
 
 @dataclass
-class PaginatedSource:
+class PaginatedSource(LocalServer):
     """A paginated JSON API on 127.0.0.1 in any pagination style (STYLE_INPUTS), with the quirks a test asks for.
 
     Pages are known by the index of their first item ("start"): faults maps a start to HTTP statuses served,
@@ -216,14 +262,9 @@ class PaginatedSource:
     requests: list[tuple[int, int, int]] = field(default_factory=list)  # (start, limit, status) asked for
     answered: list[tuple[int, float]] = field(default_factory=list)  # (start, time.monotonic()) answered
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/items"
+        return f"{self.origin}/items"
 
     def input_for(self, **fields: Any) -> dict[str, Any]:
         """The Actor input that reads this source in its style, with `fields` added."""
@@ -235,14 +276,6 @@ class PaginatedSource:
             style_input |= {"oauth2ClientSecret": OAUTH2_SECRET, "oauth2ClientAuth": self.client_auth}
         path = {"graphqlPage": "/graphql", "graphqlRelay": "/graphql", "searchAfter": "/items/_search"}
         return {"apiUrl": self.url.replace("/items", path.get(self.style, "/items")), **style_input, **fields}
-
-    def __enter__(self) -> PaginatedSource:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def page_items(self, start: int, limit: int) -> list[Any]:
         indexes = range(start, min(start + limit, self.total))
@@ -383,7 +416,7 @@ class PaginatedSource:
         # Next URLs keep every query parameter of the request, credentials included (as GitHub's do).
         next_query = urlencode({**query, "start": after})
         if self.style == "nextUrl":
-            where = f"http://{self.next_host}:{self._server.server_address[1]}" if self.next_host else ""
+            where = f"http://{self.next_host}:{self.port}" if self.next_host else ""
             return {"data": items, "links": {"next": f"{where}/items?{next_query}" if more else None}}, {}
         link = f'<{self.url}?{next_query}>; rel="next", ' if more else ""
         return items, {"Link": link + f'<{self.url}?{urlencode({**query, "start": 0})}>; rel="first"'}
@@ -429,17 +462,9 @@ class PaginatedSource:
                 return True
 
             def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
                 if status == 429 and source.retry_after is not None:
-                    self.send_header("Retry-After", source.retry_after)
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the Actor may have been killed while it waited
-                    self.wfile.write(payload)
+                    headers = {**headers, "Retry-After": source.retry_after}
+                send_payload(self, status, json.dumps(body).encode(), "application/json", headers)
 
             def log_message(self, *_args: object) -> None:  # keep test output readable
                 pass
@@ -543,12 +568,20 @@ def run_actor(storage: Storage, *, timeout: float = 120, **kwargs: Any) -> subpr
 
 
 def kill_while_working(storage: Storage, chance: random.Random, within_secs: float) -> bool:
-    """Start the Actor, wait until it lands a new item (so that a slow start-up on a busy machine does not make
-    it a kill before any work), then SIGKILL it at a random moment within `within_secs`, unless it ends first.
-    Returns whether it was killed."""
+    """Start the Actor and kill it once it lands a new item (see `kill_once_working`); whether it was killed."""
     landed_before = storage.item_count()
     process = start_actor(storage)
-    while storage.item_count() == landed_before and process.poll() is None:
+    return kill_once_working(process, lambda: storage.item_count() != landed_before, chance, within_secs)
+
+
+def kill_once_working(
+    process: subprocess.Popen, working: Callable[[], bool], chance: random.Random, within_secs: float
+) -> bool:
+    """Wait until the Actor's `process` is `working()` (new work landed: so that a slow start-up on a busy
+    machine does not make it a kill before any work; a minute at most), then SIGKILL it at a random moment within
+    `within_secs`, unless it ends first. Returns whether it was killed."""
+    deadline = time.monotonic() + 60
+    while not working() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
         process.wait(timeout=chance.uniform(0, within_secs))

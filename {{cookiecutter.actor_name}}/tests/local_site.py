@@ -12,22 +12,20 @@ pages may be added (`pages` raised) while the site runs, as on a site that grows
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from harness import LoopbackServer
+from harness import LocalServer, send_payload
 
 PASS = {"X-Pass": "let-me-in"}
 REWRITTEN = "?from=script"
 
 
 @dataclass
-class LocalSite:
+class LocalSite(LocalServer):
     pages: int
     latency_secs: float = 0.0
     faults: dict[int, list[int]] = field(default_factory=dict)  # page -> statuses served before it answers right
@@ -38,29 +36,12 @@ class LocalSite:
     listing: bool = False  # a home page /, and a listing /list of every page
     visits: Counter = field(default_factory=Counter)  # page (or "/", "/list") -> times it was served right
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LocalSite:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
     def url(self, page: int) -> str:
-        return f"http://127.0.0.1:{self.port}/page/{page}"
+        return f"{self.origin}/page/{page}"
 
     @property
     def home(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.origin}/"
 
     def html(self, page: int) -> str:
         links = [n for n in (2 * page + 1, 2 * page + 2, page + 1, page) if n < self.pages]
@@ -122,15 +103,8 @@ class LocalSite:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                payload = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the crawler may have been killed while it waited
-                    self.wfile.write(payload)
+                headers = {"Retry-After": "0"} if status == 429 else {}
+                send_payload(self, status, text.encode(), "text/html; charset=utf-8", headers)
 
             def log_message(self, *_args: object) -> None:
                 pass

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from harness import Storage, run_actor, start_actor
+from harness import Storage, kill_once_working, run_actor, start_actor
 
 
 class Schedule:
@@ -28,7 +26,7 @@ class Schedule:
         """One scheduled run to its end: default storages purged at its start."""
         self._prepare()
         result = run_actor(self.storage, timeout=timeout, APIFY_PURGE_ON_START="1", **env)
-        self._keep("succeeded" if result.returncode == 0 else f"failed ({result.returncode})")
+        self._keep(_ended(result.returncode))
         return result
 
     def killed_run(self, chance: random.Random, within_secs: float) -> bool:
@@ -36,20 +34,13 @@ class Schedule:
         self._prepare()
         job_items = self.job_count()
         process = start_actor(self.storage, APIFY_PURGE_ON_START="1")
-        deadline = time.monotonic() + 60
-        while self.job_count() == job_items and self.storage.item_count() == 0 and process.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        try:
-            process.wait(timeout=chance.uniform(0, within_secs))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            self._keep("killed")
-            return True
-        self._keep("succeeded" if process.returncode == 0 else f"failed ({process.returncode})")
-        return False
+
+        def landed() -> bool:  # an item in the job's dataset or the run's own
+            return self.job_count() != job_items or self.storage.item_count() != 0
+
+        killed = kill_once_working(process, landed, chance, within_secs)
+        self._keep("killed" if killed else _ended(process.returncode))
+        return killed
 
     def _prepare(self) -> None:
         """Empty default storages, as each run on the platform has: a run killed before its purge on start must not
@@ -91,6 +82,10 @@ class Schedule:
 
     def delivered_by_succeeded_runs(self) -> list[Any]:
         return [item for ended, items in self.runs if ended == "succeeded" for item in items]
+
+
+def _ended(returncode: int) -> str:
+    return "succeeded" if returncode == 0 else f"failed ({returncode})"
 
 
 def _count(dataset: Path) -> int:

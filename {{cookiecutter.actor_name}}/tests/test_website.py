@@ -59,6 +59,14 @@ def assert_exact(storage: Storage, site: LocalSite, routes=site_routes) -> None:
     assert storage.state()["unmarked"] == {}  # the state record does not grow with the crawl
 
 
+async def killed_then_restarted(platform: PlatformStandIn) -> None:
+    """A run the platform's cut push kills, then a restart that ends the crawl."""
+    await platform.start()
+    assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
+    await platform.start()
+    assert await platform.wait_for_exit(within=120) == 0
+
+
 def test_a_crawl_saves_every_page_once_and_keeps_to_the_start_urls_host(storage: Storage) -> None:
     with LocalSite(pages=300, faults={k: list(v) for k, v in FAULTS.items()}) as site:
         storage.write_input(crawl_input(site, maxConcurrency=20))
@@ -272,15 +280,9 @@ def test_a_group_cut_in_the_middle_of_its_push_by_a_kill(storage: Storage) -> No
     platform stores only the first 2 items of the first group of more when the Actor is killed."""
     ways = PlatformWays(storage_latency_secs=0.03, cut_push_after=2)
 
-    async def script(platform: PlatformStandIn) -> None:
-        await platform.start()
-        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
-        await platform.start()
-        assert await platform.wait_for_exit(within=120) == 0
-
     with LocalSite(pages=150) as site:
         storage.write_input(crawl_input(site, maxConcurrency=10))
-        platform = at_home(storage, script, ways=ways)
+        platform = at_home(storage, killed_then_restarted, ways=ways)
     assert platform.exit_codes == [-signal.SIGKILL, 0]  # killed inside a group's push (pushed_sizes > 2)
     assert "landed after the last checkpoint" in (storage.root.parent / "actor.log").read_text()
     assert_exact(storage, site)
@@ -306,15 +308,9 @@ def test_pages_waiting_for_their_commit_free_their_slot_and_a_kill_amid_them_los
     platform stores only the first item of that group when the Actor is killed, and the restart is exact."""
     ways = PlatformWays(slow_pushes={6: 2}, cut_push_after=1)
 
-    async def script(platform: PlatformStandIn) -> None:
-        await platform.start()
-        assert await platform.wait_for_exit(within=60) == -signal.SIGKILL
-        await platform.start()
-        assert await platform.wait_for_exit(within=120) == 0
-
     with LocalSite(pages=40) as site:
         storage.write_input(crawl_input(site, maxConcurrency=1))
-        platform = at_home(storage, script, ways=ways)
+        platform = at_home(storage, killed_then_restarted, ways=ways)
     assert platform.exit_codes == [-signal.SIGKILL, 0]  # killed inside a push of several pages
     assert "landed after the last checkpoint" in (storage.root.parent / "actor.log").read_text()
     assert_exact(storage, site)

@@ -237,3 +237,23 @@ def test_a_run_killed_between_a_push_and_its_checkpoint_and_a_changed_source(sto
         assert schedule.run().returncode == 0
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
     assert versions(schedule.job_items()) == versions(transformed(everything))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("pass", "x"), ("delivery", {"run": "x", "from": 50, "to": 3, "copied": 0, "pending": 0, "done": True})],
+)
+def test_a_corrupt_job_record_is_refused_naming_the_field(storage: Storage, field: str, value: Any) -> None:
+    with ChangingSource() as source:
+        source.add(updated=1, count=5)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB))
+        assert schedule.run().returncode == 0
+        record = storage.root / "key_value_stores" / JOB / "APIFY_GLOBAL_STATE"
+        state = json.loads(record.read_text())
+        state["incremental"][field] = value
+        record.write_text(json.dumps(state))
+        source.add(updated=2, count=5)
+        result = schedule.run()
+    assert result.returncode == 1
+    assert f"has invalid values in 'incremental' ({field})" in result.stdout
+    assert len(schedule.job_items()) == 5

@@ -193,7 +193,8 @@ class IncrementalJob:
     async def begin(self, run: ResumableRun) -> None:
         """After the state record is restored: settle the last run's delivery, and start a new pass if the last
         one ended. A resumed run (migrated, resurrected) goes on as it was."""
-        job = run.state["incremental"] = _checked_job({**JOB_DEFAULTS, **run.state["incremental"]}, self.name)
+        job = run.state["incremental"] = _checked_job({**JOB_DEFAULTS, **run.state["incremental"]}, self.name, run)
+        run.fence = self._check_still_the_owner  # before every save of the job's record, so before every push
         run.status_message.going_on = "The next run of the incremental job goes on from there, and delivers it."
         run.status_message.counted_from = job["startPushed"]
         if not self.new_run:
@@ -494,8 +495,9 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _checked_job(job: dict[str, Any], name: str) -> dict[str, Any]:
-    """The job's part of the state record, or IncrementalError naming what is wrong in it."""
+def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str, Any]:
+    """The job's part of the state record, or IncrementalError naming what is wrong in it (its types, and counts
+    that must fit the job's items)."""
     value = (str, int, float, type(None))
     counts = ("pass", "startPushed", "startPages", "delivered")
     wrong = [key for key in counts if type(job[key]) is not int or job[key] < 0]
@@ -525,6 +527,12 @@ def _checked_job(job: dict[str, Any], name: str) -> dict[str, Any]:
         and isinstance(delivery.get("done"), bool)
     ):
         wrong.append("delivery")
+    if not wrong and not job["delivered"] <= run.pushed:
+        wrong.append("delivered")
+    if not wrong and delivery is not None:
+        start, end = delivery["from"], delivery["to"]
+        if not start <= end <= run.pushed or delivery["copied"] > end - start:
+            wrong.append("delivery")
     if wrong:
         raise IncrementalError(
             f"The state record {ledger.STATE_KEY} of the incremental job {name!r} (its key-value store) has invalid "

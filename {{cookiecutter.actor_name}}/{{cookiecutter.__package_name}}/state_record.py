@@ -22,7 +22,7 @@ import hashlib
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any
@@ -98,6 +98,8 @@ class StateRecord:
         # incremental job (`keep_in`), which outlive runs.
         self.store_name: str | None = None
         self.dataset: Dataset | None = None
+        # Called before each save of a record that outlives the run: raises if the run may no longer write it.
+        self.fence: Callable[[], Awaitable[None]] | None = None
 
     async def keep_in(self, name: str) -> None:
         """Keep the record in the key-value store named `name`, and count the items of the dataset so named."""
@@ -165,6 +167,13 @@ class StateRecord:
             for key in fingerprint
             if fingerprint[key] != saved["source"].get(key) and not (code_may_change and key == CODE_KEY)
         )
+        if saved["source"] and changed == [CODE_KEY] and saved["pending"] + len(saved["pendingRequests"]):
+            raise StateError(
+                f"The code that makes dataset items ({'your handlers' if self.crawl else 'transform'}) changed while a "
+                f"push was under way (the state record {self.record_name} holds its marker): what landed cannot be "
+                "compared with what the new code makes. Run the previous build once to finish that push, then the "
+                "new one."
+            )
         if saved["source"] and changed:
             raise StateError(
                 f"The state record {self.record_name} was written for another source ({', '.join(changed)} changed): "
@@ -225,6 +234,8 @@ class StateRecord:
 
     async def persist(self) -> None:
         """Write the record now (callers hold the commit lock, or are the commit)."""
+        if self.fence is not None:
+            await self.fence()
         store = await Actor.open_key_value_store(name=self.store_name)
         await store.persist_autosaved_values()
 

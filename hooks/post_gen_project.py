@@ -16,6 +16,7 @@ from pathlib import Path
 
 JSON_API_FILES = [
     "{package}/actor_input.py",
+    "{package}/incremental_items.py",
     "{package}/json_api.py",
     "{package}/pagination.py",
     "{package}/credentials.py",
@@ -36,6 +37,7 @@ JSON_API_FILES = [
 ]
 CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
+    "{package}/incremental_pages.py",
     "{package}/crawling.py",
     "{package}/scale_out_pages.py",
     "tests/local_site.py",

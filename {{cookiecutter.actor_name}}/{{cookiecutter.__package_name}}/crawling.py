@@ -51,7 +51,7 @@ from crawlee._utils.crypto import crypto_random_object_id
 from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
-from .incremental import REVISIT_KEY
+from .incremental_pages import REVISIT_KEY
 from .ledger import StateError
 from .resumable import GroupCommits
 
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from crawlee.router import Router
 
     from .crawl_input import CrawlInput
-    from .incremental import Revisits
+    from .incremental_pages import Revisits
     from .resumable import ResumableRun
     from .scale_out_pages import PagePart
 

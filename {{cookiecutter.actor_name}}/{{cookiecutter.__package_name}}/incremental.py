@@ -22,15 +22,12 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from crawlee import RequestState
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -38,14 +35,12 @@ from . import ledger
 from .ledger import StateError
 
 if TYPE_CHECKING:
-    from crawlee import Request
+    from collections.abc import Callable
 
-    from .resumable import ResumableRun, Transform
+    from .resumable import ResumableRun
 
-REVISIT_PREFIX = "revisit-"  # and the pass's number, then "|": the key of a request loaded again in each pass
-REVISIT_KEY = re.compile(rf"{REVISIT_PREFIX}\d+\|")
 OWNER_KEY = "OWNER"  # in the job's key-value store: the run working on the job
-RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # locally, in the run's default store: its ID, kept when it is resumed
+RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # in the run's default store: its ID (locally made), once it has claimed the job
 # A run that read the owner record at the same moment has written its own by then (an API call at home, a file here).
 CLAIM_SETTLE_SECS = 2.0
 LOCAL_CLAIM_SETTLE_SECS = 0.2
@@ -112,17 +107,22 @@ def job_name(actor_input: Any) -> str:
 class IncrementalJob:
     """The job as one run sees it: its name, whose run works on it, its passes and the run's delivery."""
 
-    def __init__(self, name: str, run_id: str, wait_secs: float) -> None:
-        self.name, self.run_id, self._wait_secs = name, run_id, wait_secs
+    def __init__(
+        self, name: str, run_id: str, wait_secs: float, half_done: Callable[[ResumableRun], bool] | None = None
+    ) -> None:
+        """`half_done`: the kind's say on a pass an earlier run left half-done: True to start a new one instead."""
+        self.name, self.run_id, self._wait_secs, self._half_done = name, run_id, wait_secs, half_done
         self.new_run = True  # this run did not work on the job before (it is not a resumed one)
         self.code_may_change = False
 
     @classmethod
-    async def claim(cls, actor_input: Any) -> IncrementalJob:
+    async def claim(
+        cls, actor_input: Any, *, half_done: Callable[[ResumableRun], bool] | None = None
+    ) -> IncrementalJob:
         """The job of `actor_input`, claimed for this run once no other run works on it (waiting for one that
         does at most waitForPreviousRunSecs). Raises IncrementalError, having written nothing else, if another
-        run still works on it."""
-        job = cls(job_name(actor_input), await _this_run_id(), actor_input.wait_for_previous_run_secs)
+        run still works on it. `half_done`: see __init__."""
+        job = cls(job_name(actor_input), await _this_run_id(), actor_input.wait_for_previous_run_secs, half_done)
         await job._claim()
         Actor.log.info(f"Incremental job {job.name!r}: its state, items (and queue) are kept in storages so named.")
         return job
@@ -206,22 +206,13 @@ class IncrementalJob:
             job["delivered"] = delivery["from"] + (delivery["copied"] if succeeded else 0)
             job["delivery"] = None
         went_on = "starts" if run.finished or job["pass"] == 0 else "goes on in"
-        if not run.finished and job["pass"] and not run.crawl and job["ascending"]:
-            # A pass an earlier run left half-done, in a source served in the order of the values: start a new one
-            # from the highest value read, not from an offset into a list that has changed since.
-            self._fold_in_the_landed(run)
-            went_on = "starts"
+        if not run.finished and job["pass"] and self._half_done is not None and self._half_done(run):
+            went_on = "starts"  # the kind starts a new pass rather than going on in a list that has changed since
             self._next_pass(run)
         elif run.finished:
             self._next_pass(run)
         elif job["pass"] == 0:
             job["pass"] = 1
-        elif not run.crawl:
-            Actor.log.warning(
-                "The source does not serve its items in the order of their incrementalField values: this run goes "
-                "on at the offset the last one reached, and items that moved in the list since may be missed. Sort "
-                "the source by that field, ascending, if the API can."
-            )
         job.update(run=self.run_id, startPushed=run.pushed, startPages=run.state["pages"])
         run.status_message.counted_from = run.pushed
         run.state["reboots"] = 0
@@ -240,24 +231,6 @@ class IncrementalJob:
         job.update(marked=[], param="")
         job["pass"] += 1
         run.state.update(offset=0, cursor=None, skip=0, finished=False, cursorsSeen="", pages=0, failed=0)
-
-    def _fold_in_the_landed(self, run: ResumableRun) -> None:
-        """The items of the last push that landed (found by the restore) count as read: their values go into the
-        pass's highest, and the marker is done with."""
-        job, landed = run.state["incremental"], len(run.landed)
-        for value, key in job["marked"][:landed]:
-            order = 1 if job["max"] is None else _order(value, job["max"], "incrementalField")
-            if order > 0:
-                job.update(max=value, atMax=[key])
-            elif order == 0 and key not in job["atMax"]:
-                job["atMax"].append(key)
-        run.state.update(pushed=run.pushed + landed, pending=0)
-        run.landed = ledger.Landed([])
-
-    def revisits(self, run: ResumableRun, labels: list[str]) -> Revisits:
-        """A crawl's pass: which requests it loads again."""
-        job = run.state["incremental"]
-        return Revisits(job["pass"], frozenset(labels), job["startPages"], tuple(job["failedBefore"]))
 
     async def deliver(self, run: ResumableRun) -> None:
         """Push the job's items since the last successful run's delivery into this run's default dataset, exactly
@@ -334,167 +307,6 @@ class IncrementalJob:
         delivery.update(copied=delivery["copied"] + len(landed), pending=0)
 
 
-@dataclass(frozen=True)
-class Revisits:
-    """The pages an incremental crawl loads again in each pass: its start URLs, and the requests with one of
-    `labels` (listings, where new links appear). Their unique keys get the pass's prefix (REVISIT), so the job's
-    request queue takes them again in each pass; every other page is saved once in the job's life (one that failed
-    for good is loaded again in the next pass)."""
-
-    pass_number: int
-    labels: frozenset[str]
-    start_pages: int  # the pass's pages saved when this run started
-    failed_before: tuple[str, ...] = ()  # the unique keys of the last pass's pages that failed for good
-
-    def key(self, key: str) -> str:
-        return f"{REVISIT_PREFIX}{self.pass_number}|{key}"
-
-    async def failed_before_again(self, queue: Any) -> list[Request]:
-        """The last pass's pages that failed for good (after their retries), as requests of this pass: the queue
-        holds them as handled, and a page that was never saved is loaded again, once a pass."""
-        again = []
-        for key in self.failed_before:
-            if (request := await queue.get_request(key)) is None:
-                continue
-            own_key = key[revisit.end() :] if (revisit := REVISIT_KEY.match(key)) else key
-            update = {"unique_key": self.key(own_key), "handled_at": None, "retry_count": 0}
-            request = request.model_copy(deep=True, update=update)
-            request.state = RequestState.UNPROCESSED
-            if request.session_rotation_count:
-                request.session_rotation_count = 0
-            again.append(request)
-        return again
-
-    def of(self, request: Request) -> Request:
-        """`request`, with the pass's key if it has one of the labels and not yet a pass's key."""
-        if request.label not in self.labels or REVISIT_KEY.match(request.unique_key):
-            return request
-        return request.model_copy(update={"unique_key": self.key(request.unique_key)})
-
-    def max_pages(self, max_pages: int | None) -> int | None:
-        """The limit on the pass's pages that is maxRequestsPerCrawl (None: none) for this run."""
-        return None if max_pages is None else self.start_pages + max_pages
-
-
-class NewItems:
-    """Which source items of a JSON API are new for this pass (past its `from` value, or at it and not among its
-    `ties`), and the highest value read past, kept in the job's state for the next pass."""
-
-    def __init__(self, run: ResumableRun, actor_input: Any) -> None:
-        self._job = run.state["incremental"]
-        self._field, self._primary_key = actor_input.incremental_field, actor_input.primary_key
-        self._param, start = actor_input.incremental_param, actor_input.incremental_start
-        since = self._job["from"]
-        self.since = since if since is not None or not start else start  # the first pass starts at incrementalStart
-        self._ties = set(self._job["ties"] if since is not None else [])
-        self._start_pushed = self._job["startPushed"]
-        self._at_max = set(self._job["atMax"])
-        if run.offset or run.state["cursor"] is not None:  # going on in a pass: the same list must be read
-            if self._job["param"] != self._param:
-                raise ledger.StateError(
-                    f"incrementalParam changed ({self._job['param']!r} to {self._param!r}) while a pass over the "
-                    "source was under way: the saved position would point into another list. Restore it until "
-                    "the pass has ended."
-                )
-        else:
-            self._job["param"] = self._param
-
-    def query(self) -> dict[str, str]:
-        """The query parameter that asks the API for items at or after the pass's value (none in the first pass
-        without incrementalStart)."""
-        if not self._param or self.since is None:
-            return {}
-        return {self._param: self.since if isinstance(self.since, str) else json.dumps(self.since)}
-
-    def max_items(self, max_items: int) -> int:
-        """The limit on the job's items that is maxItems (0: none) for this run."""
-        return self._start_pushed + max_items if max_items else 0
-
-    def is_new(self, item: Any) -> bool:
-        """Whether `item` is new for this pass (an item without a usable value or key stops the run at once,
-        before anything of its page is pushed)."""
-        value, key = self._value(item), self._key(item)
-        if self.since is None:
-            return True
-        order = self._compare(value, self.since)
-        return order > 0 or (order == 0 and key not in self._ties)
-
-    def only_new(self, transform: Transform) -> Transform:
-        """`transform` for the items that are new, None (dropped) for the others."""
-
-        def new_items_only(item: Any) -> Any:
-            return transform(item) if self.is_new(item) else None
-
-        return new_items_only
-
-    def marking(self, items: list[Any]) -> None:
-        """Note the value and key of each item of the push about to be saved (its marker's): a new run that finds
-        them landed counts them as read (IncrementalJob._fold_in_the_landed)."""
-        self._job["marked"] = [[self._value(item), self._key(item)] for item in items]
-
-    def read_past(self, items: list[Any]) -> None:
-        """Note the items the run has read past (committed, or cut by a limit): the highest value among them, and
-        whether they came in the order of their values."""
-        job = self._job
-        for item in items:
-            if not self.is_new(item):
-                continue
-            value, key = self._value(item), self._key(item)
-            if job["last"] is not None and self._compare(value, job["last"]) < 0:
-                job["ascending"] = False
-            job["last"] = value
-            order = 1 if job["max"] is None else self._compare(value, job["max"])
-            if order > 0:
-                job.update(max=value, atMax=[key])
-                self._at_max = {key}
-            elif order == 0 and key not in self._at_max:
-                job["atMax"].append(key)
-                self._at_max.add(key)
-        job["marked"] = []
-
-    def _value(self, item: Any) -> Any:
-        value = _at(item, self._field)
-        if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ledger.StateError(
-                f"A source item's incrementalField {self._field!r} is {json.dumps(value)}, not a number or a string: "
-                f"{_preview(item)}"
-            )
-        return value
-
-    def _key(self, item: Any) -> str:
-        key = _at(item, self._primary_key)
-        if key is None:
-            raise ledger.StateError(f"A source item has no primaryKey {self._primary_key!r}: {_preview(item)}")
-        return json.dumps(key, sort_keys=True)
-
-    def _compare(self, a: Any, b: Any) -> int:
-        return _order(a, b, self._field)
-
-
-def _order(a: Any, b: Any, field: str) -> int:
-    """-1, 0 or 1 as `a` is below, at or above `b`: as numbers when either is one or both are numbers written
-    as text (ids "9" and "10"; incrementalStart is text), else as text (ISO 8601 timestamps in one format)."""
-    if isinstance(a, str) and isinstance(b, str) and not (_number(a) is not None and _number(b) is not None):
-        return (a > b) - (a < b)
-    x, y = _number(a), _number(b)
-    if x is None or y is None:
-        text = a if x is None else b
-        raise ledger.StateError(
-            f"incrementalField {field!r} holds numbers and the text {text!r}: values must be all numbers or all "
-            "text (ISO 8601 timestamps in one format compare as text)"
-        )
-    return (x > y) - (x < y)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value) if isinstance(value, str) and value.strip() else None
-    except ValueError:
-        return None
-
-
 def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str, Any]:
     """The job's part of the state record, or IncrementalError naming what is wrong in it (its types, and counts
     that must fit the job's items)."""
@@ -540,17 +352,6 @@ def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str,
             "to start it over."
         )
     return job
-
-
-def _at(item: Any, path: str) -> Any:
-    for key in path.split("."):
-        item = item.get(key) if isinstance(item, dict) else None
-    return item
-
-
-def _preview(item: Any) -> str:
-    text = json.dumps(item, default=str)
-    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 async def _this_run_id() -> str:

@@ -15,7 +15,8 @@ from apify import Actor
 from pydantic import ValidationError
 
 from .actor_input import ActorInput
-from .incremental import IncrementalJob, NewItems
+from .incremental import IncrementalJob
+from .incremental_items import NewItems, restart_a_half_done_pass
 from .json_api import JsonApiSource, SourceError, http_client
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
@@ -44,7 +45,9 @@ async def main() -> None:
         try:
             # 1. Restore: where the last run stopped, reconciled with what the dataset already holds. An incremental
             #    job (incrementalField) keeps both in storages of its own, and goes on from the runs before it.
-            job = await IncrementalJob.claim(actor_input) if actor_input.incremental else None
+            job = None
+            if actor_input.incremental:
+                job = await IncrementalJob.claim(actor_input, half_done=restart_a_half_done_pass)
             part = actor_input.part_of_job
             if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
                 run.dataset = await open_part_dataset(part)

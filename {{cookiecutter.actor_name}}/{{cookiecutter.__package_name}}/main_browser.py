@@ -20,6 +20,7 @@ from . import routes
 from .browser_input import BrowserInput
 from .crawling import crawl
 from .incremental import IncrementalJob
+from .incremental_pages import Revisits
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
@@ -54,7 +55,7 @@ async def main() -> None:
             elif browser_input.parallel_runs > 1:
                 await coordinate(run, browser_input, PageMerge)
             elif part is None:
-                revisits = job.revisits(run, browser_input.revisit_labels) if job else None
+                revisits = Revisits.of_the_pass(run, browser_input.revisit_labels) if job else None
                 await crawl(run, browser_input, routes.router, PlaywrightCrawler, revisits=revisits, **options)
             elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
                 await crawl(run, browser_input, routes.router, PlaywrightCrawler, part=page_part, **options)

@@ -19,6 +19,7 @@ from . import routes
 from .crawl_input import CrawlInput
 from .crawling import crawl
 from .incremental import IncrementalJob
+from .incremental_pages import Revisits
 from .resumable import ResumableRun, StateError, fail, unexpected
 from .scale_out import coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
@@ -51,7 +52,7 @@ async def main() -> None:
             elif crawl_input.parallel_runs > 1:
                 await coordinate(run, crawl_input, PageMerge)
             elif part is None:
-                revisits = job.revisits(run, crawl_input.revisit_labels) if job else None
+                revisits = Revisits.of_the_pass(run, crawl_input.revisit_labels) if job else None
                 await crawl(run, crawl_input, routes.router, ParselCrawler, revisits=revisits)
             elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
                 await crawl(run, crawl_input, routes.router, ParselCrawler, part=page_part)

@@ -1,0 +1,173 @@
+"""Incremental JSON jobs (incremental.py): which source items are new for a pass, the highest value read, and what a
+new run does with a pass an earlier run left half-done."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from apify import Actor
+
+from . import ledger
+
+if TYPE_CHECKING:
+    from .resumable import ResumableRun, Transform
+
+
+class NewItems:
+    """Which source items of a JSON API are new for this pass (past its `from` value, or at it and not among its
+    `ties`), and the highest value read past, kept in the job's state for the next pass."""
+
+    def __init__(self, run: ResumableRun, actor_input: Any) -> None:
+        self._job = run.state["incremental"]
+        self._field, self._primary_key = actor_input.incremental_field, actor_input.primary_key
+        self._param, start = actor_input.incremental_param, actor_input.incremental_start
+        since = self._job["from"]
+        self.since = since if since is not None or not start else start  # the first pass starts at incrementalStart
+        self._ties = set(self._job["ties"] if since is not None else [])
+        self._start_pushed = self._job["startPushed"]
+        self._at_max = set(self._job["atMax"])
+        if run.offset or run.state["cursor"] is not None:  # going on in a pass: the same list must be read
+            if self._job["param"] != self._param:
+                raise ledger.StateError(
+                    f"incrementalParam changed ({self._job['param']!r} to {self._param!r}) while a pass over the "
+                    "source was under way: the saved position would point into another list. Restore it until "
+                    "the pass has ended."
+                )
+        else:
+            self._job["param"] = self._param
+
+    def query(self) -> dict[str, str]:
+        """The query parameter that asks the API for items at or after the pass's value (none in the first pass
+        without incrementalStart)."""
+        if not self._param or self.since is None:
+            return {}
+        return {self._param: self.since if isinstance(self.since, str) else json.dumps(self.since)}
+
+    def max_items(self, max_items: int) -> int:
+        """The limit on the job's items that is maxItems (0: none) for this run."""
+        return self._start_pushed + max_items if max_items else 0
+
+    def is_new(self, item: Any) -> bool:
+        """Whether `item` is new for this pass (an item without a usable value or key stops the run at once,
+        before anything of its page is pushed)."""
+        value, key = self._value(item), self._key(item)
+        if self.since is None:
+            return True
+        order = self._compare(value, self.since)
+        return order > 0 or (order == 0 and key not in self._ties)
+
+    def only_new(self, transform: Transform) -> Transform:
+        """`transform` for the items that are new, None (dropped) for the others."""
+
+        def new_items_only(item: Any) -> Any:
+            return transform(item) if self.is_new(item) else None
+
+        return new_items_only
+
+    def marking(self, items: list[Any]) -> None:
+        """Note the value and key of each item of the push about to be saved (its marker's): a new run that finds
+        them landed counts them as read (restart_a_half_done_pass)."""
+        self._job["marked"] = [[self._value(item), self._key(item)] for item in items]
+
+    def read_past(self, items: list[Any]) -> None:
+        """Note the items the run has read past (committed, or cut by a limit): the highest value among them, and
+        whether they came in the order of their values."""
+        job = self._job
+        for item in items:
+            if not self.is_new(item):
+                continue
+            value, key = self._value(item), self._key(item)
+            if job["last"] is not None and self._compare(value, job["last"]) < 0:
+                job["ascending"] = False
+            job["last"] = value
+            order = 1 if job["max"] is None else self._compare(value, job["max"])
+            if order > 0:
+                job.update(max=value, atMax=[key])
+                self._at_max = {key}
+            elif order == 0 and key not in self._at_max:
+                job["atMax"].append(key)
+                self._at_max.add(key)
+        job["marked"] = []
+
+    def _value(self, item: Any) -> Any:
+        value = _at(item, self._field)
+        if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ledger.StateError(
+                f"A source item's incrementalField {self._field!r} is {json.dumps(value)}, not a number or a string: "
+                f"{_preview(item)}"
+            )
+        return value
+
+    def _key(self, item: Any) -> str:
+        key = _at(item, self._primary_key)
+        if key is None:
+            raise ledger.StateError(f"A source item has no primaryKey {self._primary_key!r}: {_preview(item)}")
+        return json.dumps(key, sort_keys=True)
+
+    def _compare(self, a: Any, b: Any) -> int:
+        return _order(a, b, self._field)
+
+
+def _order(a: Any, b: Any, field: str) -> int:
+    """-1, 0 or 1 as `a` is below, at or above `b`: as numbers when either is one or both are numbers written
+    as text (ids "9" and "10"; incrementalStart is text), else as text (ISO 8601 timestamps in one format)."""
+    if isinstance(a, str) and isinstance(b, str) and not (_number(a) is not None and _number(b) is not None):
+        return (a > b) - (a < b)
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        text = a if x is None else b
+        raise ledger.StateError(
+            f"incrementalField {field!r} holds numbers and the text {text!r}: values must be all numbers or all "
+            "text (ISO 8601 timestamps in one format compare as text)"
+        )
+    return (x > y) - (x < y)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) and value.strip() else None
+    except ValueError:
+        return None
+
+
+def restart_a_half_done_pass(run: ResumableRun) -> bool:
+    """A pass an earlier run left half-done: when its new items came in the order of their values, start a new one
+    from the highest value read (the landed items of the last push counted in), not from an offset into a list
+    that has changed since. Otherwise it goes on at its offset, with a warning."""
+    if run.state["incremental"]["ascending"]:
+        _fold_in_the_landed(run)
+        return True
+    Actor.log.warning(
+        "The source does not serve its items in the order of their incrementalField values: this run goes on at the "
+        "offset the last one reached, and items that moved in the list since may be missed. Sort the source by that "
+        "field, ascending, if the API can."
+    )
+    return False
+
+
+def _fold_in_the_landed(run: ResumableRun) -> None:
+    """The items of the last push that landed (found by the restore) count as read: their values go into the
+    pass's highest, and the marker is done with."""
+    job, landed = run.state["incremental"], len(run.landed)
+    for value, key in job["marked"][:landed]:
+        order = 1 if job["max"] is None else _order(value, job["max"], "incrementalField")
+        if order > 0:
+            job.update(max=value, atMax=[key])
+        elif order == 0 and key not in job["atMax"]:
+            job["atMax"].append(key)
+    run.state.update(pushed=run.pushed + landed, pending=0)
+    run.landed = ledger.Landed([])
+
+
+def _at(item: Any, path: str) -> Any:
+    for key in path.split("."):
+        item = item.get(key) if isinstance(item, dict) else None
+    return item
+
+
+def _preview(item: Any) -> str:
+    text = json.dumps(item, default=str)
+    return text if len(text) <= 200 else f"{text[:200]}..."

@@ -72,3 +72,12 @@ def test_the_changelog_names_the_version_that_generated_projects_record() -> Non
     version = re.search(r'"templateVersion": "([^"]+)"', actor_json).group(1)
     newest = re.search(r"^## (\S+) - ", (TEMPLATE / "CHANGELOG.md").read_text(), re.MULTILINE).group(1)
     assert newest == version
+
+
+def test_the_readme_starts_where_a_user_starts() -> None:
+    """The cookiecutter command on the first screen; the benchmark's figures and the detail live elsewhere."""
+    lines = README.splitlines()
+    assert len(lines) <= 250
+    assert any(line.startswith("cookiecutter ") for line in lines[:40])
+    assert (TEMPLATE / "bench" / "README.md").is_file() and "(bench/README.md)" in README
+    assert "| measure | result | target |" not in README

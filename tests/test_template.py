@@ -388,6 +388,29 @@ def test_every_answer_set_needs_the_same_environment_as_its_kinds_default(baked,
     assert dev_group == tomllib.loads((default / "pyproject.toml").read_text())["dependency-groups"]
 
 
+# Words of the machinery that the Actor's page (README.md) leaves to the manual (DEVELOPMENT.md).
+INTERNALS = ("APIFY_GLOBAL_STATE", "state record", "ledger", "`pending`", "group commit", "rehearse.py", "campaign")
+
+
+def test_the_readme_is_the_actors_page_and_the_manual_holds_the_rest(baked) -> None:
+    """Apify shows README.md as the Actor's page: short, with input and output examples, no internals, linking
+    the manual (DEVELOPMENT.md), which AGENTS.md names too."""
+    _, project = baked
+    readme = (project / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    for heading in ("## Migrations and crashes\n", "## Run it on a schedule\n", "## Develop\n"):
+        assert heading in readme
+    for heading in ("## Input\n", "## Output\n"):  # each with an example
+        assert "```json\n" in readme.split(heading, 1)[1].split("\n## ", 1)[0], heading
+    assert "\n\n## " in readme and not re.search(r"[^\n]\n#+ ", readme), "a heading without a blank line before it"
+    assert not [word for word in INTERNALS if word in readme]
+    assert "[DEVELOPMENT.md](DEVELOPMENT.md)" in readme
+    assert "DEVELOPMENT.md" in (project / "AGENTS.md").read_text()
+    manual = (project / "DEVELOPMENT.md").read_text()
+    assert "[README.md](README.md)" in manual
+    assert "## How it works\n" in manual and "## Customize" in manual
+
+
 def test_every_project_has_agents_md_with_its_own_commands(baked) -> None:
     name, project = baked
     agents = (project / "AGENTS.md").read_text()

@@ -409,6 +409,7 @@ def test_the_readme_is_the_actors_page_and_the_manual_holds_the_rest(baked) -> N
     manual = (project / "DEVELOPMENT.md").read_text()
     assert "[README.md](README.md)" in manual
     assert "## How it works\n" in manual and "## Customize" in manual
+    assert not re.search(r"[^\n]\n#+ ", manual), "a heading without a blank line before it"
 
 
 def test_every_project_has_agents_md_with_its_own_commands(baked) -> None:

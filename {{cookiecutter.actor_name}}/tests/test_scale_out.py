@@ -359,3 +359,72 @@ def pay_per_event(max_items: int, *, charged: int) -> dict[str, str]:
         "APIFY_CHARGED_ACTOR_EVENT_COUNTS": json.dumps({"apify-default-dataset-item": charged}),
         "ACTOR_MAX_TOTAL_CHARGE_USD": f"{max_items * 0.01:.2f}",
     }
+
+
+def merged_job(tmp_path: Path, source: PaginatedSource, play: Play, **fields: Any) -> PlatformStandIn:
+    """Play a two-worker job over the JSON `source` (pages of 20, chunks of 4 pages: worker 1's stripe starts at
+    item 80) with the input `fields` added; the platform as it was left."""
+    storage = Storage(tmp_path / "storage")
+    storage.write_input(source.input_for(pageSize=20, prefetchPages=1, parallelRuns=2, **fields))
+
+    async def on_the_platform() -> PlatformStandIn:
+        async with PlatformStandIn(storage, env=WAITS) as platform:
+            await play(platform)
+            return platform
+
+    return asyncio.run(on_the_platform())
+
+
+async def resurrect_coordinator(platform: PlatformStandIn) -> None:
+    """The coordinator's run ended (FAILED: its workers see it ended, and stop); then someone resurrects it."""
+    platform.main_status = "FAILED"
+    await once_no_worker_runs(platform, within=60)
+    platform.main_status = "RUNNING"
+    await platform.start()
+
+
+@pytest.mark.skipif(is_crawler(), reason="the JSON kind's source")
+def test_a_job_failed_by_a_worker_failing_for_good_goes_on_once_its_coordinator_is_resurrected(tmp_path: Path) -> None:
+    """A page of worker 1's stripe answers 500 (no retries) at its first start and at its 3 resurrections: the job
+    fails naming that worker. The page answers again: the coordinator resurrected gives its workers a fresh budget,
+    and the job finishes with every item once."""
+    total = 200
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 1
+        failing = list(platform.others)[1]
+        assert f"Worker 1 (run {failing}) ended FAILED 4 times" in platform.status_messages()[-1][1]
+        assert platform.storage.item_count() == 100  # chunk 0 and the start of chunk 1: the page before the fault
+        await resurrect_coordinator(platform)
+        assert await platform.wait_for_exit(within=120) == 0, platform.status_messages()[-1][1]
+
+    with PaginatedSource(total=total, latency_secs=0.02, faults={100: [500] * 4}) as source:
+        platform = merged_job(tmp_path, source, play, maxRequestRetries=0)
+    assert platform.storage.items() == expected_items(total)
+    assert platform.others[list(platform.others)[1]].resurrections == 4
+
+
+@pytest.mark.skipif(not is_crawler() or is_browser(), reason="a crawl's worker killed as an out-of-memory kill does")
+def test_a_crawl_failed_by_a_worker_killed_four_times_goes_on_once_its_coordinator_is_resurrected(
+    tmp_path: Path,
+) -> None:
+    """Worker 1 is killed -9 as soon as it runs, at its start and at its 3 resurrections: the job fails naming it.
+    Resurrected, the coordinator gives its workers a fresh budget, and the job finishes with every page once."""
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await once_the_workers_are_at_work(platform)
+        victim = platform.others[list(platform.others)[1]]
+        for kill in range(4):
+            while victim.resurrections < kill or victim.process.poll() is not None:
+                assert platform.process.poll() is None, "the coordinator ended before the worker's fourth kill"
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(platform.kill_run, victim.run_id)
+        assert await platform.wait_for_exit(within=120) == 1
+        assert f"Worker 1 (run {victim.run_id}) ended FAILED 4 times" in platform.status_messages()[-1][1]
+        await resurrect_coordinator(platform)
+        assert await platform.wait_for_exit(within=120) == 0, platform.status_messages()[-1][1]
+
+    platform = two_worker_job(tmp_path, play)
+    assert platform.others[list(platform.others)[1]].resurrections == 4

@@ -26,10 +26,11 @@ after a crash the same batch is merged again and the items that landed are read 
 what maxItems and the run's maximum total charge allow before it is pushed (a crawled page whole or not at all; the
 JSON kind's marker batch too, when a limit was lowered since), and the merge moves on only past what it pushed: a
 run resumed with a higher limit merges the rest. The limits are the job's: workers get none (maxItems,
-maxRequestsPerCrawl 0). A failed or aborted worker is resurrected (at most MAX_RESURRECTIONS times); a migrated one
-reboots by itself. A restarted coordinator re-attaches to its workers by the IDs in its state record: a worker
-registers itself in the coordinator's key-value store (WORKER-<n>), so one started just before a crash is found, not
-started twice. An aborted coordinator aborts its workers; at the end no worker is left running.
+maxRequestsPerCrawl 0). A failed or aborted worker is resurrected (at most MAX_RESURRECTIONS times in one run of
+the coordinator: the coordinator's resurrection gives each worker as many again); a migrated one reboots by itself.
+A restarted coordinator re-attaches to its workers by the IDs in its state record: a worker registers itself in the
+coordinator's key-value store (WORKER-<n>), so one started just before a crash is found, not started twice. An
+aborted coordinator aborts its workers; at the end no worker is left running.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 # page it comes from and that page's item count; a page with none pushes one marker, with no ITEM_FIELD).
 TAG_FIELD, ITEM_FIELD = "#job", "item"
 MAX_PARALLEL_RUNS = 25
-MAX_RESURRECTIONS = 3  # per worker: a worker that fails more often than this fails the job
+MAX_RESURRECTIONS = 3  # per worker and run of the coordinator: a worker failing more often fails the job
 POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a few API calls each time)
 READ_LIMIT = 1000  # worker items read per call
 REGISTRATION_WAIT_SECS = 60.0  # how long a restarted coordinator waits for a worker it may have started to register
@@ -302,6 +303,10 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
         if run.stopping != "migrating":  # done, aborted or failed: no worker is left running
             # Aborted: gracefully, so that the workers save their state for a resurrection; done: at once.
             await _abort_all(ids, gracefully=run.stopping == "aborting")
+            # The budget is one run's: resurrected (once the cause of a failure is gone), this run gives every
+            # worker MAX_RESURRECTIONS more tries, or it could never finish the job.
+            run.state["resurrections"] = [0] * len(ids)
+            await run.save()
     run.tell_if_over(max_items)
 
 

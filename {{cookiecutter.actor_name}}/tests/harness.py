@@ -230,7 +230,10 @@ class PaginatedSource(LocalServer):
     API wants a bearer token from POST /token (client credentials, HTTP Basic or in the form; OAUTH2_SECRET),
     which it refuses with 401 after that many seconds (it tells clients 1.5 times as long: early revocation);
     the tokens issued are recorded. graphql_errors maps a start to GraphQL answers served, in turn, at HTTP 200
-    before the page is served right: "error" (data null) or "partial" (the data, and an error).
+    before the page is served right: "error" (data null), "partial" (the data, and an error), "cursorNull" (a Relay
+    page with hasNextPage true and endCursor null) or "cursorFailed" (the same, endCursor's resolver failing: an
+    error too). next_query adds parameters to next URLs (Facebook's access_token); fault_description is said in the
+    body of injected faults; echo_request puts the request into each item (a HAL self link, a caller field).
     redirects maps a path to the status and Location it answers, the request's query added to the Location.
     Requests are recorded as they arrive: their positions (`requests`) and everything they carried (`received`).
     """
@@ -256,6 +259,9 @@ class PaginatedSource(LocalServer):
     client_auth: str = "basic"  # how the OAuth2 client must authenticate at /token: "basic" or "form"
     graphql_errors: dict[int, list[str]] = field(default_factory=dict)
     redirects: dict[str, tuple[int, str]] = field(default_factory=dict)
+    next_query: dict[str, str] = field(default_factory=dict)
+    fault_description: str = ""
+    echo_request: bool = False
     received: list[Received] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token issued -> when it expires (time.monotonic())
     refused_tokens: list[str] = field(default_factory=list)  # tokens a request was refused with (401), in turn
@@ -277,12 +283,12 @@ class PaginatedSource(LocalServer):
         path = {"graphqlPage": "/graphql", "graphqlRelay": "/graphql", "searchAfter": "/items/_search"}
         return {"apiUrl": self.url.replace("/items", path.get(self.style, "/items")), **style_input, **fields}
 
-    def page_items(self, start: int, limit: int) -> list[Any]:
+    def page_items(self, start: int, limit: int, echo: dict[str, Any] | None = None) -> list[Any]:
         indexes = range(start, min(start + limit, self.total))
-        return [f"item-{i}" if i in self.not_objects else source_item(i) for i in indexes]
+        return [f"item-{i}" if i in self.not_objects else source_item(i) | (echo or {}) for i in indexes]
 
-    def page_body(self, offset: int, limit: int) -> Any:
-        body: Any = self.page_items(offset, limit)
+    def page_body(self, offset: int, limit: int, echo: dict[str, Any] | None = None) -> Any:
+        body: Any = self.page_items(offset, limit, echo)
         for key in reversed(self.items_path.split(".") if self.items_path else []):
             body = {key: body, "total": self.total}
         return body
@@ -349,7 +355,7 @@ class PaginatedSource(LocalServer):
         time.sleep(self.latency_secs + self.slow_pages.get(start, 0.0))
         self.answered.append((start, time.monotonic()))
         if status != 200:
-            return status, {"error": "injected fault"}, {}
+            return status, {"error": "injected fault", "error_description": self.fault_description}, {}
         with self._lock:
             pending_errors = self.graphql_errors.get(start)
             graphql_error = pending_errors.pop(0) if pending_errors else None
@@ -360,7 +366,7 @@ class PaginatedSource(LocalServer):
                 start = (self.total - 1) // limit * limit
         if posted is not None:
             return 200, self._posted_page(start, limit, posted, graphql_error), {}
-        return (200, *self._page(start, limit, query))
+        return (200, *self._page(start, limit, query, headers))
 
     def _posted_start_and_limit(self, posted: dict[str, Any]) -> tuple[int, int]:
         variables = posted.get("variables") or {}
@@ -391,11 +397,22 @@ class PaginatedSource(LocalServer):
                 return items
 
             def connection(self, info: Any, **_args: Any) -> Any:
-                page_info = {"hasNextPage": more, "endCursor": f"c{after}" if items else None}
+                page_info: Any = {"hasNextPage": more, "endCursor": f"c{after}" if items else None}
+                if graphql_error == "cursorNull":
+                    page_info["endCursor"] = None
+                elif graphql_error == "cursorFailed":
+                    page_info = FailingCursor(more)
                 return {"nodes": self.items(info), "pageInfo": page_info}
 
             def note(self, _info: Any) -> Any:
                 raise ValueError("note is deprecated")
+
+        class FailingCursor:  # pageInfo whose nullable endCursor's resolver fails: null, with an error
+            def __init__(self, more: bool) -> None:
+                self.hasNextPage = more  # noqa: N815 - the GraphQL field's name
+
+            def endCursor(self, _info: Any) -> Any:  # noqa: N802 - the GraphQL field's name
+                raise ValueError("endCursor is not available right now")
 
         query = posted["query"]
         if graphql_error == "partial":  # one more field, which fails: the data comes with an error
@@ -403,18 +420,22 @@ class PaginatedSource(LocalServer):
         schema = build_schema(GRAPHQL_SCHEMA)
         return graphql_sync(schema, query, root_value=Root(), variable_values=posted.get("variables")).formatted
 
-    def _page(self, start: int, limit: int, query: dict[str, str]) -> tuple[Any, dict[str, str]]:
-        items, after = self.page_items(start, limit), min(start + limit, self.total)
+    def _page(self, start: int, limit: int, query: dict[str, str], headers: Any) -> tuple[Any, dict[str, str]]:
+        echo = None
+        if self.echo_request:
+            link = {"self": {"href": f"{self.url}?{urlencode(query)}"}}
+            echo = {"_links": link, "caller": headers.get("Authorization", "")}
+        items, after = self.page_items(start, limit, echo), min(start + limit, self.total)
         more = after < self.total
         if self.style in ("offset", "page"):
-            return self.page_body(start, limit), {}
+            return self.page_body(start, limit, echo), {}
         if self.style == "cursor":
             next_cursor = f"c{self.cursor_loop.get(after, after)}" if more else None
             return {"data": items, "meta": {"next_cursor": next_cursor}}, {}
         if self.style == "cursorItem":
             return {"data": items, "has_more": more}, {}
         # Next URLs keep every query parameter of the request, credentials included (as GitHub's do).
-        next_query = urlencode({**query, "start": after})
+        next_query = urlencode({**query, "start": after, **self.next_query})
         if self.style == "nextUrl":
             where = f"http://{self.next_host}:{self.port}" if self.next_host else ""
             return {"data": items, "links": {"next": f"{where}/items?{next_query}" if more else None}}, {}

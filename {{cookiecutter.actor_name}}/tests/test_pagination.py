@@ -111,6 +111,15 @@ def test_graphql_errors_at_http_200_are_failed_attempts(
         assert storage.items() == expected_items(20)  # never taken for an empty page or the end
 
 
+@pytest.mark.parametrize(
+    ("answers", "fields", "read"),
+    [
+        (["cursorNull"], {}, True),  # once: the page is asked for again, and the run reads on
+        (["cursorNull"] * 3, {}, False),  # every time: the run fails, never "Done" with the rest unread
+        (["cursorFailed"], {"acceptPartialData": True}, True),  # endCursor's resolver failed: null, and an error
+        (["cursorFailed"] * 3, {"acceptPartialData": True}, False),
+    ],
+)
 def test_a_refused_oauth2_client_fails_the_run_with_the_servers_words_and_not_the_secret(storage: Storage) -> None:
     with PaginatedSource(total=60, token_lifetime_secs=10) as source:
         storage.write_input(source.input_for(oauth2ClientSecret=OAUTH2_SECRET + "-wrong"))
@@ -223,6 +232,36 @@ def test_credentials_appear_nowhere_the_run_wrote_or_printed(storage: Storage) -
     assert failure
     assert "api_key=***" in failure[0]
     assert not leaks(storage, platform, ["SENTINEL-header", SECRET_KEY])
+
+
+def test_a_bearer_token_is_hidden_by_itself_in_next_urls_and_in_what_a_refusal_says(storage: Storage) -> None:
+    """`Authorization: Bearer <token>`, and next URLs that carry the token as `access_token` (Facebook's Graph API
+    does so); the page at 40 is refused with a 401 whose body names the token. Then resurrected, to the end."""
+    token = "SENTINEL-token-3e8a51"
+
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage) as platform:
+            await platform.start()
+            assert await platform.wait_for_exit(within=60) == 1  # the 401 is not retried
+            await platform.start()
+            assert await platform.wait_for_exit(within=60) == 0
+            return platform
+
+    with PaginatedSource(
+        total=60,
+        style="nextUrl",
+        required_headers={"Authorization": f"Bearer {token}"},
+        next_query={"access_token": token},
+        faults={40: [401]},
+        fault_description=f"the access token {token} has expired",
+    ) as source:
+        storage.write_input(source.input_for(headers={"Authorization": f"Bearer {token}"}, pageSize=20))
+        platform = asyncio.run(play())
+    assert storage.items() == expected_items(60)
+    refusal = [message for _at, message, _terminal in platform.status_messages() if "HTTP 401" in message]
+    assert refusal
+    assert "(injected fault: the access token *** has expired)" in refusal[0]
+    assert not leaks(storage, platform, [token])
 
 
 @pytest.mark.parametrize("allowed", [False, True])

@@ -137,6 +137,14 @@ def test_secrets_are_hidden_in_text_and_left_out_of_saved_urls() -> None:
     )
 
 
+def test_the_credential_of_an_authorization_scheme_is_a_secret_by_itself() -> None:
+    values = ["Bearer t0k3n-a1", "Token t0k3n-b2", "Locale de-CH-1996", "Bearer ab"]
+    secrets = credentials.Secrets("https://api.test/items", values)
+    text = "t0k3n-a1 expired; t0k3n-b2 too; de-CH-1996 is no scheme's; item-ab is too short to hide"
+    assert secrets.hide(text) == "*** expired; *** too; de-CH-1996 is no scheme's; item-ab is too short to hide"
+    assert secrets.strip("https://api.test/items?after=x&access_token=t0k3n-a1") == "https://api.test/items?after=x"
+
+
 def test_retry_after_in_seconds_or_as_a_date_capped() -> None:
     in_30s = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert json_api._retry_after_secs("7") == 7

@@ -1,7 +1,9 @@
-"""Credentials that must never leave the run: request header values, the credential query parameters of
-apiUrl and oauth2TokenUrl, the values of requestBody's keys that name a credential, and OAuth2's client secret and
-tokens. Messages are passed through `Secrets.hide` before they are logged or shown: it hides the known secret
-values, and in every URL the value of each query parameter whose name says it is a credential, however short.
+"""Credentials that must never leave the run: request header values (whole, and the credential after an
+authorization scheme such as `Bearer <token>` by itself too, for a server may echo the token alone: in a next URL's
+`access_token`, in an error message), the credential query parameters of apiUrl and oauth2TokenUrl, the values of
+requestBody's keys that name a credential, and OAuth2's client secret and tokens. Messages are passed through
+`Secrets.hide` before they are logged or shown: it hides the known secret values, and in every URL the value of
+each query parameter whose name says it is a credential, however short.
 Saved URLs lose the known secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the
 origins the input allows; the OAuth2 client secret only to the token URL's), at every hop of a redirect too.
 
@@ -25,6 +27,10 @@ CREDENTIAL_WORDS = frozenset(
 # "key" alone is ordinary (sort_key, group_key): it names a credential after one of these words, or on its own.
 KEY_OWNERS = frozenset({"api", "access", "secret", "private", "client", "subscription", "app", "license", "consumer"})
 HIDDEN = "***"
+# Authorization schemes (RFC 9110 section 11.4 and common API ones): in `<scheme> <credential>`, the credential is a
+# secret by itself.
+AUTH_SCHEMES = frozenset({"bearer", "basic", "token", "bot", "apikey", "api-key", "key", "jwt", "oauth", "sso-key"})
+SCHEME_AND_CREDENTIAL = re.compile(r"([A-Za-z][A-Za-z0-9._-]*)\s+(\S+)\s*")
 MIN_SECRET_LENGTH = 4  # shorter header values ("1", "en") are no credentials, and hiding them would garble messages
 # A query parameter in a URL within a message: its name, and its value up to a character that ends a URL's query
 # (trailing punctuation is the message's: "...?api_key=k1: HTTP 503").
@@ -65,6 +71,12 @@ def body_secrets(body: Any) -> list[str]:
     return []
 
 
+def secret_parts(value: str) -> list[str]:
+    """A secret value, and the credential of `<scheme> <credential>` (Bearer, Basic, Token...) by itself."""
+    match = SCHEME_AND_CREDENTIAL.fullmatch(value)
+    return [value, match[2]] if match and match[1].lower() in AUTH_SCHEMES else [value]
+
+
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
@@ -91,7 +103,8 @@ class Secrets:
 
     def add(self, values: Iterable[str]) -> None:
         """Hide these values too (an OAuth2 client secret, each token as it is issued)."""
-        self._values |= {value for value in values if len(value) >= MIN_SECRET_LENGTH}
+        parts = (part for value in values for part in secret_parts(value))
+        self._values |= {part for part in parts if len(part) >= MIN_SECRET_LENGTH}
         # As written and as they may appear encoded in a URL; longest first, so no part of one is left.
         forms = {form for value in self._values for form in (value, quote(value, safe=""), quote_plus(value))}
         self._forms = sorted(forms, key=len, reverse=True)

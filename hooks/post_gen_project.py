@@ -43,6 +43,7 @@ CRAWL_FILES = [  # what both crawler kinds use
     "tests/local_site.py",
     "tests/campaign_routes.py",
     "tests/listing_routes.py",
+    "tests/redirect_routes.py",
 ]
 WEBSITE_FILES = [
     "{package}/main_website.py",
@@ -61,11 +62,41 @@ BROWSER_FILES = [
     "tests/test_browser.py",
     "tests/browser_routes.py",
 ]
+CUSTOM_FILES = [  # your own source: the engine's face (engine/) and its user's files
+    "{package}/main_custom.py",
+    "{package}/source.py",
+    "{package}/custom_input.py",
+    "{package}/engine",
+    "tests/test_custom.py",
+    "tests/custom_source.py",
+    "tests/custom_entry.py",
+]
+# What the custom kind runs of the JSON kind's files (the commit path and the credentials machinery), and of those
+# the other kinds share (the rest of them is scale-out and crawling, which one run over a source never uses).
+JSON_API_FILES_CUSTOM_RUNS = ["{package}/credentials.py", "{package}/page_commits.py"]
+NOT_IN_CUSTOM = [
+    "{package}/scale_out.py",
+    "{package}/web_urls.py",
+    "tests/test_merge.py",
+    "tests/test_scale_out.py",
+    "tests/test_campaign.py",
+    "tests/campaign.py",
+    "tests/rehearse.py",
+    "tests/test_rehearse.py",
+]
 # (question, answer) -> files and folders that answer does not use; "{package}" is the package folder.
 NOT_USED: dict[tuple[str, str], list[str]] = {
-    ("source", "json_api"): [*CRAWL_FILES, *WEBSITE_FILES, *BROWSER_FILES],
-    ("source", "website"): ["{package}/main.py", *JSON_API_FILES, *BROWSER_FILES],
-    ("source", "browser"): ["{package}/main.py", *JSON_API_FILES, *WEBSITE_FILES],
+    ("source", "json_api"): [*CRAWL_FILES, *WEBSITE_FILES, *BROWSER_FILES, *CUSTOM_FILES],
+    ("source", "website"): ["{package}/main.py", *JSON_API_FILES, *BROWSER_FILES, *CUSTOM_FILES],
+    ("source", "browser"): ["{package}/main.py", *JSON_API_FILES, *WEBSITE_FILES, *CUSTOM_FILES],
+    ("source", "custom"): [
+        "{package}/main.py",
+        *(path for path in JSON_API_FILES if path not in JSON_API_FILES_CUSTOM_RUNS),
+        *CRAWL_FILES,
+        *WEBSITE_FILES,
+        *BROWSER_FILES,
+        *NOT_IN_CUSTOM,
+    ],
     ("package_manager", "pip"): [".python-version"],
     ("package_manager", "uv"): ["requirements.txt"],
 }
@@ -73,6 +104,7 @@ NOT_USED: dict[tuple[str, str], list[str]] = {
 # handlers are its package's routes.py.
 RENAMED: dict[tuple[str, str], dict[str, str]] = {
     ("source", "website"): {"{package}/main_website.py": "{package}/main.py"},
+    ("source", "custom"): {"{package}/main_custom.py": "{package}/main.py"},
     ("source", "browser"): {
         "{package}/main_browser.py": "{package}/main.py",
         "{package}/routes_browser.py": "{package}/routes.py",

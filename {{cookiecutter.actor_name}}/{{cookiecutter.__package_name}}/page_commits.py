@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import ledger
 from .ledger import StateError
 from .resumable import GroupCommits
-from .scale_out_chunks import tag_chunk
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,7 +32,9 @@ class SourcePage(Protocol):
     items: list[Any]
     at: Position
     is_last: bool
-    chunk: int | None  # a worker of parallel runs: the chunk of the source the page is in (its items are tagged)
+    # A worker of parallel runs: the chunk of the source the page is in (its items are tagged). Optional: a page of a
+    # single run's source need not have it (a single run's path imports no scale-out code).
+    chunk: int | None
 
     def after(self, used: int) -> Position: ...
 
@@ -94,8 +95,10 @@ class PageCommits(GroupCommits):
         self._raise_if_failed()
         offset = page.at.offset
         outputs = ledger.outputs(page.items, self._transform, lambda index: f"item at source offset {offset + index}")
-        if page.chunk is not None:
-            outputs = [(index, tag_chunk([item], page.chunk)[0]) for index, item in outputs]
+        if (chunk := getattr(page, "chunk", None)) is not None:
+            from .scale_out_chunks import tag_chunk  # noqa: PLC0415 - scale-out only: a single run never imports it
+
+            outputs = [(index, tag_chunk([item], chunk)[0]) for index, item in outputs]
         await self._room.acquire()
         self._added_outputs += len(outputs)
         self.hand_over((page, outputs))

@@ -1,0 +1,230 @@
+"""Any source a Python function can page through, as the engine's commit path reads it.
+
+The user's source answers `read(position)` with `(items, next_position)`. `SourcePages` turns those answers into
+the pages PageCommits commits (page_commits.py), and keeps the state record free of the source's secrets:
+
+- a position is any JSON value; the state record keeps it as JSON text in `cursor` (None: the start), with
+  `offset` counting the source items read before it and `skip` the items of its page already used. The page after
+  the last one is the last one again, with all its items skipped: where an incremental job's next pass goes on
+  (a keyset or append-only source then gives only its new rows);
+- a position that carries a secret of the input is saved with a placeholder naming the field, filled in again with
+  the input's value (a rotated password too) when it is read back;
+- a `read` that raises is retried with backoff, then the run stops with one line (SourceError); a position given
+  twice (in this process, or before a restart) stops it too; a `read` that blocks the event loop is warned about
+  once (the platform's `migrating` is not heard meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from apify import Actor
+
+from ..state_record import Position, position_key
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    from ..credentials import Secrets
+
+READ_BACKOFF_SECS = 0.5  # before the 2nd attempt (full jitter), doubled before each next one
+READ_BACKOFF_MAX_SECS = 60.0
+BLOCKED_LOOP_SECS = 2.0  # a read that keeps the event loop this long is warned about
+SECRET_PLACEHOLDER = "\u2063secret:{}\u2063"  # in a saved position, for the value of the input field it names
+
+
+class SourceError(Exception):
+    """The source cannot be read on: the run stops with this one line."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """The contract of a source (source.py): opened with `async with`, read page by page from position None."""
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> Any: ...
+
+    async def read(self, position: Any) -> tuple[list[Any], Any]:
+        """The items at `position` (None: the start), and the position of the next page (None: these were the last).
+        The same position must give the same items (exactly once re-reads a page after a restart)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Page:
+    """The items of one page from `at` on (its `skip` left out), and where to go on (page_commits.SourcePage)."""
+
+    items: list[Any]
+    at: Position
+    next: Position
+    is_last: bool
+
+    def after(self, used: int) -> Position:
+        """Where to go on after using the first `used` of `items`: the next page once all are used."""
+        if used >= len(self.items):
+            return self.next
+        return Position(self.at.offset + used, self.at.cursor, self.at.skip + used)
+
+
+class SourcePages:
+    """The pages of a `Source`, read one after the other (each position comes from the page before)."""
+
+    def __init__(
+        self, source: Source, secrets: Secrets, named_secrets: dict[str, str], *, retries: int, seen: Iterable[str]
+    ) -> None:
+        """`named_secrets`: the input's secret values by field name (placeholders in saved positions); `retries`:
+        attempts after a failed read; `seen`: keys of the positions read past before a restart."""
+        self._source, self._secrets, self._named = source, secrets, named_secrets
+        self._retries = retries
+        self._seen = set(seen)
+        self._name = type(source).__qualname__
+
+    async def page_at(self, at: Position) -> Page:
+        position = self.decode(at.cursor)
+        items, following = await self._read(position)
+        if at.cursor is not None:
+            self._seen.add(position_key(at.cursor))
+        if at.skip > len(items):
+            Actor.log.warning(
+                f"{self._name}.read({self.shown(at.cursor)}) gave {len(items)} items where {at.skip} had been read "
+                "before: the source lost items at a position already read (a stable source gives the same page)."
+            )
+        served = items[at.skip :]
+        if following is None:  # the last page: going on means reading it again, past what was used
+            after = Position(at.offset + len(served), at.cursor, at.skip + len(served))
+            return Page(served, at, after, True)
+        cursor = self.encode(following)
+        if cursor == at.cursor or position_key(cursor) in self._seen:
+            raise SourceError(
+                f"{self._name}.read gave the position {self.shown(cursor)} again, after {at.offset + len(served)} "
+                "items: the source would be read forever. Make read() return the position of the next page."
+            )
+        return Page(served, at, Position(at.offset + len(served), cursor, 0), False)
+
+    async def _read(self, position: Any) -> tuple[list[Any], Any]:
+        """The source's answer at `position`, checked; a failed read retried with backoff, then SourceError."""
+        shown = self.shown(self.encode(position) if position is not None else None)
+        for attempt in range(self._retries + 1):
+            try:
+                answer = await self._timed_read(position)
+            except Exception as error:  # whatever the user's driver raises: retried, then one line
+                failure = self._secrets.hide(f"{type(error).__name__}: {error}")
+                if attempt == self._retries:
+                    raise SourceError(
+                        f"{self._name}.read({shown}) failed {attempt + 1} times; last: {failure}. The state is saved: "
+                        "a new start goes on from this position."
+                    ) from None
+                delay = random.uniform(0, min(READ_BACKOFF_MAX_SECS, READ_BACKOFF_SECS * 2**attempt))
+                Actor.log.warning(
+                    f"{self._name}.read({shown}) failed: {failure}; retry {attempt + 1} of {self._retries} in "
+                    f"{delay:.1f} s"
+                )
+                await asyncio.sleep(delay)
+                continue
+            return self._checked(answer, shown)
+        raise AssertionError("unreachable")
+
+    async def _timed_read(self, position: Any) -> Any:
+        """The read, each of its steps on the event loop timed: a read that blocks the loop (a synchronous driver
+        called in place of `asyncio.to_thread`) delays the platform's `migrating`, and is warned about once."""
+        steps = StepTimes(self._source.read(position))
+        try:
+            return await steps
+        finally:
+            if steps.longest >= BLOCKED_LOOP_SECS and self._name not in _WARNED:
+                _WARNED.add(self._name)
+                Actor.log.warning(
+                    f"{self._name}.read blocked the event loop for {steps.longest:.1f} s: the platform's migrating and "
+                    "aborting are not heard meanwhile. Call a synchronous driver through asyncio.to_thread (see "
+                    "source.py)."
+                )
+
+    def _checked(self, answer: Any, shown: str) -> tuple[list[Any], Any]:
+        if not isinstance(answer, tuple | list) or len(answer) != 2 or not isinstance(answer[0], list | tuple):
+            raise SourceError(
+                f"{self._name}.read({shown}) returned a {type(answer).__name__}, not (items, next_position): a list "
+                "of items and the position of the next page (None after the last)."
+            )
+        items, following = answer
+        try:
+            json.dumps(following)
+        except (TypeError, ValueError) as error:
+            raise SourceError(
+                f"{self._name}.read({shown}) returned a next position that is not JSON ({error}): a position is "
+                "saved in the state record; use numbers, text, lists or dicts of them."
+            ) from None
+        return list(items), following
+
+    def encode(self, position: Any) -> str | None:
+        """The position as the state record keeps it: JSON text, with the input's secrets as placeholders."""
+        if position is None:
+            return None
+        return json.dumps(_replace_strings(position, self._hide_named), sort_keys=True)
+
+    def decode(self, cursor: str | None) -> Any:
+        """The position a saved `cursor` stands for, the placeholders filled with the input's values."""
+        if cursor is None:
+            return None
+        return _replace_strings(json.loads(cursor), self._fill_named)
+
+    def shown(self, cursor: str | None) -> str:
+        """A position for people: its JSON text with every secret hidden, cut short."""
+        if cursor is None:
+            return "None"
+        text = self._secrets.hide(cursor)
+        return text if len(text) <= 200 else f"{text[:200]}..."
+
+    def _hide_named(self, text: str) -> str:
+        for name, value in sorted(self._named.items(), key=lambda pair: -len(pair[1])):
+            text = text.replace(value, SECRET_PLACEHOLDER.format(name))
+        return text
+
+    def _fill_named(self, text: str) -> str:
+        for name, value in self._named.items():
+            text = text.replace(SECRET_PLACEHOLDER.format(name), value)
+        return text
+
+
+def _replace_strings(value: Any, change: Any) -> Any:
+    """`value` with `change` applied to every string in it (keys of objects too)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {change(key): _replace_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_strings(item, change) for item in value]
+    return value
+
+
+class StepTimes:
+    """Awaits an awaitable (a coroutine), timing each step it runs on the event loop (between two of its awaits):
+    `longest`, the longest step."""
+
+    def __init__(self, awaitable: Any) -> None:
+        self._steps = awaitable.__await__()
+        self.longest = 0.0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            started = time.monotonic()
+            try:
+                waiting = self._steps.throw(thrown) if thrown else self._steps.send(sent)
+            except StopIteration as done:
+                return done.value
+            finally:
+                self.longest = max(self.longest, time.monotonic() - started)
+            try:
+                sent, thrown = (yield waiting), None
+            except BaseException as error:  # a cancellation: passed on to the read
+                sent, thrown = None, error
+
+
+_WARNED: set[str] = set()  # the sources whose blocking read was warned about (once a process)

@@ -428,3 +428,27 @@ def test_a_crawl_failed_by_a_worker_killed_four_times_goes_on_once_its_coordinat
 
     platform = two_worker_job(tmp_path, play)
     assert platform.others[list(platform.others)[1]].resurrections == 4
+
+
+@pytest.mark.skipif(is_crawler(), reason="a slow JSON source: the job outlasts four deaths of its coordinator")
+def test_workers_stopped_by_their_coordinators_deaths_are_resurrected_without_counting(tmp_path: Path) -> None:
+    """The coordinator is killed -9 four times while its workers work (FAILED: they see it ended, and stop, exiting
+    0), and resurrected each time: a worker stopped because its coordinator ended is not failing, and the job
+    finishes with every item once."""
+    total = 1000  # 50 pages of 20 at 0.3 s each, one at a time: about 7 s for each worker
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        for _death in range(4):
+            pushed = worker_item_count(platform)
+            while worker_item_count(platform) == pushed:  # the workers are at work (again)
+                assert platform.process.poll() is None, "the job ended before its coordinator's fourth death"
+                await asyncio.sleep(0.05)
+            platform.kill()
+            await resurrect_coordinator(platform)
+        assert await platform.wait_for_exit(within=120) == 0, platform.status_messages()[-1][1]
+
+    with PaginatedSource(total=total, latency_secs=0.3) as source:
+        platform = merged_job(tmp_path, source, play)
+    assert platform.storage.items() == expected_items(total)
+    assert all(set(other.exit_codes) == {0} for other in platform.others.values())  # healthy workers, all along

@@ -69,6 +69,10 @@ SHAPING_FIELDS = {"page_size": "pageSize"}
 JOB_LIMITS = {"max_items": "maxItems", "max_requests_per_crawl": "maxRequestsPerCrawl"}
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 DONE = "DONE"  # a worker that succeeded with its part read to the end (its state record says `finished`)
+# A worker that stopped because its coordinator had ended (its state record says COORDINATOR_ENDED): resurrected
+# with its coordinator, without counting, as an aborted one is.
+STOPPED_WITH_COORDINATOR = "STOPPED WITH ITS COORDINATOR"
+COORDINATOR_ENDED = "coordinatorEnded"
 COORDINATOR_CHECK_SECS = 5.0  # how often a worker looks whether its coordinator still runs
 
 
@@ -141,6 +145,7 @@ async def take_part(run: ResumableRun, part: JobPart) -> bool:
     one was started twice, around a crash of the coordinator): then it must end without working."""
     if not await _register(part, run.dataset):
         return False
+    run.state.pop(COORDINATOR_ENDED, None)  # a stop with the coordinator, before this start, is over
     watcher = asyncio.create_task(watch_coordinator(run, part))
     _background.add(watcher)
     watcher.add_done_callback(_background.discard)
@@ -170,6 +175,7 @@ async def watch_coordinator(run: ResumableRun, part: JobPart) -> None:
         await run.unless_stopping(asyncio.sleep(COORDINATOR_CHECK_SECS))
         if not run.stopping and await _status_of(part.coordinator_run_id) in ENDED:
             Actor.log.warning(f"The coordinator {part.coordinator_run_id} has ended: this worker stops.")
+            run.state[COORDINATOR_ENDED] = True  # saved by the stop: the coordinator, resurrected, does not count it
             run.stop_soon("the coordinator ended")
 
 
@@ -428,13 +434,16 @@ async def _status_of(run_id: str) -> str:
 
 async def _worker_status(info: dict[str, Any]) -> str:
     """The worker's run status, DONE when it succeeded with its part done (exit 0 alone does not say so: a run
-    that stopped early, at its charge limit or because its coordinator ended, exits 0 too)."""
+    that stopped early, at its charge limit or because its coordinator ended, exits 0 too), STOPPED_WITH_COORDINATOR
+    when it stopped because its coordinator had ended."""
     status = await _status_of(info["id"])
     if status != "SUCCEEDED":
         return status
     store = await Actor.open_key_value_store(id=info["defaultKeyValueStoreId"])
     state = await store.get_value(ledger.STATE_KEY)
-    return DONE if isinstance(state, dict) and state.get("finished") else "STOPPED"
+    if not isinstance(state, dict):
+        return "STOPPED"
+    return DONE if state.get("finished") else STOPPED_WITH_COORDINATOR if state.get(COORDINATOR_ENDED) else "STOPPED"
 
 
 async def _pages_failed(workers: list[dict[str, Any]]) -> int:
@@ -450,16 +459,16 @@ async def _pages_failed(workers: list[dict[str, Any]]) -> int:
 async def _resurrect_ended(run: ResumableRun, ids: list[str], statuses: list[str]) -> None:
     """Resurrect the workers that ended without their part done; a worker failing too often fails the job."""
     for worker, (run_id, status) in enumerate(zip(ids, statuses, strict=True)):
-        if status not in (*ENDED, "STOPPED"):
+        if status not in (*ENDED, "STOPPED", STOPPED_WITH_COORDINATOR):
             continue
-        if status != "ABORTED":  # an abort is not the worker's fault
+        if status not in ("ABORTED", STOPPED_WITH_COORDINATOR):  # neither is the worker's fault
             if run.state["resurrections"][worker] >= MAX_RESURRECTIONS:
                 raise StateError(
                     f"Worker {worker} (run {run_id}) ended {status} {MAX_RESURRECTIONS + 1} times: see its log. "
                     "Resurrect this run to go on from where the job is."
                 )
             run.state["resurrections"][worker] += 1
-        Actor.log.warning(f"Worker {worker} (run {run_id}) ended {status} with its part not done: resurrecting it.")
+        Actor.log.warning(f"Worker {worker} (run {run_id}) ended ({status}) with its part not done: resurrecting it.")
         await Actor.resurrect(run_id)
         statuses[worker] = "RUNNING"
 

@@ -109,6 +109,7 @@ def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
     assert_exact(storage, 60)
 
 
+@pytest.mark.parametrize(("style", "first_max_items"), [("cursor", 80), ("cursorItem", 80), ("nextUrl", 30)])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
     chance = random.Random(seed)
@@ -271,6 +272,16 @@ def test_a_client_error_is_not_retried(storage: Storage) -> None:
     assert result.returncode == 1
     assert "answered HTTP 403; this is not retried" in result.stdout
     assert [offset for offset, _limit, _status in source.requests].count(0) == 1
+
+
+def test_a_rest_api_whose_items_are_called_errors_is_read_like_any_other(storage: Storage) -> None:
+    """A plain GET of an error-log endpoint: its page's top-level `errors` list is its items, not a GraphQL error."""
+    with PaginatedSource(total=45, items_path="errors") as source:
+        storage.write_input(source.input_for(pageSize=20, maxRequestRetries=1))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 45)
+    assert "GraphQL" not in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Reading pages of a JSON API politely and safely: requests with retries, backoff and jitter, pages fetched
 ahead, and the end of the data told apart from a page-size cap or an API that repeats itself.
 
-GET, or POST with `requestBody` (GraphQL, Elasticsearch). An answer at HTTP 200 with a GraphQL `errors` list is a
-failed attempt, retried like a 5xx, unless it also has data and the input accepts partial data. With OAuth2 client
+GET, or POST with `requestBody` (GraphQL, Elasticsearch). An answer at HTTP 200 to a POST with a GraphQL `errors`
+list is a failed attempt, retried like a 5xx, unless it also has data and the input accepts partial data; a GET's
+body is no GraphQL answer (a REST error log's `errors` may be its items). With OAuth2 client
 credentials (RFC 6749 section 4.4) a bearer token is fetched, renewed before it expires and once on a 401, and
 hidden like every other secret.
 
@@ -213,6 +214,7 @@ class JsonApiSource:
                 proxy_info=proxy_info,
                 secrets=self.secrets,
                 auth=self._oauth2,
+                graphql=payload is not None,  # GraphQL is POSTed here: a GET's `errors` is the API's own field
                 accept_partial_data=self._input.accept_partial_data,
             )
         except GoneError as error:

@@ -19,6 +19,7 @@ from collections import Counter
 import browser_routes
 import listing_routes
 import pytest
+import redirect_routes
 from harness import (
     PROJECT_ROOT,
     ROUTES_VARIABLE,
@@ -33,6 +34,7 @@ from harness import (
 )
 from local_site import REWRITTEN, LocalSite, sort_items
 from platform_standin import PlatformStandIn
+from redirect_routes import RedirectSite
 from schedule import Schedule
 
 BrowserInput = importlib.import_module(f"{package_name()}.browser_input").BrowserInput
@@ -140,6 +142,25 @@ def test_a_page_whose_script_rewrites_its_url_is_saved_once_under_its_request(st
     others = [item for item in browser_routes.expected_items(site) if item["url"] not in (site.url(2), site.url(5))]
     assert sort_items(storage.items()) == sort_items(others + rewritten)
     assert storage.state()["pages"] == site.pages
+
+
+def test_redirected_pages_are_saved_once_under_the_requests_that_loaded_them(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests of /old/1 under keys of the handler's own (labels A and B), which answers 301 to /page/1, are
+    saved by both handlers; a start URL redirected to a one-time address is saved once, loaded once
+    (redirect_routes.py; test_website.py has the rest)."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "redirect_routes")
+    with RedirectSite(pages=2) as site:
+        starts = [{"url": f"{site.origin}/two-labels"}, {"url": f"{site.origin}/file"}]
+        storage.write_input({**crawl_input(site), "startUrls": starts})
+        result = run_actor(storage, timeout=180)
+    assert result.returncode == 0, result.stdout
+    assert site.tokens == 1
+    assert site.visits[1] == 2
+    pairs = (None, "/two-labels"), ("A", "/page/1"), ("B", "/page/1"), (None, "/file?token=T1")
+    assert sort_items(storage.items()) == redirect_routes.expected_items(site, *pairs)
+    assert storage.state()["failed"] == 0
 
 
 def test_an_incremental_crawl_loads_only_the_new_pages_in_the_next_run(

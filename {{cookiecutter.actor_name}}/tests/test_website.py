@@ -16,6 +16,7 @@ import time
 
 import chain_routes
 import pytest
+import redirect_routes
 import site_routes
 import two_label_routes
 from crawlee import Request
@@ -34,6 +35,7 @@ from harness import (
 from local_site import LocalSite, sort_items
 from platform_standin import PlatformStandIn, PlatformWays
 from pydantic import ValidationError
+from redirect_routes import ONE_TIME_TOKENS, SEARCH, RedirectSite
 
 CrawlInput = importlib.import_module(f"{package_name()}.crawl_input").CrawlInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
@@ -361,11 +363,16 @@ def test_an_abort_with_no_retries_left_loses_no_page_in_flight(storage: Storage)
 
 
 def test_a_redirected_request_saves_the_page_it_loaded_once(storage: Storage) -> None:
+    """Each page n also links to /old/n+1, which redirects to /page/n+1: each request saves the page it loaded once,
+    under its own key, as crawlee does (/page/n and /old/n are two requests), and loads nothing again."""
     with LocalSite(pages=100, redirects=True) as site:
         storage.write_input(crawl_input(site, maxConcurrency=8))
         result = run_actor(storage)
     assert result.returncode == 0, result.stdout
-    assert sort_items(storage.items()) == site_routes.expected_items(site)  # each loaded URL once
+    assert dict(site.visits) == {0: 1, **dict.fromkeys(range(1, 100), 2)}
+    by_old_addresses = site_routes.expected_items(site, range(1, 100))
+    assert sort_items(storage.items()) == sort_items(site_routes.expected_items(site) + by_old_addresses)
+    assert storage.state()["pages"] == 199
 
 
 def test_a_redirected_request_keeps_what_the_user_put_on_it(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,6 +385,55 @@ def test_a_redirected_request_keeps_what_the_user_put_on_it(storage: Storage, mo
     assert result.returncode == 0, result.stdout
     assert storage.state()["failed"] == 0
     assert sort_items(storage.items()) == chain_routes.expected_items(site)
+
+
+@pytest.mark.parametrize("status", [303, 302])
+def test_a_form_post_answered_with_303_saves_the_results_page_it_was_redirected_to(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """Post/Redirect/Get: the HTTP client follows the 303 (or 302) with a GET of the results page; that page is saved
+    under the POST's request, and the POST is sent once (the results page takes no POST: 405)."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "redirect_routes")
+    with RedirectSite(pages=2, post_redirect=status) as site:
+        storage.write_input({**crawl_input(site), "startUrls": [{"url": f"{site.origin}/form"}]})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.state()["failed"] == 0
+    assert site.posts == [("/search", SEARCH)]
+    assert site.visits["/results"] == 1
+    expected = redirect_routes.expected_items(site, (None, "/form"), ("RESULTS", "/results"))
+    assert sort_items(storage.items()) == expected
+
+
+def test_one_url_under_two_keys_of_your_own_redirected_to_its_canonical_address_is_saved_by_both_handlers(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests of /old/1 (keys of the handler's own, labels A and B: crawlee's way to load a URL twice), which
+    answers 301 to /page/1: both handlers run, each saves its page once, as plain crawlee does."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "redirect_routes")
+    with RedirectSite(pages=2) as site:
+        storage.write_input({**crawl_input(site), "startUrls": [{"url": f"{site.origin}/two-labels"}]})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert storage.state()["failed"] == 0
+    assert site.visits[1] == 2
+    expected = redirect_routes.expected_items(site, (None, "/two-labels"), ("A", "/page/1"), ("B", "/page/1"))
+    assert sort_items(storage.items()) == expected
+
+
+def test_a_start_url_redirected_to_a_one_time_address_is_saved_once(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/file answers 302 to /file?token=T<n>, a new token on every request: the page loaded is saved under the start
+    URL's request, the first time (the site hands out ONE_TIME_TOKENS tokens, then answers 404)."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "redirect_routes")
+    with RedirectSite(pages=2) as site:
+        storage.write_input({**crawl_input(site), "startUrls": [{"url": f"{site.origin}/file"}]})
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert site.tokens == 1, f"/file was asked for {site.tokens} times (at most {ONE_TIME_TOKENS} tokens)"
+    assert sort_items(storage.items()) == redirect_routes.expected_items(site, (None, "/file?token=T1"))
+    assert storage.state()["failed"] == 0
 
 
 def test_requests_a_handler_adds_are_added_with_its_page_not_when_it_is_given_back(
@@ -430,7 +486,7 @@ def test_always_enqueue_keys_do_not_depend_on_the_order_of_the_adds() -> None:
 
 def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> None:
     """A handler's own unique key of 17 letters and digits and "|" (as crawlee's always_enqueue keys look) is the
-    key of one request, whichever page adds it, and a redirect saves what it loaded under that URL's usual key."""
+    key of one request, whichever page adds it."""
     crawling = importlib.import_module(f"{package_name()}.crawling")
     old, new = "http://127.0.0.1/old/1", "http://127.0.0.1/page/1"
 
@@ -441,13 +497,11 @@ def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> No
     for own_id in ("ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPQ01234567"):
         own = Request.from_url(new, unique_key=f"{own_id}|sku-1")
         assert added(own, "a") + added(own, "b") == [f"{own_id}|sku-1"] * 4
-        assert crawling._unique_key_at(Request.from_url(old, unique_key=f"{own_id}|{old}"), new) == new
     drawn = Request.from_url(old, always_enqueue=True)  # while crawlee's own are made of the page's key
     made = added(drawn, "a")
     assert made[0] == made[1] != drawn.unique_key
     assert made[0].endswith(f"|{old}")
     assert made != added(drawn, "b")
-    assert crawling._unique_key_at(Request.from_url(old, unique_key=made[0]), new) == made[0].replace(old, new)
 
 
 def test_a_crawl_fails_if_crawlee_draws_always_enqueue_ids_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:

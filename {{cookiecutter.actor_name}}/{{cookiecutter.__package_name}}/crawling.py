@@ -23,10 +23,10 @@ afterwards, outside the handler's timeout; here that commit goes through `Reques
   same page (after a crash between its adds and its mark) adds the same keys, which the queue takes once. The
   random IDs crawlee draws for them, and the ones made here, carry a check of their letters (ALWAYS_ENQUEUE_ID):
   a key of your own that merely looks like one is left as it is;
-- a request that the server redirected to another URL saves nothing itself: the page it loaded is saved under
-  that URL's request, a copy of this one (headers, method, payload, user data, session...) with the URL and
-  unique key changed, added to the queue if it is not there yet, so each loaded URL lands once. A redirect is
-  what the server answered, not where a page's script moved the address bar (history.replaceState).
+- a request that the server redirected saves the page it loaded, once, under its own unique key (the URL it
+  ended at is its `loaded_url`), as crawlee does: the page is not loaded again under the URL it ended at (a POST
+  answered 303 was already followed with a GET; a one-time address never comes twice), and two requests of your
+  own with one URL (two unique keys, two labels) are two pages even when the server redirects that URL.
 Pages are counted in the run's own state record, saved with every group, so maxRequestsPerCrawl (pages
 saved) holds across crashes too.
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 import re
 from collections import Counter
@@ -45,10 +44,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from crawlee import ConcurrencySettings, Request, RequestState
+from crawlee import ConcurrencySettings, Request
 from crawlee import _request as crawlee_request
 from crawlee._utils.crypto import crypto_random_object_id
-from crawlee._utils.requests import compute_unique_key
 
 from . import ledger
 from .incremental_pages import REVISIT_KEY
@@ -310,29 +308,15 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             self._most_committing = COMMITTING_PER_SLOT * settings.max_concurrency
             # Requests (by key) that their commit marks handled itself: crawlee's own mark after it is skipped.
             self._marked_by_commit: Counter[str] = Counter()
-            # A browser's requests: the URL the server's last answer came from (the address bar may differ).
-            self._answered_from: dict[str, str] = {}
-            if hasattr(self, "post_navigation_hook"):  # a crawler that navigates (not a BasicCrawler)
-                self.post_navigation_hook(self._note_where_the_server_answered_from)
 
         async def pages_committed(self) -> None:
             """Wait until every page handed to its commit is saved and marked (or given back)."""
             while self._committing:
                 await asyncio.wait(set(self._committing))
 
-        async def _note_where_the_server_answered_from(self, context: Any) -> None:
-            response = getattr(context, "response", None)  # a browser's navigation response (an HTTP crawler's
-            if isinstance(getattr(response, "url", None), str):  # loaded_url is already where its client ended)
-                self._answered_from[context.request.unique_key] = response.url
-
         async def _commit_request_handler_result(self, context: Any) -> None:
             result = self._context_result_map[context]
             request = context.request
-            loaded_url = self._answered_from.pop(request.unique_key, None) or request.loaded_url
-            if loaded_url and compute_unique_key(loaded_url) != compute_unique_key(request.url):
-                await self._save_under_the_loaded_url(request, loaded_url)
-                await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
-                return
             items = []
             for call in result.push_data_calls:
                 if call.get("dataset_id") or call.get("dataset_name") or call.get("dataset_alias"):
@@ -365,17 +349,6 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             if commits.limit_reached:
                 self.stop("maxRequestsPerCrawl pages are saved")
 
-        async def _save_under_the_loaded_url(self, request: Request, loaded_url: str) -> None:
-            """A redirect: what this request loaded is another URL's page, saved when that URL's request is
-            handled (adding it does nothing if it is in the queue already, handled or not). The handler's
-            requests are added then, by that page's handler."""
-            update = {"url": loaded_url, "unique_key": _unique_key_at(request, loaded_url), "loaded_url": None}
-            loaded = request.model_copy(deep=True, update={**update, "handled_at": None, "retry_count": 0})
-            loaded.state = RequestState.UNPROCESSED
-            if loaded.session_rotation_count:
-                loaded.session_rotation_count = 0
-            await (await self.get_request_manager()).add_request(loaded, forefront=True)
-
         async def _give_back(self, request: Request) -> None:
             """Put the request back in the queue as it came (its retries untouched), unmarked."""
             await (await self.get_request_manager()).reclaim_request(request, forefront=True)
@@ -396,7 +369,6 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             commits.request_marked(request.unique_key)
 
         async def _handle_failed_request(self, context: Any, error: Exception) -> None:
-            self._answered_from.pop(context.request.unique_key, None)
             commits.page_failed(context.request.unique_key)
             await super()._handle_failed_request(context, error)
 
@@ -413,23 +385,6 @@ def _version_of(items: list[Any]) -> str:
     """A short hash of a page's items, as canonical JSON: the same items in the same order, the same version."""
     text = json.dumps(items, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:VERSION_LENGTH]
-
-
-def _unique_key_at(request: Request, url: str) -> str:
-    """The unique key `request` would have for `url`, made as its own was: crawlee's usual one, or with the
-    fragment kept, or extended with the method, headers and payload; an always_enqueue ID kept. (A key the
-    user made up: the usual one of `url`.)"""
-    key = request.unique_key
-    if revisit := REVISIT_KEY.match(key):  # loaded again in each pass of an incremental crawl: so is its page
-        return revisit[0] + _unique_key_at(request.model_copy(update={"unique_key": key[revisit.end() :]}), url)
-    prefix = key[: key.index("|") + 1] if _is_always_enqueue_key(key, DRAWN, MADE) else ""
-    fields = {"method": request.method, "headers": request.headers, "payload": request.payload}
-    fields["session_id"] = request.session_id
-    for fragment, extended in itertools.product((False, True), repeat=2):
-        flags = {"keep_url_fragment": fragment, "use_extended_unique_key": extended}
-        if prefix + compute_unique_key(request.url, **fields, **flags) == key:
-            return prefix + compute_unique_key(url, **fields, **flags)
-    return prefix + compute_unique_key(url)
 
 
 def _with_keys_of_the_page(calls: list[Any], page_key: str, revisits: Revisits | None = None) -> Iterator[Any]:

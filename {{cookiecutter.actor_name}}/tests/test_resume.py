@@ -110,6 +110,22 @@ def test_a_finished_run_started_again_does_nothing(storage: Storage) -> None:
 
 
 @pytest.mark.parametrize(("style", "first_max_items"), [("cursor", 80), ("cursorItem", 80), ("nextUrl", 30)])
+def test_a_page_cut_by_max_items_is_finished_once_after_a_restart_with_a_smaller_page_size(
+    storage: Storage, style: str, first_max_items: int
+) -> None:
+    """maxItems stops the run inside a page of 50 (the first page for nextUrl, whose next URLs carry their own page
+    size; one named by a cursor for the others); the user raises maxItems and lowers pageSize to 20, fewer than the
+    items of the cut page already used, and runs again."""
+    with PaginatedSource(total=150, style=style) as source:
+        storage.write_input(source.input_for(pageSize=50, maxItems=first_max_items))
+        assert run_actor(storage).returncode == 0
+        assert storage.items() == expected_items(first_max_items, style)
+        storage.write_input(source.input_for(pageSize=20, maxItems=1000))
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 150)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_random_moments_then_restart(storage: Storage, seed: int) -> None:
     chance = random.Random(seed)

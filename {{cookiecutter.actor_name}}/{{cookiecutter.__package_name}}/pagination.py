@@ -2,8 +2,10 @@
 
 A style knows how to ask for the page at a `Position` and where the next page starts, read from the page
 that came back. A `Position` is what the state record saves: `offset` (source items before it), `cursor`
-(the page number, cursor or next URL; None for offset paging and the first page) and `skip` (items at the
-start of that page already used, after a stop inside a page).
+(the page number, cursor or next URL; None for offset paging and the first page) and `skip` (items from the
+start of that page on already used, after a stop inside a page). A page named by a cursor may come back smaller
+than when it was cut (pageSize lowered before a restart): what its `skip` leaves over is skipped on the next page,
+for the items from a cursor on are the same whatever the page size.
 
 With `requestBody` (POST, GraphQL, Elasticsearch), offset, page, cursor and limit are dotted paths into the body
 instead of query parameters, and keep their JSON types: a cursor is saved as its JSON text (a `search_after`
@@ -91,8 +93,9 @@ class Style:
         return Position(offset=at.offset + used, cursor=at.cursor, skip=at.skip + used)
 
     def following(self, at: Position, served: int, cursor: str | int) -> Position:
-        """The position of the page after the one at `at`, which served `served` items, named by `cursor`."""
-        return Position(offset=at.offset - at.skip + served, cursor=cursor)
+        """The position of the page after the one at `at`, which served `served` items, named by `cursor`; with
+        the part of `at`'s skip that the page did not hold."""
+        return Position(offset=at.offset + max(0, served - at.skip), cursor=cursor, skip=max(0, at.skip - served))
 
 
 class OffsetPages(Style):

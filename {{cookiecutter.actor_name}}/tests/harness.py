@@ -409,9 +409,9 @@ class PaginatedSource(LocalServer):
 
         class FailingCursor:  # pageInfo whose nullable endCursor's resolver fails: null, with an error
             def __init__(self, more: bool) -> None:
-                self.hasNextPage = more  # noqa: N815 - the GraphQL field's name
+                self.hasNextPage = more  # the GraphQL field's name
 
-            def endCursor(self, _info: Any) -> Any:  # noqa: N802 - the GraphQL field's name
+            def endCursor(self, _info: Any) -> Any:  # the GraphQL field's name
                 raise ValueError("endCursor is not available right now")
 
         query = posted["query"]

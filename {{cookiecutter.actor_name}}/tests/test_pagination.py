@@ -120,6 +120,24 @@ def test_graphql_errors_at_http_200_are_failed_attempts(
         (["cursorFailed"] * 3, {"acceptPartialData": True}, False),
     ],
 )
+def test_a_relay_page_that_has_a_next_page_but_no_cursor_is_asked_again_then_fails(
+    storage: Storage, answers: list[str], fields: dict[str, Any], read: bool
+) -> None:
+    with PaginatedSource(total=60, style="graphqlRelay", graphql_errors={20: list(answers)}) as source:
+        storage.write_input(source.input_for(pageSize=20, maxRequestRetries=2, **fields))
+        result = run_actor(storage, timeout=60)
+    if read:
+        assert result.returncode == 0, result.stdout
+        assert storage.items() == expected_items(60)
+    else:
+        assert result.returncode == 1, result.stdout
+        (failure,) = [line for line in result.stdout.splitlines() if "failed 3 times" in line]
+        assert "hasMorePath 'data.connection.pageInfo.hasNextPage' says there is more" in failure
+        assert storage.items() == expected_items(20)  # the page without a cursor is not taken for the last one
+        assert storage.progress()["finished"] is False
+    assert [start for start, _limit, _status in source.requests].count(20) == len(answers) + read
+
+
 def test_a_refused_oauth2_client_fails_the_run_with_the_servers_words_and_not_the_secret(storage: Storage) -> None:
     with PaginatedSource(total=60, token_lifetime_secs=10) as source:
         storage.write_input(source.input_for(oauth2ClientSecret=OAUTH2_SECRET + "-wrong"))

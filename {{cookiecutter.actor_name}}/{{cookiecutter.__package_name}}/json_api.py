@@ -30,7 +30,7 @@ from apify import Actor
 from crawlee.http_clients import ImpitHttpClient
 
 from .credentials import Secrets, body_secrets, body_without_secrets, origin
-from .pagination import Response, SourceError, Style, items_at, style_for, value_at
+from .pagination import NoNextPosition, Response, SourceError, Style, items_at, style_for, value_at
 from .state_record import Position, position_key
 
 if TYPE_CHECKING:
@@ -124,8 +124,7 @@ class JsonApiSource:
         return self._stripe.onward(at) if self._stripe else at
 
     async def page_at(self, at: Position, ahead: int) -> Page:
-        served = await self._get(at, ahead)
-        following = self.style.next(at, served)
+        served, following = await self._served_and_next(at, ahead)
         is_last = following is None or not served.items or self._is_complete(at, served)
         if not is_last and self.style.positional and len(served.items) < self._step:
             confirming = await self._get(following, ahead, peek=True)
@@ -139,6 +138,24 @@ class JsonApiSource:
         following = following or self.style.after(at, len(served.items) - at.skip)
         chunk = self._stripe.chunk_of(at) if self._stripe else None
         return Page(served.items[at.skip :], at, following, is_last, self.style, chunk)
+
+    async def _served_and_next(self, at: Position, ahead: int) -> tuple[Response, Position | None]:
+        """The page at `at` and where the next one starts. A page that says there is more but names no next page is
+        asked for again, with backoff, like a failed request; then the run fails (the rest is never taken as
+        read)."""
+        retries = self._input.max_request_retries
+        for attempt in range(retries + 1):
+            served = await self._get(at, ahead)
+            try:
+                return served, self.style.next(at, served)
+            except NoNextPosition as error:
+                failure = str(error)
+            if attempt < retries:
+                delay = _backoff_secs(attempt)
+                shown = self.secrets.hide(self._request(at)[0])
+                Actor.log.warning(f"{shown}: {failure}; retry {attempt + 1} of {retries} in {delay:.1f} s")
+                await asyncio.sleep(delay)
+        raise SourceError(f"{self.secrets.hide(self._request(at)[0])} failed {retries + 1} times; last: {failure}.")
 
     def _within_the_chunk(
         self, at: Position, served: Response, following: Position | None

@@ -34,6 +34,11 @@ class SourceError(Exception):
     """The source cannot give the page: a refused request, retries used up, or a body that is not a page."""
 
 
+class NoNextPosition(SourceError):
+    """The page says there is more (hasMorePath) but names no next page: a failed field (a Relay endCursor whose
+    resolver failed is null), asked for again like a failed request, and never taken for the end of the data."""
+
+
 @dataclass(frozen=True)
 class Response:
     """What a style may read to find the next page: the page's items, the JSON body and the headers."""
@@ -150,7 +155,8 @@ class BodyCursor(Style):
 
     def next(self, at: Position, response: Response) -> Position | None:
         has_more_path, cursor_path = self.input.has_more_path, self.input.cursor_path
-        if has_more_path and value_at(response.body, has_more_path, "hasMorePath") is False:
+        has_more = value_at(response.body, has_more_path, "hasMorePath") if has_more_path else None
+        if has_more is False:
             return None
         if cursor_path:
             cursor = value_at(response.body, cursor_path, "cursorPath", missing=None)
@@ -159,6 +165,10 @@ class BodyCursor(Style):
         else:
             cursor = None
         if cursor is None or cursor in ("", []):
+            if has_more is True:
+                item_field = self.input.cursor_item_field
+                where = f"cursorPath {cursor_path!r}" if cursor_path else f"cursorItemField {item_field!r}"
+                raise NoNextPosition(f"hasMorePath {has_more_path!r} says there is more, but {where} gives no cursor")
             return None
         saved = json.dumps(cursor) if self.input.request_body is not None else str(cursor)
         return self.following(at, len(response.items), saved)

@@ -1,0 +1,40 @@
+"""Test-only entry point: the Actor, unchanged, with your source's `read` disturbed as the environment asks.
+
+READ_DELAY_SECS: each read takes this much longer (so that kills and migrations land mid-run);
+READ_FAILS="N:K": reads N to N+K-1 (counted from 1 in this process) raise before they reach the source;
+READ_BLOCKS_SECS: the first read holds the event loop this long (a synchronous call made in place);
+REPEAT_POSITION_AT=N: read N answers with the position it was asked for as the next one (a source stuck on a page).
+"""
+
+import asyncio
+import importlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
+from harness import package_name, run_main_of_the_actor
+
+source = importlib.import_module(f"{package_name()}.source").Source
+original_read = source.read
+reads = 0
+
+
+async def disturbed_read(self: object, position: object) -> object:
+    global reads  # noqa: PLW0603 - a counter across calls is the point
+    reads += 1
+    await asyncio.sleep(float(os.environ.get("READ_DELAY_SECS", "0")))
+    if reads == 1 and (blocks := float(os.environ.get("READ_BLOCKS_SECS", "0"))):
+        time.sleep(blocks)  # noqa: ASYNC251 - holding the event loop is the point
+    if failing := os.environ.get("READ_FAILS"):
+        first, count = map(int, failing.split(":"))
+        if first <= reads < first + count:
+            raise ConnectionError(f"test: read {reads} failed")
+    items, following = await original_read(self, position)
+    if reads == int(os.environ.get("REPEAT_POSITION_AT", "0")):
+        return items, position
+    return items, following
+
+
+source.read = disturbed_read
+run_main_of_the_actor()

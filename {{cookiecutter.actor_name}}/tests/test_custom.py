@@ -1,0 +1,215 @@
+"""Exactly once for whatever source.py holds: the Actor's dataset, after kills at random instants, crashes right after a
+push, migrations on the platform stand-in and reads that raise, against your source read plainly (custom_source.py).
+
+Replace the example with your own source and these tests go on proving exactly once for it (adjust TEST_INPUT in
+custom_source.py). Tests about the example alone are marked `example` (`-m "not example"` leaves them out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from custom_source import TEST_INPUT, expected_items, module
+from harness import Storage, kill_once_working, refusal_of, run_actor, start_actor
+from platform_standin import PlatformStandIn
+from schedule import Schedule
+
+ENTRY = "tests/custom_entry.py"  # the Actor with its source's reads disturbed as the environment asks
+SLOW = {"READ_DELAY_SECS": "0.03"}  # a run takes long enough for a kill or a migration to land mid-run
+
+
+def run(storage: Storage, actor_input: dict[str, Any] | None = None, **env: str) -> Any:
+    storage.write_input({**TEST_INPUT, **(actor_input or {})})
+    return run_actor(storage, entry=ENTRY if env else None, **env)
+
+
+def assert_exact(storage: Storage, expected: list[Any] | None = None) -> None:
+    items = storage.items()
+    expected = expected_items() if expected is None else expected
+    assert len(items) == len(expected), f"{len(items)} items in the dataset, {len(expected)} in the source"
+    assert items == expected  # each once, in source order
+
+
+def one_line(log: str, text: str) -> str:
+    (line,) = [line for line in log.splitlines() if text in line]
+    return line
+
+
+def test_reads_the_whole_source_exactly_once_in_order(storage: Storage) -> None:
+    result = run(storage)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert_exact(storage)
+    assert storage.state()["finished"] is True
+    again = run(storage)  # a finished run started again reads nothing
+    assert again.returncode == 0
+    assert_exact(storage)
+
+
+def test_a_crash_right_after_a_push_then_a_restart(storage: Storage) -> None:
+    storage.write_input(TEST_INPUT)
+    for push in (2, 1):
+        crashed = run_actor(storage, entry="tests/crash_after_push.py", CRASH_AFTER_PUSH=str(push))
+        if crashed.returncode == 0:
+            break  # the source has fewer pushes than that
+        assert crashed.returncode == -9
+        assert storage.state()["pending"] > 0  # the dataset is ahead of the checkpoint: the restart reconciles it
+    assert run(storage).returncode == 0
+    assert_exact(storage)
+
+
+def test_killed_at_random_instants(storage: Storage) -> None:
+    chance = random.Random(34)
+    storage.write_input(TEST_INPUT)
+    for _ in range(3):
+        landed = storage.item_count()
+        process = start_actor(storage, entry=ENTRY, **SLOW)
+        kill_once_working(process, lambda landed=landed: storage.item_count() != landed, chance, within_secs=0.5)
+    assert run(storage).returncode == 0
+    assert_exact(storage)
+
+
+def test_migrations_on_the_platform_stand_in(storage: Storage) -> None:
+    expected = expected_items()
+
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage) as platform:
+            await platform.start(entry=ENTRY, **SLOW)
+            await platform.wait_for_items(len(expected) // 3)
+            await platform.migrate()  # the restart reads at full speed
+            if platform.process.poll() is None or platform.exit_codes[-1:] != [0]:
+                await platform.wait_for_exit(within=120)
+            return platform
+
+    storage.write_input(TEST_INPUT)
+    platform = asyncio.run(play())
+    migration = platform.migrations[0]
+    assert migration.exit_code_before_kill is None  # it asked for a reboot and waited: no exit 0 while migrating
+    assert migration.state_at_reboot["pushed"] == migration.item_count_at_reboot  # saved before the reboot
+    assert platform.exit_codes[-1] == 0
+    assert_exact(storage, expected)
+
+
+def test_a_read_that_raises_is_retried(storage: Storage) -> None:
+    result = run(storage, READ_FAILS="2:2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "retry 2 of 5" in result.stdout
+    assert_exact(storage)
+
+
+def test_a_read_that_keeps_raising_fails_with_one_line_and_a_restart_goes_on(storage: Storage) -> None:
+    failed = run(storage, {"maxReadRetries": 1}, READ_FAILS="3:1000")
+    assert failed.returncode == 1
+    line = one_line(failed.stdout, "failed 2 times")
+    assert "ConnectionError: test: read 4 failed" in line
+    kept = storage.state()
+    assert 0 < kept["pushed"] == storage.item_count()  # the pages read before are kept, and so is the position
+    assert run(storage).returncode == 0
+    assert_exact(storage)
+
+
+def test_a_source_that_gives_the_same_position_twice_is_stopped(storage: Storage) -> None:
+    result = run(storage, REPEAT_POSITION_AT="3")
+    if len(expected_items()) and storage.state()["finished"]:
+        pytest.skip("source.py ended within two pages")
+    assert result.returncode == 1
+    assert "again" in one_line(result.stdout, "would be read forever")
+    assert storage.items() == expected_items()[: storage.item_count()]
+
+
+def test_a_read_that_blocks_the_event_loop_is_warned_about(storage: Storage) -> None:
+    result = run(storage, READ_BLOCKS_SECS="2.5")
+    assert result.returncode == 0
+    assert "read blocked the event loop for 2." in one_line(result.stdout, "blocked the event loop")
+    assert_exact(storage)
+
+
+def test_parallel_runs_are_refused_with_one_line(storage: Storage) -> None:
+    assert "parallelRuns 2 cannot be used with your own source" in refusal_of(
+        storage, {**TEST_INPUT, "parallelRuns": 2}
+    )
+
+
+def test_another_source_code_does_not_resume_at_a_stale_position(storage: Storage) -> None:
+    assert run(storage, {"maxItems": 1}).returncode == 0
+    state = storage.state()
+    state["source"]["sourceCode"] = "0" * 12  # as if source.py had been changed since
+    storage.write_record("APIFY_GLOBAL_STATE", json.dumps(state))
+    refused = run(storage, {"maxItems": 0})
+    assert refused.returncode == 1
+    assert "sourceCode changed" in one_line(refused.stdout, "was written for another source")
+
+
+def test_the_source_identity_leaves_secrets_out_and_positions_keep_none() -> None:
+    """The engine's credentials handling for any input model: secret fields and URL passwords are hidden, no part of
+    the identity (a rotated password resumes), and a position holding one is saved with a placeholder."""
+    engine, reading = module("engine"), module("engine.reading")
+
+    class Model(engine.SourceInput):
+        dsn: str = ""
+        api_key: str = ""
+        table: str = ""
+
+    given = Model.model_validate({"dsn": "postgresql://me:pw-0ld-1234@db/x?sslmode=require", "apiKey": "key-1234"})
+    rotated = Model.model_validate({"dsn": "postgresql://me:pw-n3w-5678@db/x?sslmode=require", "apiKey": "key-5678"})
+    assert given.source() == rotated.source()
+    assert "pw-0ld-1234" not in json.dumps(given.source())
+    assert given.secrets().hide("connect pw-0ld-1234 with key-1234") == "connect *** with ***"
+    pages = reading.SourcePages(None, given.secrets(), given.secret_fields(), retries=0, seen=[])
+    saved = pages.encode({"token": "after key-1234", "n": [1, 2]})
+    assert "key-1234" not in saved
+    back = reading.SourcePages(None, rotated.secrets(), rotated.secret_fields(), retries=0, seen=[])
+    assert back.decode(saved) == {"token": "after key-5678", "n": [1, 2]}
+
+    class Refusing:
+        async def read(self, position: Any) -> Any:
+            raise ConnectionError(f"cannot log in to postgresql://me:pw-0ld-1234@db/x at {position}")
+
+    refusing = reading.SourcePages(Refusing(), given.secrets(), given.secret_fields(), retries=0, seen=[])
+    with pytest.raises(reading.SourceError) as failure:
+        asyncio.run(refusing.page_at(module("state_record").Position(cursor=saved)))
+    assert "pw-0ld-1234" not in str(failure.value)
+    assert "key-1234" not in str(failure.value)
+    assert "ConnectionError: cannot log in to postgresql://me:***@db/x" in str(failure.value)
+
+
+# --- the example alone ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.example
+def test_the_example_runs_on_an_empty_input(storage: Storage) -> None:
+    storage.write_input({})
+    assert run_actor(storage).returncode == 0
+    assert storage.items() == [{"id": index, "name": f"item-{index}"} for index in range(1, 1001)]
+
+
+def make_table(path: Path, ids: range | list[int]) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"row-{i}") for i in ids])
+    connection.close()
+
+
+@pytest.mark.example
+def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path: Path) -> None:
+    database = tmp_path / "source.sqlite"
+    make_table(database, range(1, 101))
+    schedule = Schedule(storage, {"database": str(database), "pageSize": 7, "incremental": True, "datasetName": "rows"})
+    chance = random.Random(7)
+    added = 100
+    for number in range(4):
+        if number == 1:
+            schedule.killed_run(chance, within_secs=0.3, entry=ENTRY, **SLOW)  # killed for good
+        else:
+            assert schedule.run().returncode == 0
+        make_table(database, range(added + 1, added + 31))
+        added += 30
+    assert schedule.run().returncode == 0
+    rows = [{"id": i, "name": f"row-{i}"} for i in range(1, added + 1)]
+    assert schedule.delivered_by_succeeded_runs() == rows
+    assert schedule.job_items() == rows

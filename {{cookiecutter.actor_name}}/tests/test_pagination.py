@@ -282,6 +282,27 @@ def test_a_bearer_token_is_hidden_by_itself_in_next_urls_and_in_what_a_refusal_s
     assert not leaks(storage, platform, [token])
 
 
+def test_credentials_that_items_echo_are_hidden_in_the_dataset_and_a_resume_stays_exact(storage: Storage) -> None:
+    """Each item echoes the request: a HAL self link with the query (apiUrl's api_key) and a `caller` field (the
+    Authorization header). Killed right after its 2nd push, then restarted: the landed items are compared with
+    the page fetched again, both hidden alike. A short header value ("2") and ordinary fields are left alone."""
+    headers = {"Authorization": SECRET_HEADER, "X-Api-Version": "2"}
+    with PaginatedSource(total=100, echo_request=True, required_query={"api_key": SECRET_KEY}) as source:
+        storage.write_input(
+            source.input_for(apiUrl=f"{source.url}?api_key={SECRET_KEY}&sort=id", headers=headers, pageSize=20)
+        )
+        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2", timeout=60)
+        assert crashed.returncode == -signal.SIGKILL
+        assert storage.state()["pending"]  # the 2nd push landed after the last checkpoint
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 0, result.stdout
+    items = storage.items()
+    assert [{"id": item["id"], "name": item["name"]} for item in items] == expected_items(100)
+    assert {item["caller"] for item in items} == {"***"}
+    assert items[1]["_links"]["self"]["href"] == f"{source.url}?api_key=***&sort=id&offset=0&limit=20"
+    assert not [item for item in items if SECRET_KEY in str(item) or "SENTINEL-header" in str(item)]
+
+
 @pytest.mark.parametrize("allowed", [False, True])
 def test_credentials_go_to_another_origin_only_when_the_input_allows_it(storage: Storage, allowed: bool) -> None:
     """Next URLs name `localhost`, another origin than apiUrl's 127.0.0.1 (the same server, which asks for the

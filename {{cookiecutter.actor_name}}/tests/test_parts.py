@@ -146,6 +146,24 @@ def test_the_credential_of_an_authorization_scheme_is_a_secret_by_itself() -> No
     assert saved == "https://api.test/items?after=x"
 
 
+def test_items_lose_the_runs_credentials_and_keep_the_sources_own_data() -> None:
+    secrets = credentials.Secrets("https://api.test/items?key=k1&sort=id", ["Bearer t0k3n-a1", "2"])
+    item = {
+        "self": "https://api.test/items?key=k1&sort=id&offset=0",  # apiUrl's credential, however short
+        "caller": "Bearer t0k3n-a1",
+        "image": "https://cdn.test/a.jpg?X-Amz-Signature=5f2e&token=abc",  # the source's own signed URL
+        "tags": ["t0k3n-a1", "v2"],
+        "count": 2,
+    }
+    assert secrets.hide_in(item) == {
+        "self": "https://api.test/items?key=***&sort=id&offset=0",
+        "caller": "***",
+        "image": "https://cdn.test/a.jpg?X-Amz-Signature=5f2e&token=abc",
+        "tags": ["***", "v2"],
+        "count": 2,
+    }
+
+
 def test_retry_after_in_seconds_or_as_a_date_capped() -> None:
     in_30s = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert json_api._retry_after_secs("7") == 7

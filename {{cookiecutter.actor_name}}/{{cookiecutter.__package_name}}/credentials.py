@@ -4,7 +4,10 @@ authorization scheme such as `Bearer <token>` by itself too, for a server may ec
 requestBody's keys that name a credential, and OAuth2's client secret and tokens. Messages are passed through
 `Secrets.hide` before they are logged or shown: it hides the known secret values, and in every URL the value of
 each query parameter whose name says it is a credential, however short.
-Saved URLs lose the known secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the
+Dataset items get the same hiding (`Secrets.hide_in`), for an API may echo the request in them (a HAL self link, a
+`caller` field) and datasets are often shared: the known secret values, and in URLs the values of apiUrl's own
+credential parameters; other credential-like parameters in items are the source's data (a signed image URL) and
+stay. Saved URLs lose the known secret values (`Secrets.strip`), and credentials go only to apiUrl's origin (and the
 origins the input allows; the OAuth2 client secret only to the token URL's), at every hop of a redirect too.
 
 A query parameter carries a credential when a whole word of its name says so (`api_key`, `apiKey`,
@@ -16,7 +19,7 @@ written).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -89,6 +92,7 @@ class Secrets:
         # apiUrl's credential parameters, as written: added again to the next URLs of its own origin.
         self.query_credentials = [p for p in urlsplit(api_url).query.split("&") if p and looks_secret(_name(p))]
         self._query_pairs = {_pair(p) for p in self.query_credentials}  # left out of saved URLs, however short
+        self._query_names = {name for name, _value in self._query_pairs}
         self._values: set[str] = set()
         self._forms: list[str] = []
         self.add_url(api_url)
@@ -105,15 +109,30 @@ class Secrets:
         """Hide these values too (an OAuth2 client secret, each token as it is issued)."""
         parts = (part for value in values for part in secret_parts(value))
         self._values |= {part for part in parts if len(part) >= MIN_SECRET_LENGTH}
-        # As written and as they may appear encoded in a URL; longest first, so no part of one is left.
+        # As written and as they may appear encoded in a URL; longest first, so no part of one is left (and in the
+        # same order in every process: an item hidden again after a restart is compared with the one that landed).
         forms = {form for value in self._values for form in (value, quote(value, safe=""), quote_plus(value))}
-        self._forms = sorted(forms, key=len, reverse=True)
+        self._forms = sorted(forms, key=lambda form: (-len(form), form))
 
     def hide(self, text: str) -> str:
+        # By name too: a credential parameter too short to be hidden by its value, or one the run never knew.
+        return _hide_parameters(self._hide_values(text), looks_secret)
+
+    def hide_in(self, value: Any) -> Any:
+        """A JSON value (a dataset item) with the known secret values hidden in its strings, and in its URLs the
+        values of apiUrl's credential parameters, however short (see the module's docstring)."""
+        if isinstance(value, str):
+            return _hide_parameters(self._hide_values(value), self._query_names.__contains__)
+        if isinstance(value, dict):
+            return {key: self.hide_in(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [self.hide_in(inner) for inner in value]
+        return value
+
+    def _hide_values(self, text: str) -> str:
         for form in self._forms:
             text = text.replace(form, HIDDEN)
-        # By name too: a credential parameter too short to be hidden by its value, or one the run never knew.
-        return QUERY_PARAMETER.sub(lambda m: f"{m[1]}={HIDDEN}" if m[2] and looks_secret(_name(m[1])) else m[0], text)
+        return text
 
     def may_receive(self, url: str) -> bool:
         """Whether requests to `url` may carry the credentials: apiUrl's origin, or one the input allows."""
@@ -127,6 +146,13 @@ class Secrets:
         secret = [_pair(p)[1] in self._values or _pair(p) in self._query_pairs for p in parts.query.split("&")]
         kept = [p for p, is_secret in zip(parts.query.split("&"), secret, strict=True) if p and not is_secret]
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
+
+
+def _hide_parameters(text: str, is_secret: Callable[[str], bool]) -> str:
+    """`text` with the value of each query parameter of its URLs whose (decoded) name `is_secret` hidden."""
+    if "=" not in text:
+        return text
+    return QUERY_PARAMETER.sub(lambda m: f"{m[1]}={HIDDEN}" if m[2] and is_secret(_name(m[1])) else m[0], text)
 
 
 def _name(pair: str) -> str:

@@ -137,7 +137,10 @@ class JsonApiSource:
             served, following = self._within_the_chunk(at, served, following)
         following = following or self.style.after(at, len(served.items) - at.skip)
         chunk = self._stripe.chunk_of(at) if self._stripe else None
-        return Page(served.items[at.skip :], at, following, is_last, self.style, chunk)
+        # Items that echo the request (a self link, a caller field) hold no credential: hidden before the transform,
+        # alike in every process (a restarted run compares the page read again with the items that landed).
+        items = self.secrets.hide_in(served.items[at.skip :])
+        return Page(items, at, following, is_last, self.style, chunk)
 
     async def _served_and_next(self, at: Position, ahead: int) -> tuple[Response, Position | None]:
         """The page at `at` and where the next one starts. A page that says there is more but names no next page is

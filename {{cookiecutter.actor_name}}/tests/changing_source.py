@@ -1,7 +1,8 @@
 """A JSON API on 127.0.0.1 whose items change between runs, for incremental runs: items are
-`{"id": i, "updated": u, "name": ...}`, served in the order of (updated, id) with offset paging; `updated_gte`
-asks for the items at or after a value (a closed range, as most APIs have it). Items are added with `add` and
-changed with `touch` (a newer `updated`: a new version), between runs or while a run reads.
+`{"id": i, "updated": u, "name": ...}`, served in the order of (updated, id) with offset paging (`order`: or of
+their ids, or newest first); `updated_gte` asks for the items at or after a value (a closed range, as most APIs
+have it). Items are added with `add` and changed with `touch` (a newer `updated`: a new version), between runs or
+while a run reads. With `account_header`, a request sees only the items added for the account its header names.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ import json
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from harness import LocalServer, send_payload
 
 SINCE_PARAM = "updated_gte"
+ORDERS = {  # how the source sorts its items
+    "field": lambda item: (item.get("updated", 0), item["id"]),  # ascending in incrementalField
+    "id": lambda item: item["id"],  # in the order they were added, whatever their values
+    "newest": lambda item: (-item.get("updated", 0), -item["id"]),  # newest first (numbers only)
+}
 
 
 @dataclass
@@ -23,6 +29,8 @@ class ChangingSource(LocalServer):
     latency_secs: float = 0.0
     items: dict[int, dict[str, Any]] = field(default_factory=dict)
     sinces: list[str | None] = field(default_factory=list)  # the updated_gte of each request, in turn
+    order: Literal["field", "id", "newest"] = "field"
+    account_header: str = ""  # a request header that selects the account whose items are served
 
     @property
     def url(self) -> str:
@@ -31,13 +39,15 @@ class ChangingSource(LocalServer):
     def input_for(self, **fields: Any) -> dict[str, Any]:
         return {"apiUrl": self.url, "pageSize": 10, "incrementalField": "updated", **fields}
 
-    def add(self, updated: int, count: int = 1) -> list[dict[str, Any]]:
-        """`count` new items with this `updated` value; returns them."""
+    def add(self, updated: Any, count: int = 1, account: str = "") -> list[dict[str, Any]]:
+        """`count` new items with this `updated` value (of `account`, with account_header); returns them."""
         with self._lock:
             new = []
             for _ in range(count):
                 item_id = len(self.items)
                 self.items[item_id] = {"id": item_id, "updated": updated, "name": f"item-{item_id}"}
+                if account:
+                    self.items[item_id]["account"] = account
                 new.append(dict(self.items[item_id]))
             return new
 
@@ -47,9 +57,10 @@ class ChangingSource(LocalServer):
             self.items[item_id] = {**self.items[item_id], "updated": updated, "name": f"item-{item_id}-v{updated}"}
             return dict(self.items[item_id])
 
-    def served(self, since: int | None) -> list[dict[str, Any]]:
+    def served(self, since: int | None, account: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            items = sorted(self.items.values(), key=lambda item: (item.get("updated", 0), item["id"]))
+            items = sorted(self.items.values(), key=ORDERS[self.order])
+        items = [item for item in items if account is None or item.get("account") == account]
         return [dict(item) for item in items if since is None or item.get("updated", 0) >= since]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -64,7 +75,8 @@ class ChangingSource(LocalServer):
                 offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
                 if source.latency_secs:
                     time.sleep(source.latency_secs)
-                page = source.served(None if since is None else int(since))[offset : offset + limit]
+                account = self.headers.get(source.account_header, "") if source.account_header else None
+                page = source.served(None if since is None else int(since), account)[offset : offset + limit]
                 send_payload(self, 200, json.dumps(page).encode(), "application/json", {})
 
             def log_message(self, *_args: object) -> None:

@@ -157,10 +157,10 @@ def test_bad_incremental_input_is_refused(storage: Storage, fields: dict[str, An
     assert named in line
 
 
-def test_a_pass_left_half_done_goes_on_from_the_highest_value_not_an_offset(storage: Storage) -> None:
+def test_a_pass_left_half_done_is_read_again_not_gone_on_at_an_offset(storage: Storage) -> None:
     """A run that stops at maxItems leaves its pass half-done; before the next run an item it had read changes (and
-    moves to the end of a source served in the order of the values). The next run starts from the highest value
-    read, so the list shifting under the old offset loses nothing."""
+    moves to the end of a source served in the order of the values). The next run reads the pass again and skips
+    what the job has of it, so the list shifting under the old offset loses nothing."""
     with ChangingSource() as source:
         everything = [source.add(updated=n)[0] for n in range(1, 41)]
         schedule = Schedule(storage, source.input_for(incrementalParam=SINCE_PARAM, datasetName=JOB, maxItems=20))
@@ -257,3 +257,20 @@ def test_a_corrupt_job_record_is_refused_naming_the_field(storage: Storage, fiel
     assert result.returncode == 1
     assert f"has invalid values in 'incremental' ({field})" in result.stdout
     assert len(schedule.job_items()) == 5
+
+
+@pytest.mark.parametrize("since_param", [SINCE_PARAM, ""], ids=["incrementalParam", "reading-from-the-start"])
+def test_a_pass_left_half_done_in_a_source_not_sorted_by_the_field_loses_nothing(
+    storage: Storage, since_param: str
+) -> None:
+    """A source served in id order whose values are not in that order (10, 50, 20, 30, 40): its first two items
+    came in the order of their values, yet the items after them are not past the highest. Runs cut by maxItems
+    2 must deliver each item once, taken together (before, run 2 started a new pass past 50: three items lost)."""
+    with ChangingSource(order="id") as source:
+        everything = [source.add(updated=value)[0] for value in (10, 50, 20, 30, 40)]
+        schedule = Schedule(storage, source.input_for(incrementalParam=since_param, datasetName=JOB, maxItems=2))
+        for _ in range(4):
+            assert schedule.run().returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [2, 2, 1, 0]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+    assert versions(schedule.job_items()) == versions(transformed(everything))

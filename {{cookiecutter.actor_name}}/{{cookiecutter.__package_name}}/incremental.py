@@ -56,6 +56,8 @@ JOB_DEFAULTS: dict[str, Any] = {
     "max": None,  # the highest incrementalField value of the items this pass read past,
     "atMax": [],  # and the primary keys of those items at it
     "ascending": True,  # the new items this pass read came in the order of their values (none came lower)
+    "passStart": 0,  # the job's items when this pass started (those after it are the pass's)
+    "reread": False,  # JSON: this pass is read again from its start, its items the job has skipped (left half-done)
     "last": None,  # the value of the last new item this pass read
     "marked": [],  # [value, key] of each item of the push under way (the marker's), for a new run to fold in
     "param": "",  # the incrementalParam this pass started with
@@ -110,7 +112,8 @@ class IncrementalJob:
     def __init__(
         self, name: str, run_id: str, wait_secs: float, half_done: Callable[[ResumableRun], bool] | None = None
     ) -> None:
-        """`half_done`: the kind's say on a pass an earlier run left half-done: True to start a new one instead."""
+        """`half_done`: the kind's say on a pass an earlier run left half-done (it may move the run's position):
+        True to start a new one instead."""
         self.name, self.run_id, self._wait_secs, self._half_done = name, run_id, wait_secs, half_done
         self.new_run = True  # this run did not work on the job before (it is not a resumed one)
         self.code_may_change = False
@@ -199,6 +202,8 @@ class IncrementalJob:
         run.status_message.counted_from = job["startPushed"]
         if not self.new_run:
             await self._reconcile_delivery(run)
+            if job["reread"] and job["delivery"] is None and not run.finished and self._half_done is not None:
+                self._half_done(run)  # read again from its start: what was matched before the restart is not known
             return
         delivery = job["delivery"]
         if delivery is not None:
@@ -228,9 +233,10 @@ class IncrementalJob:
             ties = job["atMax"] if job["max"] != job["from"] else [*job["ties"], *job["atMax"]]
             job.update({"from": job["max"], "ties": sorted(set(ties))})
         job.update(max=None, atMax=[], failedBefore=job["failedPages"], failedPages=[], ascending=True, last=None)
-        job.update(marked=[], param="")
+        job.update(marked=[], param="", passStart=run.pushed, reread=False)
         job["pass"] += 1
-        run.state.update(offset=0, cursor=None, skip=0, finished=False, cursorsSeen="", pages=0, failed=0)
+        to_the_pass_start(run)
+        run.state.update(finished=False, failed=0)
 
     async def deliver(self, run: ResumableRun) -> None:
         """Push the job's items since the last successful run's delivery into this run's default dataset, exactly
@@ -307,11 +313,16 @@ class IncrementalJob:
         delivery.update(copied=delivery["copied"] + len(landed), pending=0)
 
 
+def to_the_pass_start(run: ResumableRun) -> None:
+    """Move the run's position to the start of the pass (the source read from its first page)."""
+    run.state.update(offset=0, cursor=None, skip=0, cursorsSeen="", pages=0)
+
+
 def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str, Any]:
     """The job's part of the state record, or IncrementalError naming what is wrong in it (its types, and counts
     that must fit the job's items)."""
     value = (str, int, float, type(None))
-    counts = ("pass", "startPushed", "startPages", "delivered")
+    counts = ("pass", "startPushed", "startPages", "delivered", "passStart")
     wrong = [key for key in counts if type(job[key]) is not int or job[key] < 0]
     wrong += [key for key in ("from", "max", "last") if isinstance(job[key], bool) or not isinstance(job[key], value)]
     wrong += [
@@ -321,7 +332,7 @@ def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str,
     ]
     wrong += [
         key
-        for key, kind in (("run", (str, type(None))), ("ascending", bool), ("param", str))
+        for key, kind in (("run", (str, type(None))), ("ascending", bool), ("reread", bool), ("param", str))
         if not isinstance(job[key], kind)
     ]
     if not isinstance(job["marked"], list) or not all(isinstance(m, list) and len(m) == 2 for m in job["marked"]):
@@ -339,8 +350,7 @@ def _checked_job(job: dict[str, Any], name: str, run: ResumableRun) -> dict[str,
         and isinstance(delivery.get("done"), bool)
     ):
         wrong.append("delivery")
-    if not wrong and not job["delivered"] <= run.pushed:
-        wrong.append("delivered")
+    wrong += [key for key in ("delivered", "passStart") if key not in wrong and not job[key] <= run.pushed]
     if not wrong and delivery is not None:
         start, end = delivery["from"], delivery["to"]
         if not start <= end <= run.pushed or delivery["copied"] > end - start:

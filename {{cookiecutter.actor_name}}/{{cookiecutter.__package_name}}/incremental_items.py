@@ -1,17 +1,29 @@
 """Incremental JSON jobs (incremental.py): which source items are new for a pass, the highest value read, and what a
-new run does with a pass an earlier run left half-done."""
+new run does with a pass an earlier run left half-done.
+
+A pass left half-done (a limit, a kill) is read again from its start by the next run, which skips the items the job
+already has from it: going on past the highest value read would lose the items not read yet that are below it
+(a source not served in the order of the field: 10, 50, 20, ...), and going on at an offset would lose or repeat
+those that moved in the list since (new items at the top of a newest-first source). Which items the job has is
+told by what the transform makes of them (deterministic, as the ledger requires), counted: the job's dataset holds
+the pass's items, not the source's keys.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
 
 from . import ledger
+from .incremental import to_the_pass_start
 
 if TYPE_CHECKING:
     from .resumable import ResumableRun, Transform
+
+HELD_BATCH = 1000  # items of the job's dataset read at once (a pass read again: what the job has of it)
 
 
 class NewItems:
@@ -27,6 +39,7 @@ class NewItems:
         self._ties = set(self._job["ties"] if since is not None else [])
         self._start_pushed = self._job["startPushed"]
         self._at_max = set(self._job["atMax"])
+        self._held: Counter[bytes] = Counter()  # a pass read again: what the job has of it (fingerprints), to skip
         if run.offset or run.state["cursor"] is not None:  # going on in a pass: the same list must be read
             if self._job["param"] != self._param:
                 raise ledger.StateError(
@@ -36,6 +49,23 @@ class NewItems:
                 )
         else:
             self._job["param"] = self._param
+
+    @classmethod
+    async def of(cls, run: ResumableRun, actor_input: Any) -> NewItems:
+        """The new items of the pass `run` goes on in (read again from its start: the items the job has of it)."""
+        new = cls(run, actor_input)
+        if new._job["reread"]:
+            dataset = run.dataset or await Actor.open_dataset()
+            start = new._job["passStart"]
+            while start < run.pushed:
+                batch = (await dataset.get_data(offset=start, limit=min(HELD_BATCH, run.pushed - start))).items
+                if not batch:
+                    raise ledger.StateError(
+                        "The job's dataset holds fewer items than its state record says: it was emptied or replaced."
+                    )
+                new._held.update(ledger.fingerprint(item) for item in batch)
+                start += len(batch)
+        return new
 
     def query(self) -> dict[str, str]:
         """The query parameter that asks the API for items at or after the pass's value (none in the first pass
@@ -61,7 +91,13 @@ class NewItems:
         """`transform` for the items that are new, None (dropped) for the others."""
 
         def new_items_only(item: Any) -> Any:
-            return transform(item) if self.is_new(item) else None
+            output = transform(item) if self.is_new(item) else None
+            if output is not None and self._held:
+                fingerprint = ledger.fingerprint(output)
+                if self._held[fingerprint] > 0:  # the job has it from this pass (read before it was left half-done)
+                    self._held[fingerprint] -= 1
+                    return None
+            return output
 
         return new_items_only
 
@@ -134,16 +170,23 @@ def _number(value: Any) -> float | None:
 
 
 def restart_a_half_done_pass(run: ResumableRun) -> bool:
-    """A pass an earlier run left half-done: when its new items came in the order of their values, start a new one
-    from the highest value read (the landed items of the last push counted in), not from an offset into a list
-    that has changed since. Otherwise it goes on at its offset, with a warning."""
-    if run.state["incremental"]["ascending"]:
-        _fold_in_the_landed(run)
-        return True
-    Actor.log.warning(
-        "The source does not serve its items in the order of their incrementalField values: this run goes on at the "
-        "offset the last one reached, and items that moved in the list since may be missed. Sort the source by that "
-        "field, ascending, if the API can."
+    """A pass an earlier run left half-done (or this run, before its restart, while reading it again): read it
+    again from its start, the landed items of the last push counted in; NewItems skips the items the job has of
+    it. Never a new pass: the items not read yet may be anywhere in the order of the values."""
+    job = run.state["incremental"]
+    if not job["ascending"] and not job["reread"]:
+        Actor.log.warning(
+            "The source does not serve its items in the order of their incrementalField values: this run goes on at "
+            "the offset the last one reached, and items that moved in the list since may be missed. Sort the source "
+            "by that field, ascending, if the API can."
+        )
+        return False
+    _fold_in_the_landed(run)
+    to_the_pass_start(run)
+    job.update(reread=True, ascending=True, last=None, param="")
+    Actor.log.info(
+        f"Pass {job['pass']} was left half-done: this run reads it again from its start and skips the "
+        f"{run.pushed - job['passStart']} items the job has of it (compared as transform makes them)."
     )
     return False
 

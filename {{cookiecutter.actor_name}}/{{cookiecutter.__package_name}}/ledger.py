@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -143,6 +144,11 @@ def same_item(pushed: Any, stored: Any) -> bool:
     beyond 2**53 come back rounded to the nearest double, so numbers are compared as a double would hold them
     (and as canonical JSON, in which a NaN equals itself)."""
     return _canonical(as_stored(pushed)) == _canonical(stored)
+
+
+def fingerprint(item: Any) -> bytes:
+    """A digest of `item` as same_item compares it: equal for an item pushed and the same item read back."""
+    return hashlib.blake2b(_canonical(as_stored(item)).encode(), digest_size=16).digest()
 
 
 def _canonical(value: Any) -> str:

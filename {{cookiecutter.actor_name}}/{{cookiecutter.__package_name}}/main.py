@@ -58,7 +58,7 @@ async def main() -> None:
             if actor_input.parallel_runs > 1:
                 await coordinate(run, actor_input, ChunkMerge)
             elif part is None:
-                await walk(run, actor_input, new=NewItems(run, actor_input) if job else None)
+                await walk(run, actor_input, new=await NewItems.of(run, actor_input) if job else None)
             elif await take_part(run, part):  # a worker: its stripe (unless another run has its part)
                 await walk(run, actor_input, Stripe.of(part, actor_input))
 

@@ -274,3 +274,21 @@ def test_a_pass_left_half_done_in_a_source_not_sorted_by_the_field_loses_nothing
     assert [len(items) for _ended, items in schedule.runs] == [2, 2, 1, 0]
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
     assert versions(schedule.job_items()) == versions(transformed(everything))
+
+
+def test_a_newest_first_source_cut_by_max_items_delivers_each_item_once(storage: Storage) -> None:
+    """A source served newest first (by `updated`, descending), runs cut by maxItems 3, one item added between
+    runs: the new item comes first and pushes the list down under the half-done pass's offset (before, the item
+    at the offset was delivered a second time by the next run)."""
+    with ChangingSource(order="newest") as source:
+        everything = [source.add(updated=value)[0] for value in range(1, 11)]
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, maxItems=3))
+        for value in range(11, 16):
+            assert schedule.run().returncode == 0
+            everything += source.add(updated=value)
+        schedule.input = {**schedule.input, "maxItems": 0}
+        assert schedule.run().returncode == 0
+        assert schedule.run().returncode == 0
+    assert schedule.runs[-1][1] == []
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+    assert versions(schedule.job_items()) == versions(transformed(everything))

@@ -174,13 +174,6 @@ def restart_a_half_done_pass(run: ResumableRun) -> bool:
     again from its start, the landed items of the last push counted in; NewItems skips the items the job has of
     it. Never a new pass: the items not read yet may be anywhere in the order of the values."""
     job = run.state["incremental"]
-    if not job["ascending"] and not job["reread"]:
-        Actor.log.warning(
-            "The source does not serve its items in the order of their incrementalField values: this run goes on at "
-            "the offset the last one reached, and items that moved in the list since may be missed. Sort the source "
-            "by that field, ascending, if the API can."
-        )
-        return False
     _fold_in_the_landed(run)
     to_the_pass_start(run)
     job.update(reread=True, ascending=True, last=None, param="")

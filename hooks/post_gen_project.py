@@ -34,6 +34,7 @@ JSON_API_FILES = [
     "tests/test_parts.py",
     "tests/test_redirects.py",
     "tests/odd_values.py",
+    "tests/campaign_json.py",
 ]
 CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
@@ -44,6 +45,7 @@ CRAWL_FILES = [  # what both crawler kinds use
     "tests/campaign_routes.py",
     "tests/listing_routes.py",
     "tests/redirect_routes.py",
+    "tests/campaign_crawl.py",
 ]
 WEBSITE_FILES = [
     "{package}/main_website.py",
@@ -54,6 +56,7 @@ WEBSITE_FILES = [
     "tests/chain_routes.py",
     "tests/test_incremental_crawl.py",
     "tests/listing_items_routes.py",
+    "tests/home_link_routes.py",
 ]
 BROWSER_FILES = [
     "{package}/main_browser.py",
@@ -81,6 +84,7 @@ NOT_IN_CUSTOM = [
     "tests/test_scale_out.py",
     "tests/test_campaign.py",
     "tests/campaign.py",
+    "tests/campaign_grounds.py",
     "tests/rehearse.py",
     "tests/test_rehearse.py",
 ]

@@ -11,9 +11,15 @@ and a fault schedule: kill -9 at random instants and in the middle of a push (of
 migrations, aborts and resurrections of the run and of its workers, storage calls refused or answered late,
 pushes whose answer is lost, queue locks that expire early.
 
-The checks: the run ends before a deadline; every item is in the dataset exactly once (and in source order,
-the JSON kind), as the source gave it (modulo the transform); a run that says "Done" (or exits 0 at the end)
-has done the work; no worker is left running. A failure names its seed and the command that replays it:
+Besides, a seed may draw a scenario of one ground (GROUNDS, campaign_grounds.py): incremental schedules (runs killed
+for good, overlapping, paused between their release of the job and their exit, on another host; sources in
+ascending, descending or no order, RFC 3339 timestamps), API shapes (null cursors, `errors` lists, secrets echoed,
+settings changed between restarts), redirects of every kind, incremental crawls, scale-out's failures.
+
+The checks: the run ends (a hang is judged by progress, not by the clock: see Progress); every item is in the
+dataset exactly once (and in source order, the JSON kind), as the source gave it (modulo the transform); a run that
+says "Done" (or exits 0 at the end) has done the work; no worker is left running. A failure names its seed and the
+command that replays it:
 
     python tests/rehearse.py --campaign 1 --seed 1234
 
@@ -36,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import ROUTES_VARIABLE, TRANSFORM_VARIABLE, PaginatedSource, Storage, package_name
+from harness import ROUTES_VARIABLE, STATE_KEY, TRANSFORM_VARIABLE, PaginatedSource, Storage, package_name
 from platform_standin import PlatformStandIn, PlatformWays
 from rehearse import is_browser, is_crawler
 
@@ -44,6 +50,11 @@ KIND = "browser" if is_browser() else "website" if is_crawler() else "json"
 SCENARIO_VARIABLE = "CAMPAIGN_SOURCE"  # the JSON kind: what the campaign's transform drops and adds (JSON)
 WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CHECK_SECS": "0.5"}
 ODD_NAMES = ("#chunk", "#page", "#of", "", "a.b", "$x", "ü")
+# A hang is no progress at all for STALL_SECS (see Progress); a scenario still going after CAP_SECS (small ones; three
+# times that for the others) is stopped too. Both far above a normal scenario (10-60 s), even on a loaded machine.
+STALL_SECS = 150.0
+UNREADABLE = (OSError, ValueError)  # a record being replaced as it is read
+CAP_SECS = 900.0
 ACTIONS = ("kill", "migrate", "abort", "kill worker", "migrate worker", "abort worker")
 # What a campaign may leave out (--campaign-spare), for an Actor that does not meet it, or to look past a known break.
 SPARABLE = {
@@ -128,6 +139,7 @@ class Scenario:
     faults: list[tuple[float, str]] = field(default_factory=list)  # (seconds after the last event, action)
     ways: dict[str, Any] = field(default_factory=dict)  # PlatformWays fields
     spare: list[str] = field(default_factory=list)  # what the campaign leaves out (SPARABLE)
+    ground: str = "faults"  # the ground of the scenario (GROUNDS); "faults": the scenario above
 
     def describe(self) -> str:
         return json.dumps({key: value for key, value in asdict(self).items() if key != "seed"}, default=str)
@@ -206,6 +218,38 @@ def draw(seed: int, *, small: bool = False, spare: frozenset[str] = frozenset())
     return scenario
 
 
+# The grounds a seed chooses from, in turn (seed % their number: any run of as many seeds as there are grounds covers
+# each once): "faults" draws the scenario above, the others one of campaign_grounds.py's.
+GROUNDS = {
+    "json": ("faults", "api", "schedule", "scale-out"),
+    "website": ("faults", "redirects", "incremental", "scale-out"),
+    "browser": ("faults", "redirects"),
+}[KIND]
+
+
+def ground_of(seed: int) -> str:
+    return GROUNDS[seed % len(GROUNDS)]
+
+
+def play_ground(name: str, seed: int, root: Path) -> Any:
+    """Play the scenario of ground `name` drawn from `seed` (a campaign_grounds.Ground)."""
+    if KIND == "json":
+        import campaign_json  # noqa: PLC0415 - the JSON kind's own
+
+        return {
+            "api": campaign_json.api_ground,
+            "schedule": campaign_json.schedule_ground,
+            "scale-out": campaign_json.scale_out_ground,
+        }[name](seed, root)
+    import campaign_crawl  # noqa: PLC0415 - the crawlers' own
+
+    return {
+        "redirects": campaign_crawl.redirects_ground,
+        "incremental": campaign_crawl.incremental_ground,
+        "scale-out": campaign_crawl.scale_out_ground,
+    }[name](seed, root)
+
+
 # --- playing a scenario ------------------------------------------------------------------------------------
 
 
@@ -225,7 +269,9 @@ class Outcome:
 
     def report(self) -> str:
         head = f"scenario {self.scenario.seed}: " + ("ok" if not self.problems else "FAILED")
-        lines = [f"{head} ({self.secs:.0f} s, {KIND}, parallelRuns {self.scenario.parallel_runs})"]
+        ground = self.scenario.ground
+        what = f"parallelRuns {self.scenario.parallel_runs}" if ground == "faults" else f"ground {ground}"
+        lines = [f"{head} ({self.secs:.0f} s, {KIND}, {what})"]
         if self.problems:
             lines += [f"  problem: {problem}" for problem in self.problems]
             lines += [f"  scenario: {self.scenario.describe()}", f"  events: {'; '.join(self.log)}"]
@@ -247,6 +293,7 @@ class Play:
         self.stops = 0  # exits 0 without Done
         self.messages_before = 0  # status messages set before the current start
         self.worker_kills: Counter[str] = Counter()  # at most 2 a worker: a worker failing 4 times fails the job
+        self.progress: Progress  # set once the stand-in is up
 
     async def start(self, platform: PlatformStandIn, *, resurrect: bool) -> None:
         """Start the run again: after a kill or a migration as it was; resurrected, with the next Start's
@@ -324,8 +371,8 @@ class Play:
             await platform.migrate(restart=False)
         else:
             await platform.send("aborting")
-            if not await _until(lambda: platform.process.poll() is not None, 30):
-                self.problems.append("an aborted run did not end within 30 s")
+            if hang := await self.progress.until(lambda: platform.process.poll() is not None):
+                self.problems.append(f"an aborted run did not end: it {hang}")
                 return True
         platform.reap()
         return await self.next_after_exit(platform, migrating=action == "migrate")
@@ -343,13 +390,15 @@ def charged(charged_items: int, max_items: int) -> dict[str, str]:
     }
 
 
-async def play(game: Play, deadline: float) -> None:
-    """Run the scenario on the stand-in: the schedule, then restarts until the run is done, or the deadline."""
+async def play(game: Play, cap_secs: float) -> None:
+    """Run the scenario on the stand-in: the schedule, then restarts until the run is done. A run that makes no
+    progress for STALL_SECS hangs; one still going after `cap_secs` in all (far above a normal run) too."""
     scenario = game.scenario
     ways = PlatformWays(**scenario.ways, chance=random.Random(scenario.seed))
     ways.lost_push_responses = set(ways.lost_push_responses)
-    ends_by = time.monotonic() + deadline
     async with PlatformStandIn(game.storage, env=WAITS, ways=ways, abort_grace_secs=5) as platform:
+        progress = Progress(game.storage.root.parent, platform, cap_secs)
+        game.progress = progress
         await game.start(platform, resurrect=True)
         over = False
         for delay, action in scenario.faults:
@@ -361,16 +410,90 @@ async def play(game: Play, deadline: float) -> None:
             else:
                 over = await game.disrupt(platform, action)
         while not over:
-            if not await _until(lambda: platform.process.poll() is not None, ends_by - time.monotonic()):
-                game.problems.append(f"the run did not end within the deadline ({deadline:.0f} s): a hang")
+            if hang := await progress.until(lambda: platform.process.poll() is not None):
+                game.problems.append(f"the run {hang}: a hang")
                 game.log.append(f"status: {(platform.status_messages() or [(0, '', 0)])[-1][1][:200]!r}")
                 break
             platform.reap()
             over = await game.next_after_exit(platform)
-        await _until(lambda: not platform.running_runs(), 15)
-        if left := platform.running_runs():
-            game.problems.append(f"workers left running at the end: {left}")
+        if await progress.until(lambda: not platform.running_runs()):
+            game.problems.append(f"workers left running at the end: {platform.running_runs()}")
         game.log.append(f"workers' exits: {[other.exit_codes for other in platform.others.values()]}")
+
+
+class Progress:
+    """Whether the runs of a scenario still get on: new items in any dataset, requests handled, a state record
+    rewritten, a new status message, or a log line of a new shape (digits aside: a crawler's periodic statistics
+    are not progress). A slow run on a loaded machine is not a hang; a run with none of these for STALL_SECS is."""
+
+    def __init__(
+        self, root: Path, platform: PlatformStandIn | None, cap_secs: float, stall_secs: float = STALL_SECS
+    ) -> None:
+        self.root, self.platform, self.stall_secs = root, platform, stall_secs
+        self.ends_by = time.monotonic() + cap_secs
+        self.cap_secs = cap_secs
+        self._log_offsets: dict[Path, int] = {}
+        self._shapes: set[str] = set()
+        self._marks: Any = None
+        self.last_moved = time.monotonic()
+
+    def moved(self) -> bool:
+        """Whether anything moved since the last look (and remember when it last did)."""
+        marks = self._marks_now()
+        new_lines = self._new_log_shapes()
+        if marks != self._marks or new_lines:
+            self._marks, self.last_moved = marks, time.monotonic()
+            return True
+        return False
+
+    def _marks_now(self) -> tuple[Any, ...]:
+        marks: list[Any] = []
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name in {"__metadata__.json", STATE_KEY}:
+                    path = Path(folder) / name
+                    try:
+                        text = path.read_text()
+                        record = json.loads(text) if name != STATE_KEY else hash(text)
+                    except UNREADABLE:
+                        continue  # being replaced right now: the next look reads it
+                    if isinstance(record, dict):  # counts only: access times change on every open
+                        record = [record.get(key) for key in ("item_count", "handled_request_count")]
+                    marks.append((folder, name, str(record)))
+        if self.platform:
+            marks.append(len({message for _at, message, _terminal in self.platform.status_messages()}))
+        return tuple(sorted(marks, key=str))
+
+    def _new_log_shapes(self) -> bool:
+        new = False
+        for path in self.root.rglob("*.log"):
+            offset = self._log_offsets.get(path, 0)
+            with path.open("rb") as log:
+                log.seek(offset)
+                chunk = log.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self._log_offsets[path] = offset + len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                shape = "".join(char for char in line if not char.isdigit())
+                if shape not in self._shapes:
+                    self._shapes.add(shape)
+                    new = True
+        return new
+
+    async def until(self, condition: Any) -> str:
+        """Wait until `condition()`; '' then, else why it is judged a hang (no progress, or past the cap)."""
+        while not condition():
+            now = time.monotonic()
+            if now >= self.ends_by:
+                return f"was still going after {self.cap_secs:.0f} s in all"
+            self.moved()
+            if now - self.last_moved >= self.stall_secs:
+                return (
+                    f"made no progress for {self.stall_secs:.0f} s (no item, request, state record, status or log line)"
+                )
+            await asyncio.sleep(0.5)
+        self.moved()
+        return ""
 
 
 async def _until(condition: Any, within: float) -> bool:
@@ -444,11 +567,15 @@ def check_items(scenario: Scenario, storage: Storage, limit: int) -> str:
 def run_scenario(
     seed: int, *, small: bool = False, spare: frozenset[str] = frozenset(), root: Path | None = None
 ) -> Outcome:
-    scenario = draw(seed, small=small, spare=spare)
     root = root or Path(os.environ.get("TMPDIR", "/tmp")) / f"campaign-{package_name()}-{seed}"
     storage = Storage(root / f"{time.monotonic_ns()}" / "storage")
     storage.root.mkdir(parents=True)
     began = time.monotonic()
+    if (ground_name := ground_of(seed)) != "faults":
+        ground = play_ground(ground_name, seed, storage.root.parent)
+        scenario = Scenario(seed, small, 1, 0, shape=ground.drawn, ground=ground_name)
+        return Outcome(scenario, ground.problems, ground.log, time.monotonic() - began, storage.root)
+    scenario = draw(seed, small=small, spare=spare)
     with ExitStack() as stack:
         if KIND == "json":
             source = stack.enter_context(
@@ -468,7 +595,7 @@ def run_scenario(
             site_shape = json.dumps(site_shape)
             env = {ROUTES_VARIABLE: "campaign_routes", SITE_VARIABLE: site_shape}
         game = Play(scenario, storage, base, env)
-        asyncio.run(play(game, (60 if small else 150) + 20 * scenario.parallel_runs))
+        asyncio.run(play(game, CAP_SECS if small else 3 * CAP_SECS))
     problems = list(game.problems)
     if not problems:
         if game.done_with is None:

@@ -181,6 +181,63 @@ def test_a_merge_of_chunks_cut_by_a_limit_goes_on_where_it_was_cut_after_a_resta
     assert rest == items[2:]
 
 
+class FinishedWorkerOnDisk(WorkerDatasetOnDisk):
+    """A worker's dataset, and where the worker found the end of the source (its finished state record's offset)."""
+
+    def __init__(self, reader: WorkerDatasetOnDisk, ended_at: int) -> None:
+        super().__init__(reader.dataset)
+        self.ended_at = ended_at
+
+    async def finished_state(self) -> dict[str, Any]:
+        return {"offset": self.ended_at, "cursor": None, "skip": 0, "finished": True}
+
+
+async def chunks_merged(tmp_path: Path, stripes: list[list[Any]], ended_at: list[int]) -> list[Any]:
+    """Merge two finished workers' stripes (chunks of 3 items) as the coordinator does, until it is done."""
+    readers = await worker_datasets(tmp_path, *stripes)
+    run = coordinator()
+    run.state["job"] = {"chunkPages": 1, "pageSize": 3}
+    finished = [FinishedWorkerOnDisk(reader, at) for reader, at in zip(readers, ended_at, strict=True)]
+    merge = chunk_kind.ChunkMerge(run, 2)
+    pushed: list[Any] = []
+    for _ in range(4):
+        batch, batch_to = await merge.batch(finished, [DONE, DONE])
+        pushed += batch
+        run.state["pushed"] += len(batch)
+        merge.moved_to(batch_to)
+        if merge.done:
+            return pushed
+    raise AssertionError(f"the merge is not done after 4 polls: {pushed}")
+
+
+@needs_chunks
+def test_a_merge_of_chunks_ends_where_the_source_ends_after_a_full_chunk_of_the_other_worker(tmp_path: Path) -> None:
+    """8 items in chunks of 3: worker 0 found the end in chunk 2 (its last, short), worker 1 at the start of chunk 3
+    (after its chunk 1, full): no hole, every item once."""
+    items = [{"n": n} for n in range(8)]
+    tag = chunk_kind.tag_chunk
+    stripes = [tag(items[:3], 0) + tag(items[6:], 2), tag(items[3:6], 1)]
+    assert asyncio.run(chunks_merged(tmp_path, stripes, ended_at=[8, 9])) == items
+
+
+@needs_chunks
+def test_a_chunk_ended_early_while_a_later_chunk_has_items_fails_naming_it_and_merges_nothing_past_it(
+    tmp_path: Path,
+) -> None:
+    """Worker 1 found the end of the source at item 4, inside its chunk 1 (items 3-5: a page answered 404 once),
+    while worker 0 read chunk 2: a hole. The items before it are merged; then the merge fails naming the chunk."""
+    items = [{"n": n} for n in range(9)]
+    tag = chunk_kind.tag_chunk
+    stripes = [tag(items[:3], 0) + tag(items[6:], 2), tag(items[3:4], 1)]
+
+    async def play() -> list[Any]:
+        return await chunks_merged(tmp_path, stripes, ended_at=[9, 4])
+
+    with pytest.raises(scale_out.StateError, match=r"hole in chunk 1 \(items 3-5\): worker 1 found the end") as error:
+        asyncio.run(play())
+    assert "worker 0 read items past it (chunk 2, items 6-8). The 4 items merged" in str(error.value)
+
+
 @needs_pages
 def test_a_merge_of_pages_cut_by_a_limit_goes_on_where_it_was_cut_after_a_restart(tmp_path: Path) -> None:
     """maxRequestsPerCrawl and the charge limit leave pages out (a page whole or not at all): a run resumed with a

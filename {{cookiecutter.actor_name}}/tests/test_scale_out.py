@@ -452,3 +452,25 @@ def test_workers_stopped_by_their_coordinators_deaths_are_resurrected_without_co
         platform = merged_job(tmp_path, source, play)
     assert platform.storage.items() == expected_items(total)
     assert all(set(other.exit_codes) == {0} for other in platform.others.values())  # healthy workers, all along
+
+
+@pytest.mark.skipif(is_crawler(), reason="the JSON kind's stripes")
+def test_a_stripe_whose_source_ends_early_fails_the_job_naming_its_chunk_and_merges_nothing_past_it(
+    tmp_path: Path,
+) -> None:
+    """The page at item 100, in worker 1's first chunk (items 80-159), answers 404 once: worker 1 takes it for the
+    end of the source, while worker 0 reads on (items 160-239 and 320-399). The job must not end "Done" over the
+    hole: it fails naming the chunk, and holds the items before the hole only, each once, in order."""
+    total = 400
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        assert await platform.wait_for_exit(within=120) == 1
+        message = platform.status_messages()[-1][1]
+        assert message.startswith("The source has a hole in chunk 1 (items 80-159): worker 1 found the end"), message
+        assert "but worker 0 read items past it (chunk 2, items 160-239)" in message
+        assert "The 100 items merged are the source's start" in message
+
+    with PaginatedSource(total=total, latency_secs=0.02, faults={100: [404]}) as source:
+        platform = merged_job(tmp_path, source, play)
+    assert platform.storage.items() == expected_items(100)

@@ -228,6 +228,11 @@ class WorkerDataset:
     async def open(self) -> Any:
         return await Actor.open_dataset(id=await self.located())
 
+    async def finished_state(self) -> dict[str, Any] | None:
+        """The worker's state record once it has read its part to the end (where it found the source's end); None
+        before that, or when it is not known here."""
+        return None
+
     async def read(self, start: int, end: int | None = None, *, at_most: int | None = None) -> list[Any]:
         """The items from `start` to `end` (all of them: fewer fails), or to the dataset's end (at most `at_most`)."""
         if await self.located() is None:
@@ -254,6 +259,14 @@ class RegisteredDataset(WorkerDataset):
     def __init__(self, store: Any, worker: int, info: dict[str, Any]) -> None:
         super().__init__(None)
         self._store, self._worker, self._info = store, worker, info
+        self._finished: dict[str, Any] | None = None  # kept once read: a finished worker is never resumed
+
+    async def finished_state(self) -> dict[str, Any] | None:
+        if self._finished is None:
+            store = await Actor.open_key_value_store(id=self._info["defaultKeyValueStoreId"])
+            state = await store.get_value(ledger.STATE_KEY)
+            self._finished = state if isinstance(state, dict) and state.get("finished") else None
+        return self._finished
 
     async def located(self) -> str | None:
         if self._dataset_id is None:

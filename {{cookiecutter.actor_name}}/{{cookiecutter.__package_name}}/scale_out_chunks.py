@@ -3,7 +3,10 @@ tagged with their chunk, and the coordinator's merge of the chunks in source ord
 
 The source (offset or page numbers) is cut into chunks of `chunkPages` pages; worker w of N reads the chunks w,
 w+N, w+2N, ... (its stripe) and tags each item with its chunk. Chunks are merged in source order: chunk c is
-complete once its worker has pushed an item of a later chunk, or has succeeded (its source ended).
+complete once its worker has pushed an item of a later chunk, or has succeeded (its source ended). A worker that
+succeeded says where it found the source's end (its state record's position, in chunk e): the merge never goes past
+chunk e, and an item of a later chunk in any worker's dataset is a hole in the source (a page that answered 404 once
+and was taken for the end): the job fails naming the chunk, with the items before the hole merged, never "Done".
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ class Stripe:
         """Offset paging: the offset where the chunk of `at` ends (a page is cut there); None for page numbers."""
         return None if self.by_page_number else (self.chunk_of(at) + 1) * self.chunk_pages * self.page_size
 
+    def describe(self, chunk: int) -> str:
+        """Chunk `chunk` for people: its items (offset paging) or its pages (page numbers)."""
+        if self.by_page_number:
+            first = self.first_page + chunk * self.chunk_pages
+            return f"pages {first}-{first + self.chunk_pages - 1}"
+        size = self.chunk_pages * self.page_size
+        return f"items {chunk * size}-{(chunk + 1) * size - 1}"
+
     def onward(self, at: Position) -> Position:
         """`at` if it is in this worker's stripe, else the start of the worker's next chunk after it."""
         chunk = self.chunk_of(at)
@@ -72,13 +83,41 @@ def tag_chunk(items: list[Any], chunk: int) -> list[Any]:
 class ChunkMerge(Merge):
     """JSON kind: chunk after chunk, in source order; chunk c is worker c % N's."""
 
-    def __init__(self, run: ResumableRun, workers: int) -> None:
+    def __init__(self, run: ResumableRun, workers: int, *, first_page: int = 1, by_page_number: bool = False) -> None:
         super().__init__(run, workers)
         self.state.setdefault("chunk", 0)  # the next chunk to merge
+        self._first_page, self._by_page_number = first_page, by_page_number
 
     @classmethod
     def for_job(cls, run: ResumableRun, actor_input: Any) -> ChunkMerge:
-        return cls(run, actor_input.parallel_runs)
+        by_page_number = actor_input.pagination == "page"
+        return cls(run, actor_input.parallel_runs, first_page=actor_input.first_page, by_page_number=by_page_number)
+
+    def _stripes(self) -> Stripe:
+        """The job's chunks as its shape (fixed at its start in the state record's `job`) cuts them."""
+        job = self._run.state["job"]
+        return Stripe(0, self._workers, job["chunkPages"], job["pageSize"], self._first_page, self._by_page_number)
+
+    async def _end(self, readers: list[WorkerDataset], statuses: list[str]) -> tuple[int, int] | None:
+        """(the chunk where the source ends, the worker that found its end there), the first such chunk as the
+        finished workers tell it; None while none has finished."""
+        ends = []
+        for worker, status in enumerate(statuses):
+            state = await readers[worker].finished_state() if status == DONE else None
+            if state is not None:
+                at = Position(state["offset"], state["cursor"], state["skip"])
+                ends.append((self._stripes().chunk_of(at), worker))
+        return min(ends, default=None)
+
+    def _hole(self, end: tuple[int, int], worker: int, found: int) -> StateError:
+        chunk, ender = end
+        described, later = self._stripes().describe(chunk), self._stripes().describe(found)
+        return StateError(
+            f"The source has a hole in chunk {chunk} ({described}): worker {ender} found the end of the source there "
+            f"(a page that answered 404 or 416, or came empty), but worker {worker} read items past it (chunk {found}, "
+            f"{later}). The {self._run.state['pushed']} items merged are the source's start, in order, each once; the "
+            "rest cannot be merged in order. Run the job again once every page of the source answers."
+        )
 
     async def batch(
         self, readers: list[WorkerDataset], statuses: list[str], at_most: int | None = None
@@ -102,12 +141,18 @@ class ChunkMerge(Merge):
                     cut_short.add(worker)
             return fresh[worker]
 
+        end = await self._end(readers, statuses) if until is None else None
         batch: list[Any] = []
         while True:
             everything_read = until is None and all(status == DONE for status in statuses)
             if everything_read and not any([await items_of(w) for w in range(self._workers)]) and not cut_short:
                 self.done = True
                 break
+            if end is not None and chunk > end[0]:  # the source ends before this chunk: nothing may be found here
+                for other in range(self._workers if not batch else 0):  # (the items before the end merged first)
+                    if items := await items_of(other):
+                        raise self._hole(end, other, tag_of(items[0], other, "chunk", int))
+                break  # the merge goes no further, and is done once every worker is
             worker = chunk % self._workers
             items = await items_of(worker)
             of_chunk = 0

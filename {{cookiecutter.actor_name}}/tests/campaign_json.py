@@ -7,10 +7,10 @@
   answers one page with a 401 naming the token, and whose run is cut by maxItems inside a page, then resumed with
   maxItems raised and another pageSize. Checks: every item once in source order, the runs end Done, a failure is
   one line and the next run recovers, and no secret in any dataset, record or log.
-- `schedule`: incremental schedules, locally: two tasks whose inputs differ only in a header (two shops of one
-  API), each a job whose source serves its items in ascending, descending or no order of `updated`, written as
-  numbers or as RFC 3339 timestamps with trimmed fractions; new items between runs, maxItems cutting passes; runs
-  killed for good, overlapping, paused (SIGSTOP) between their release of the job and their exit, killed on
+- `schedule`: incremental schedules, locally: three tasks whose inputs differ only in a header (shops of one
+  API), each a job whose items the source serves in another order of `updated`: ascending, descending, or none
+  (values written as numbers or as RFC 3339 timestamps with trimmed fractions); new items between runs, maxItems
+  cutting passes; runs killed for good, overlapping, paused (SIGSTOP) between their release of the job and their exit, killed on
   another host. Checks: each task's succeeded runs together deliver every item version once.
 - `scale-out`: parallelRuns on the stand-in: a worker that fails for good (a page answering 500, no retries) and
   is resurrected once the cause is gone, the coordinator killed four times, one stripe's source ending early (a
@@ -183,16 +183,18 @@ def stamp(value: int, style: str) -> str:
 
 
 def schedule_ground(seed: int, root: Path) -> Ground:
-    from changing_source import ChangingSource  # noqa: PLC0415 - the JSON kind's own
+    from changing_source import ORDERS, ChangingSource  # noqa: PLC0415 - the JSON kind's own
     from schedule import Schedule  # noqa: PLC0415
 
     chance = random.Random(seed)
-    order = chance.choice(["field", "id", "newest"])  # ascending, unordered (values drawn in no order), descending
-    stamps = chance.choice(["numbers", "go", "python"]) if order == "id" else "numbers"
-    runs = chance.randint(3, 4)
+    # Each shop's order: ascending, none (values drawn in no order), descending; the values of the unordered one
+    # numbers or timestamps.
+    orders = dict(zip("abc", chance.sample(["field", "id", "newest"], 3), strict=True))
+    stamps = chance.choice(["numbers", "go", "python"])
+    runs = chance.randint(2, 3)
     disruptions = [chance.choice(SCHEDULE_DISRUPTIONS[: 2 if n == 0 else None]) for n in range(runs)]
     drawn = {
-        "order": order,
+        "orders": orders,
         "stamps": stamps,
         "page_size": chance.choice([2, 3, 5]),
         "waitForPreviousRunSecs": chance.choice([0, 60]),
@@ -202,20 +204,29 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         ],
     }
     ground = Ground("schedule", drawn)
-    added: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    added: dict[str, list[dict[str, Any]]] = {shop: [] for shop in orders}
     highest = 0
-    with ChangingSource(order=order, account_header=SHOP_HEADER) as source:
+
+    class ShopsSource(ChangingSource):
+        """ChangingSource serving each shop's items in the shop's own order."""
+
+        def served(self, since: int | None, account: str | None = None) -> list[dict[str, Any]]:
+            items = super().served(since, account)
+            return sorted(items, key=ORDERS[orders[account]]) if account in orders else items
+
+    with ShopsSource(order="id", account_header=SHOP_HEADER) as source:  # by id first: the values' types differ
 
         def add(shop: str, count: int) -> None:
             nonlocal highest
             values = [highest + 1 + n for n in range(count)]
-            if order == "id":
+            if orders[shop] == "id":
                 chance.shuffle(values)  # as 10, 50, 20, 30, 40: new items in no order of their values
             elif values and chance.random() < 0.5:
                 values[0] = highest  # a tie with the highest value so far
             highest = max([highest, *values])
             for value in values:
-                added[shop] += source.add(value if stamps == "numbers" else stamp(value, stamps), account=shop)
+                timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
+                added[shop] += source.add(stamp(value, stamps) if timestamp else value, account=shop)
 
         class TaskSchedule(Schedule):
             """The runs of one task; its job is the named store its first run made (two tasks share a folder)."""
@@ -230,7 +241,7 @@ def schedule_ground(seed: int, root: Path) -> Ground:
             return {p.name for p in folder.iterdir() if p.name != "default"} if folder.exists() else set()
 
         tasks = {}
-        for shop in ("a", "b"):
+        for shop in orders:
             add(shop, chance.randint(4, 8))
             # Two tasks whose inputs differ only in a header: two jobs.
             task_input = source.input_for(pageSize=drawn["page_size"], headers={SHOP_HEADER: shop})

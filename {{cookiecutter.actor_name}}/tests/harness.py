@@ -46,6 +46,7 @@ TUNABLE_WAITS = {
     "PUSH_BACKOFF_SECS": "ledger",
     "COORDINATOR_CHECK_SECS": "scale_out",
     "CLAIM_SETTLE_SECS": "incremental",
+    "LEASE_SECS": "incremental",
 }
 # A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py; a JSON
 # kind's test with a transform of its own ("module:function", the module in tests/) in place of main.transform.

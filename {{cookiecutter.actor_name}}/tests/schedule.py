@@ -29,11 +29,11 @@ class Schedule:
         self._keep(_ended(result.returncode))
         return result
 
-    def killed_run(self, chance: random.Random, within_secs: float) -> bool:
-        """A run killed with kill -9 at a random instant once it works (or let end, if it ends first)."""
-        self._prepare()
+    def killed_run(self, chance: random.Random, within_secs: float, **env: str) -> bool:
+        """A run killed with kill -9 at a random instant once it works (or let end, if it ends first). `env`: as
+        `start`'s."""
         job_items = self.job_count()
-        process = start_actor(self.storage, APIFY_PURGE_ON_START="1")
+        process = self.start(**env)
 
         def landed() -> bool:  # an item in the job's dataset or the run's own
             return self.job_count() != job_items or self.storage.item_count() != 0
@@ -41,6 +41,28 @@ class Schedule:
         killed = kill_once_working(process, landed, chance, within_secs)
         self._keep("killed" if killed else _ended(process.returncode))
         return killed
+
+    def start(self, *, log_path: Path | None = None, **env: str) -> subprocess.Popen:
+        """A scheduled run started (default storages purged at its start), for `ended` to keep once it has ended.
+        `env`: its environment, and `entry`, a test entry point to run instead of the package."""
+        self._prepare()
+        return start_actor(self.storage, log_path=log_path, **{"APIFY_PURGE_ON_START": "1", **env})
+
+    def ended(self, process: subprocess.Popen, *, killed: bool = False) -> None:
+        """Keep what a run of `start` left, once it has ended (or was `killed` with kill -9)."""
+        self._keep("killed" if killed else _ended(process.wait()))
+
+    def in_another_container(self, root: Path) -> Schedule:
+        """Runs of this job in another container: default storages of their own under `root`, the job's named
+        storages mounted there (linked to this schedule's, which must exist), kept in the same list of runs."""
+        other = Schedule(Storage(root / "storage"), self.input)
+        other.runs = self.runs
+        for kind in ("datasets", "key_value_stores", "request_queues"):
+            job = self.storage.root / kind / self.job_name()
+            if job.exists():
+                (other.storage.root / kind).mkdir(parents=True, exist_ok=True)
+                (other.storage.root / kind / job.name).symlink_to(job)
+        return other
 
     def _prepare(self) -> None:
         """Empty default storages, as each run on the platform has: a run killed before its purge on start must not

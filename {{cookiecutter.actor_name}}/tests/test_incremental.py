@@ -20,6 +20,8 @@ from harness import Storage, package_name, refusal_of, run_actor, start_actor
 from schedule import Schedule, versions
 
 JOB = "orders-job"  # datasetName of the tests that name their job
+# The Actor with a test's ways (tests/linger_at_exit.py): a host name of its own, a pause before its exit.
+ENTRY = "tests/linger_at_exit.py"
 
 
 def transformed(items: list[dict[str, Any]]) -> list[Any]:
@@ -119,13 +121,14 @@ def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> N
         (second_storage.root / "datasets" / JOB).symlink_to(storage.root / "datasets" / JOB)
         shutil.rmtree(second_storage.root / "key_value_stores" / JOB)
         (second_storage.root / "key_value_stores" / JOB).symlink_to(storage.root / "key_value_stores" / JOB)
-        state_before = (storage.root / "key_value_stores" / JOB / "OWNER").read_text()
+        owner = storage.root / "key_value_stores" / JOB / "OWNER"
+        owner_before = json.loads(owner.read_text())["runId"]  # (its lease it renews meanwhile)
         second = run_actor(second_storage, APIFY_PURGE_ON_START="1")
         assert second.returncode == 1
         (line,) = [line for line in second.stdout.splitlines() if "Another run" in line]
         assert "writing anything" in line
         assert second_storage.item_count() == 0
-        assert (storage.root / "key_value_stores" / JOB / "OWNER").read_text() == state_before
+        assert json.loads(owner.read_text())["runId"] == owner_before
         assert first.wait(timeout=120) == 0
     assert storage.items() == transformed(source.served(None))
 
@@ -292,3 +295,32 @@ def test_a_newest_first_source_cut_by_max_items_delivers_each_item_once(storage:
     assert schedule.runs[-1][1] == []
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
     assert versions(schedule.job_items()) == versions(transformed(everything))
+
+
+def test_a_run_killed_in_another_container_is_taken_over_once_its_lease_ends(storage: Storage) -> None:
+    """A run in another container (another host name, the storage mounted) is killed with kill -9 mid-work: its
+    process cannot be looked at from here, so its claim on the job holds until its lease ends (the run renews it
+    while it lives); then the next run takes the job over and hands the killed run's work over. A run that cannot
+    wait that long is refused, and told when the job is free."""
+    chance = random.Random(3305)
+    elsewhere = {"entry": ENTRY, "TEST_HOST_NAME": "another-container"}
+    with ChangingSource(latency_secs=0.3) as source:  # one page of 10 at a time: the run works for 2 s or more
+        everything = source.add(updated=1, count=60)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, prefetchPages=1, waitForPreviousRunSecs=30))
+        assert schedule.killed_run(chance, within_secs=0.1, LEASE_SECS="4", **elsewhere)
+        everything += source.add(updated=2, count=10)
+        taken_over = schedule.run()
+        assert taken_over.returncode == 0, taken_over.stdout
+        delivered, job_items = schedule.delivered_by_succeeded_runs(), schedule.job_items()
+
+        # A lease of an hour, and a run that waits for nobody: refused, with when the job is free.
+        source.add(updated=3, count=60)
+        assert schedule.killed_run(chance, within_secs=0.1, LEASE_SECS="3600", **elsewhere)
+        schedule.input = {**schedule.input, "waitForPreviousRunSecs": 0}
+        refused = schedule.run()
+    assert versions(delivered) == versions(transformed(everything))
+    assert versions(job_items) == versions(transformed(everything))
+    assert refused.returncode == 1
+    (line,) = [line for line in refused.stdout.splitlines() if "Another run" in line]
+    assert "on another-container" in line
+    assert "a later run takes the job over once its claim has lapsed, at " in line

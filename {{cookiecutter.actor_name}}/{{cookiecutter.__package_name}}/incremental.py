@@ -13,6 +13,21 @@ item once, taken together, and a run that fails delivers nothing the next succes
 Whether a run succeeded is asked of the platform; locally, where nobody keeps a run's exit status, a run has
 succeeded once its delivery has ended (its last write before it exits). Two runs of one job never work at once:
 a run waits `waitForPreviousRunSecs` for the one still running, then stops with one message, writing nothing.
+
+The claim. A run claims the job in its OWNER record (its run, host and process), and a later run waits while that
+run may still write into the job: on the platform until the run has ended (its status); locally, where nobody keeps
+a run's status, until it released the job at the end of its delivery, its process on this host ended, or its
+lease lapsed. The lease: a run renews OWNER RENEWALS_PER_LEASE times a LEASE_SECS while it lives, so a later run
+takes the job once the record has stayed the same for LEASE_SECS on its own clock (or its renewal time, another
+host's clock, lies more than LEASE_SECS and CLOCK_SKEW_SECS back): a run that died where its process cannot be
+seen (another container on the same storage) frees the job one lease after its death. In turn a run writes into
+the job only while its own last renewal is less than half a lease old, and finds OWNER still naming it before every
+save of the job's record, so before every push (the fence, `_check_still_the_owner`): a run paused past its lease
+stops at its next write, without delivering. A key-value store has no compare-and-set: a pause of more than half a
+lease falling exactly between that check and the write after it is the case left open. The request queue's unique
+keys, deduplicated atomically on the platform, would not serve better: a key once added stays (a claimant that
+died would hold the job for good), locally the file-system queue does not deduplicate across processes, and
+nothing would stop a run that lost the claim from writing.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ import os
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
@@ -45,6 +61,11 @@ RUN_ID_KEY = "INCREMENTAL_RUN_ID"  # in the run's default store: its ID (locally
 CLAIM_SETTLE_SECS = 2.0
 LOCAL_CLAIM_SETTLE_SECS = 0.2
 POLL_SECS = 1.0
+# Locally a run's claim lapses LEASE_SECS after its last renewal; it renews RENEWALS_PER_LEASE times a lease. Two
+# hosts' clocks may differ by CLOCK_SKEW_SECS when a waiting run reads the renewal time in the record.
+LEASE_SECS = 30.0
+RENEWALS_PER_LEASE = 6
+CLOCK_SKEW_SECS = 10.0
 DELIVERY_BATCH = 1000  # items copied from the job's dataset to the run's in one push
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 # The job's part of the state record (its key `incremental`).
@@ -117,6 +138,7 @@ class IncrementalJob:
         self.name, self.run_id, self._wait_secs, self._half_done = name, run_id, wait_secs, half_done
         self.new_run = True  # this run did not work on the job before (it is not a resumed one)
         self.code_may_change = False
+        self._lease: _Lease | None = None  # locally, once claimed: the claim this run renews while it lives
 
     @classmethod
     async def claim(
@@ -133,11 +155,12 @@ class IncrementalJob:
     async def _claim(self) -> None:
         store = await Actor.open_key_value_store(name=self.name)
         deadline = time.monotonic() + self._wait_secs
+        watch = _LeaseWatch()
         while (owner := await self._owner(store)) and owner.get("runId") != self.run_id:
-            if not await _still_running(owner):
+            if not await _may_still_write(owner, watch):
                 break
             if time.monotonic() >= deadline:
-                raise self._busy(owner)
+                raise self._busy(owner, watch)
             await asyncio.sleep(POLL_SECS)
         saved = await store.get_value(ledger.STATE_KEY)
         saved = saved if isinstance(saved, dict) else {}
@@ -153,11 +176,14 @@ class IncrementalJob:
                 "that succeed (do not count this run's dataset)."
             )
         # (A resumed run writes its record again: locally it is another process now.)
+        claimed_at = time.monotonic()
         await store.set_value(OWNER_KEY, _owner_record(self.run_id))
         await asyncio.sleep(CLAIM_SETTLE_SECS if Actor.is_at_home() else LOCAL_CLAIM_SETTLE_SECS)
         owner = await self._owner(store)
         if not owner or owner.get("runId") != self.run_id:
             raise self._busy(owner or {})
+        if not Actor.is_at_home():  # (on the platform the run's status tells whether it still runs)
+            self._lease = _Lease(self, claimed_at)
         await own_store.set_value(RUN_ID_KEY, self.run_id)  # this run has worked on the job
         await Actor.open_dataset()  # the run's own: locally opening it purges what an earlier run left, as on Apify
         self.new_run = job.get("run") != self.run_id
@@ -177,8 +203,15 @@ class IncrementalJob:
 
     async def _check_still_the_owner(self) -> None:
         """Raise IncrementalError if another run has claimed the job since this one did (a key-value store has no
-        compare-and-set: a run stalled between reading the owner and writing its own could have): checked again
-        before the delivery, the step whose result counts."""
+        compare-and-set: a run stalled between reading the owner and writing its own could have), or this run's
+        lease lapsed (it was paused, or its storage stalled: a later run may be taking the job over). Checked before
+        every save of the job's record, and again before the delivery, the step whose result counts."""
+        if self._lease is not None and not self._lease.held():
+            raise IncrementalError(
+                f"This run's claim on the incremental job {self.name!r} lapsed (not renewed for "
+                f"{LEASE_SECS / 2:g} s: the run was paused, or its storage stalled), so another run may take the job "
+                "over: this run stops without delivering (its dataset does not count)."
+            )
         owner = await self._owner(await Actor.open_key_value_store(name=self.name))
         if not owner or owner.get("runId") != self.run_id:
             raise IncrementalError(
@@ -186,10 +219,18 @@ class IncrementalJob:
                 "worked on it: this run stops without delivering (its dataset does not count)."
             )
 
-    def _busy(self, owner: dict[str, Any]) -> IncrementalError:
+    def _busy(self, owner: dict[str, Any], watch: _LeaseWatch | None = None) -> IncrementalError:
+        where = lapse = ""
+        if watch is not None and not Actor.is_at_home():  # (on the platform it ends as its status says)
+            where = f" on {owner['host']}" if isinstance(owner.get("host"), str) else ""
+            lapses_at = datetime.fromtimestamp(time.time() + max(0.0, watch.lapses_in(owner)), UTC)
+            lapse = (
+                " It renews its claim while it lives: if it has died, a later run takes the job over once its claim "
+                f"has lapsed, at {lapses_at:%Y-%m-%d %H:%M:%S} UTC."
+            )
         return IncrementalError(
-            f"Another run ({owner.get('runId')}) is working on the incremental job {self.name!r} "
-            f"(waited {self._wait_secs} s, waitForPreviousRunSecs): this run stops without writing anything. "
+            f"Another run ({owner.get('runId')}){where} is working on the incremental job {self.name!r} "
+            f"(waited {self._wait_secs} s, waitForPreviousRunSecs): this run stops without writing anything.{lapse} "
             "Schedule the runs further apart, or raise waitForPreviousRunSecs."
         )
 
@@ -274,6 +315,8 @@ class IncrementalJob:
             delivery["done"] = True
         await run.persist()
         if delivery["done"]:  # the job is free for the next run, wherever it runs (its last write but the exit's)
+            if self._lease is not None:
+                self._lease.end()  # (a renewal would take the release back)
             store = await Actor.open_key_value_store(name=self.name)
             await store.set_value(OWNER_KEY, {**_owner_record(self.run_id), "released": True})
         new = delivery["to"] - job["startPushed"]
@@ -373,28 +416,96 @@ async def _this_run_id() -> str:
 
 
 def _owner_record(run_id: str) -> dict[str, Any]:
-    return {"runId": run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())}
+    """OWNER as this run writes it when it claims the job and renews its claim (`renewedAt`: this host's clock)."""
+    pid = os.getpid()
+    host = socket.gethostname()
+    return {"runId": run_id, "host": host, "pid": pid, "started": _started(pid)} | {
+        "renewedAt": time.time(),
+        "leaseSecs": LEASE_SECS,
+    }
 
 
-async def _still_running(owner: dict[str, Any]) -> bool:
-    """Whether the run in the owner record may still write to the job: on the platform its status says (a run that
+class _Lease:
+    """This run's claim on the job, locally: renewed in OWNER while the run lives, until the run releases the job or
+    finds it lost (another run's record there)."""
+
+    def __init__(self, job: IncrementalJob, claimed_at: float) -> None:
+        self._job = job
+        self._renewed_at = claimed_at  # when the claim's last renewal was written (just before), on this run's clock
+        self._renewing = asyncio.create_task(self._renew_while_held())
+
+    def held(self) -> bool:
+        """Whether this run may still write into the job: its last renewal is less than half a lease old (a later
+        run takes the job over only a whole lease after it)."""
+        return time.monotonic() - self._renewed_at < LEASE_SECS / 2
+
+    def end(self) -> None:
+        self._renewing.cancel()
+
+    async def _renew_while_held(self) -> None:
+        store = await Actor.open_key_value_store(name=self._job.name)
+        while True:
+            await asyncio.sleep(LEASE_SECS / RENEWALS_PER_LEASE)
+            try:
+                owner = await store.get_value(OWNER_KEY)
+                if not isinstance(owner, dict) or owner.get("runId") != self._job.run_id or not self.held():
+                    return  # lost, or lapsed meanwhile: the fence stops the run at its next write
+                renewing_at = time.monotonic()
+                await store.set_value(OWNER_KEY, _owner_record(self._job.run_id))
+                self._renewed_at = renewing_at
+            except Exception as error:  # tried again at the next renewal (the fence stops the run if it lapses)
+                Actor.log.warning(f"Could not renew the claim on the incremental job {self._job.name!r}: {error}")
+
+
+class _LeaseWatch:
+    """A waiting run's view of the lease of the run in OWNER: it lapses once the record has stayed the same for its
+    lease on this run's clock, or once its renewal time (the other host's clock) lies more than the lease and
+    CLOCK_SKEW_SECS back."""
+
+    def __init__(self) -> None:
+        self._seen: str | None = None
+        self._since = 0.0
+
+    def lapses_in(self, owner: dict[str, Any]) -> float:
+        """Seconds until the lease of the run in `owner` lapses (none left: it has)."""
+        seen = json.dumps(owner, sort_keys=True)
+        if seen != self._seen:
+            self._seen, self._since = seen, time.monotonic()
+        lease = owner.get("leaseSecs")
+        if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease <= 86400:
+            lease = LEASE_SECS  # a record of an older version, or a bad one
+        left = lease - (time.monotonic() - self._since)
+        renewed_at = owner.get("renewedAt")
+        if isinstance(renewed_at, int | float) and not isinstance(renewed_at, bool):
+            left = min(left, renewed_at + lease + CLOCK_SKEW_SECS - time.time())
+        return left
+
+
+async def _may_still_write(owner: dict[str, Any], watch: _LeaseWatch) -> bool:
+    """Whether the run in the owner record may still write into the job. On the platform its status says (a run that
     released the job after its delivery has not succeeded until it exits 0: the next run waits to know whether to
-    deliver its items again); locally its process (on this machine, the same process: its start time, where the
-    system tells it), unless it released the job (locally a run has succeeded once its delivery ended)."""
+    deliver its items again). Locally not if it released the job (locally a run has succeeded once its delivery
+    ended), nor if its process on this host ended (the same process: its start time, where the system tells it),
+    nor once its lease lapsed (it died where its process cannot be seen, or was paused: it then stops itself)."""
     if Actor.is_at_home():
         return await _status_of(str(owner.get("runId"))) not in ENDED
     if owner.get("released"):
         return False
     pid = owner.get("pid")
-    if owner.get("host") != socket.gethostname() or not isinstance(pid, int):
-        return True  # another machine's run on this storage: cannot tell, so it may
+    if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _lives(pid, owner.get("started")):
+        return False
+    return watch.lapses_in(owner) > 0
+
+
+def _lives(pid: int, started: Any) -> bool:
+    """Whether the process `pid` of this host that started at `started` still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return _started(pid) == owner.get("started")
+    return _started(pid) == started
 
 
 def _started(pid: int) -> int | None:

@@ -10,8 +10,8 @@
 - `schedule`: incremental schedules, locally: three tasks whose inputs differ only in a header (shops of one
   API), each a job whose items the source serves in another order of `updated`: ascending, descending, or none
   (values written as numbers or as RFC 3339 timestamps with trimmed fractions); new items between runs, maxItems
-  cutting passes; runs killed for good, overlapping, paused (SIGSTOP) between their release of the job and their exit, killed on
-  another host. Checks: each task's succeeded runs together deliver every item version once.
+  cutting passes; runs killed for good, overlapping, paused (SIGSTOP) between their release of the job and their
+  exit, killed on another host. Checks: each task's succeeded runs together deliver every item version once.
 - `scale-out`: parallelRuns on the stand-in: a worker that fails for good (a page answering 500, no retries) and
   is resurrected once the cause is gone, the coordinator killed four times, one stripe's source ending early (a
   404 inside it, once). Checks: never "Done" over holes; a failed job fails with one line naming it and its

@@ -6,7 +6,8 @@ names, which the crawler must not follow. Faults make chosen pages answer 429 or
 optionally pages also link to old addresses that redirect (301) to the pages, and page 0 to missing pages (404).
 Guarded pages answer 403 to a request without the header PASS; the script of some pages rewrites their URL in the
 address bar while they load (history.replaceState, as single-page apps do with tracking parameters). With a
-`listing`, the home page / links to the listing /list, which links to every page, and every page links back to it;
+`listing`, the home page / links to the listing /list, which links to every page, and every page links back to it
+and to the home page (a Home link, as nearly every site has);
 pages may be added (`pages` raised) while the site runs, as on a site that grows between scheduled runs.
 """
 
@@ -49,7 +50,7 @@ class LocalSite(LocalServer):
         if self.redirects and page + 1 < self.pages:
             anchors += f'<a href="/old/{page + 1}">old address of {page + 1}</a> '
         if self.listing:
-            anchors += '<a href="/list">all pages</a> '
+            anchors += '<a href="/list">all pages</a> <a href="/">home</a> '
         if page == 0:
             anchors += "".join(f'<a href="/missing/{n}">gone</a> ' for n in range(self.broken_links))
         elsewhere = f'<a href="http://localhost:{self.port}/page/{page}">same page, other host name</a>'
@@ -67,7 +68,7 @@ class LocalSite(LocalServer):
     def _listing_html(self, path: str) -> str:
         if path == "/":
             return '<html><head><title>Home</title></head><body><a href="/list">all pages</a></body></html>'
-        anchors = "".join(f'<a href="/page/{n}">page {n}</a> ' for n in range(self.pages))
+        anchors = "".join(f'<a href="/page/{n}">page {n}</a> ' for n in range(self.pages)) + '<a href="/">home</a>'
         return f"<html><head><title>All pages</title></head><body>{anchors}</body></html>"
 
     def _answer(self, path: str) -> tuple[int, str]:

@@ -5,14 +5,18 @@ pages' items; runs killed for good hand their pages over to the next run that su
 
 from __future__ import annotations
 
+import importlib
 import random
 import signal
 from collections import Counter
 
+import home_link_routes
 import listing_items_routes
 import listing_routes
 import pytest
-from harness import ROUTES_VARIABLE, Storage
+import site_routes
+from crawlee import Request
+from harness import ROUTES_VARIABLE, Storage, package_name
 from local_site import LocalSite, sort_items
 from schedule import Schedule
 
@@ -153,3 +157,50 @@ def test_a_new_version_is_kept_once_its_items_have_landed(storage: Storage, monk
         [],
     ]
     assert sort_items(schedule.job_items()) == expected(site, range(4), [3, 4], home=True)
+
+
+def test_a_home_link_to_the_start_url_and_an_unlabelled_link_to_a_listing_load_nothing_twice(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page links back to the start URL (a Home link) and to the listing, unlabelled: a run saves each page once,
+    as a plain crawl does (the start URL and the listing are loaded once a pass, under the pass's key), and the next
+    run loads again only those two and the new pages, delivering the listing's new version and the new pages."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "home_link_routes")
+    with LocalSite(pages=6, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site))
+        assert schedule.run().returncode == 0
+        assert sort_items(schedule.runs[-1][1]) == home_link_routes.expected_items(site, range(6), [6], home=True)
+        assert set(site.visits.values()) == {1}
+
+        site.pages, before = 8, Counter(site.visits)
+        assert schedule.run().returncode == 0
+        assert sort_items(schedule.runs[-1][1]) == home_link_routes.expected_items(site, [6, 7], [8])
+        assert visits_since(site, before) == Counter({"/": 1, "/list": 1, 6: 1, 7: 1})
+
+
+def test_the_generated_routes_save_the_start_page_once_although_pages_link_back_to_it(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the generated routes.py (site_routes.py) every link is followed unlabelled, the Home link back to the start
+    URL too: the start page is saved once, as in a plain crawl."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "site_routes")
+    with LocalSite(pages=5, listing=True) as site:
+        schedule = Schedule(storage, incremental_input(site, revisitLabels=[]))
+        assert schedule.run().returncode == 0
+    home_and_listing = [{"url": site.home, "title": "Home"}, {"url": f"{site.home}list", "title": "All pages"}]
+    assert sort_items(schedule.runs[-1][1]) == sort_items(site_routes.expected_items(site) + home_and_listing)
+    assert set(site.visits.values()) == {1}
+
+
+def test_links_added_as_text_to_a_page_loaded_again_get_the_passs_key() -> None:
+    """A handler may add a Home link as text, relative or absolute (context.add_requests(["/"])): it is the start
+    page's request of the pass, as a link enqueued from the page is."""
+    crawling = importlib.import_module(f"{package_name()}.crawling")
+    revisits = importlib.import_module(f"{package_name()}.incremental_pages").Revisits(2, frozenset({"LIST"}), 0)
+    home = "http://127.0.0.1:8000/"
+    home_key = Request.from_url(home).unique_key
+    revisits.pages.add(home_key)
+    calls = [{"requests": ["/", home, "/page/1", Request.from_url(f"{home}list", label="LIST")]}]
+    added = crawling._with_keys_of_the_page(calls, "page", revisits, base_url=f"{home}page/3")
+    keys = [request.unique_key for call in added for request in call["requests"]]
+    assert keys == [f"revisit-2|{home_key}"] * 2 + [f"{home}page/1", f"revisit-2|{home}list"]

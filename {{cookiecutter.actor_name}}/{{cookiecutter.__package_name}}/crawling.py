@@ -47,6 +47,7 @@ from apify import Actor
 from crawlee import ConcurrencySettings, Request
 from crawlee import _request as crawlee_request
 from crawlee._utils.crypto import crypto_random_object_id
+from crawlee._utils.urls import convert_to_absolute_url, is_url_absolute
 
 from . import ledger
 from .incremental_pages import REVISIT_KEY
@@ -123,6 +124,7 @@ async def crawl(
 
     starts = [Request.from_url(url) for url in crawl_input.urls]
     if revisits is not None:
+        revisits.pages.update(start.unique_key for start in starts)
         starts = [start.model_copy(update={"unique_key": revisits.key(start.unique_key)}) for start in starts]
         starts += await revisits.failed_before_again(queue)
     stopper = asyncio.create_task(stop_when_asked())
@@ -141,6 +143,7 @@ async def crawl(
 class _Waiting:
     key: str
     items: list[Any]
+    loaded_again: bool = False  # an incremental crawl's page loaded in each pass (its version is kept)
     saved: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -204,14 +207,15 @@ class RequestCommits(GroupCommits):
         if self.revisits is not None:
             self._run.state["incremental"]["failedPages"].append(key)
 
-    async def commit(self, key: str, items: list[Any]) -> bool:
+    async def commit(self, key: str, items: list[Any], *, loaded_again: bool = False) -> bool:
         """Save the items of the page of request `key`, exactly once; return whether the page is saved (now or
-        before), or False when it must be given back to the queue as it was (the run is stopping)."""
+        before), or False when it must be given back to the queue as it was (the run is stopping). `loaded_again`:
+        a page an incremental crawl loads in each pass, saved only when its items differ from its last version."""
         if self._run.stopping or self.error is not None:
             return False
         if key in self._run.state["unmarked"]:
             return True  # landed before a crash, or before a mark that failed: nothing to push
-        waiting = _Waiting(key, items)
+        waiting = _Waiting(key, items, loaded_again)
         self.hand_over(waiting)
         # Shielded: a handler task cancelled now (a timeout, the crawler stopping) leaves the commit running.
         return await asyncio.shield(waiting.saved)
@@ -249,7 +253,7 @@ class RequestCommits(GroupCommits):
             skipped = state["partial"].get(waiting.key, 0)  # counted in `pushed` already
             if waiting.key == run.landed.request:
                 run.landed.skip(items, f"page of {waiting.key!r}")  # still at hand: check they are the same
-            if versions is not None and (page := _revisited_page(waiting.key)) is not None:
+            if versions is not None and waiting.loaded_again and (page := _revisited_page(waiting.key)) is not None:
                 version = _version_of(items)
                 if versions.get(page) == version and not skipped and waiting.key != run.landed.request:
                     chosen.append((waiting, 0, []))  # as it was when last saved: saved again, delivering nothing
@@ -335,10 +339,14 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             request handled; or give the request back unsaved (the run is stopping)."""
             request = context.request
             try:
-                if not await commits.commit(request.unique_key, items):
+                loaded_again = commits.revisits is not None and commits.revisits.loads_again(request)
+                if not await commits.commit(request.unique_key, items, loaded_again=loaded_again):
                     await self._give_back(request)
                     return
-                calls = _with_keys_of_the_page(result.add_requests_calls, request.unique_key, commits.revisits)
+                base_url = request.loaded_url or request.url  # what relative URLs are relative to, as in crawlee
+                calls = _with_keys_of_the_page(
+                    result.add_requests_calls, request.unique_key, commits.revisits, base_url
+                )
                 for call in calls:
                     await self._add_requests(context, **call)
                 await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)
@@ -387,12 +395,15 @@ def _version_of(items: list[Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:VERSION_LENGTH]
 
 
-def _with_keys_of_the_page(calls: list[Any], page_key: str, revisits: Revisits | None = None) -> Iterator[Any]:
+def _with_keys_of_the_page(
+    calls: list[Any], page_key: str, revisits: Revisits | None = None, base_url: str = ""
+) -> Iterator[Any]:
     """A handler's add_requests calls, with the random ID crawlee drew for each always_enqueue request's key made of
     the key of the page that adds it, the request's own key and how many requests with that own key the handler
     added before: the same every time the handler runs on that page, in whatever order it adds them (a set's order
     changes between processes). One request added twice keeps one key, as crawlee would. In an incremental crawl,
-    requests with a label to revisit get the pass's key."""
+    the requests of pages loaded again in each pass get the pass's key (URLs added as text are made requests first,
+    as crawlee makes them, against `base_url`: where the page was loaded from)."""
     times: Counter[str] = Counter()
     made: dict[str, str] = {}  # drawn key -> the key made of it
     for call in calls:
@@ -406,10 +417,17 @@ def _with_keys_of_the_page(calls: list[Any], page_key: str, revisits: Revisits |
                     head = hashlib.sha256(f"{page_key}\n{own_key}\n{times[own_key]}".encode()).hexdigest()[:17]
                     made[drawn] = f"{_checked(head, MADE)}|{own_key}"
                 request = request.model_copy(update={"unique_key": made[drawn]})  # noqa: PLW2901
+            if revisits is not None and isinstance(request, str):
+                request = _request_of(request, call.get("base_url") or base_url)  # noqa: PLW2901
             if revisits is not None and isinstance(request, Request):
                 request = revisits.of(request)  # noqa: PLW2901
             requests.append(request)
         yield {**call, "requests": requests}
+
+
+def _request_of(url: str, base_url: str) -> Request:
+    """The request crawlee makes of a URL a handler adds as text."""
+    return Request.from_url(url if is_url_absolute(url) else convert_to_absolute_url(base_url, url))
 
 
 def _checked(head: str, maker: str) -> str:

@@ -474,3 +474,33 @@ def test_a_stripe_whose_source_ends_early_fails_the_job_naming_its_chunk_and_mer
     with PaginatedSource(total=total, latency_secs=0.02, faults={100: [404]}) as source:
         platform = merged_job(tmp_path, source, play)
     assert platform.storage.items() == expected_items(100)
+
+
+def test_a_restart_with_another_parallel_runs_is_refused_with_one_message_and_writes_nothing(tmp_path: Path) -> None:
+    """A job's number of parallel runs is fixed at its start, as its shape is: the coordinator of 2, killed as it
+    starts its first worker, restarted with parallelRuns 3 or 1 (one run would push the merged items again), fails
+    with one message and writes nothing."""
+    storage = Storage(tmp_path / "storage")
+
+    async def play() -> list[tuple[int, str]]:
+        refusals = []
+        async with PlatformStandIn(storage, env=WAITS, ways=PlatformWays(kill_after_run_start=1)) as platform:
+            await platform.start()
+            assert await platform.wait_for_exit(within=60) == -9
+            saved = storage.state()
+            for parallel_runs in (3, 1):
+                storage.write_input({**input_of(storage), "parallelRuns": parallel_runs})
+                await platform.start()
+                refusals.append((await platform.wait_for_exit(within=60), platform.status_messages()[-1][1]))
+                assert storage.state() == saved
+            assert len(platform.others) == 1  # the worker started before the kill; none since
+        return refusals
+
+    with ExitStack() as stack:
+        actor_input, _expected = small_job(stack, 10 if is_browser() else 60, parallelRuns=2)
+        storage.write_input(actor_input)
+        refusals = asyncio.run(play())
+    advice = "a job's shape is fixed at its start. Set parallelRuns back to 2 to go on with it, or start a new job."
+    refused = [(1, f"parallelRuns is {n}, but this job started with 2 parallel runs: {advice}") for n in (3, 1)]
+    assert refusals == refused
+    assert storage.item_count() == 0

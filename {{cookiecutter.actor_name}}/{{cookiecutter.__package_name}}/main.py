@@ -20,7 +20,7 @@ from .incremental_items import NewItems, restart_a_half_done_pass
 from .json_api import JsonApiSource, SourceError, http_client
 from .page_commits import PageCommits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate, open_part_dataset, take_part
+from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset, take_part
 from .scale_out_chunks import ChunkMerge, Stripe
 
 
@@ -51,6 +51,7 @@ async def main() -> None:
             part = actor_input.part_of_job
             if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
                 run.dataset = await open_part_dataset(part)
+            await check_parallel_runs_kept(actor_input)  # the job's parallel runs are fixed at its start
             await run.restore(actor_input.source(), transform, job=job)
 
             # 2. Walk the source. With parallelRuns > 1 this run coordinates: worker runs walk it, each its stripe

@@ -22,7 +22,7 @@ from .crawling import crawl
 from .incremental import IncrementalJob
 from .incremental_pages import Revisits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate, open_part_dataset
+from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
 
 
@@ -42,6 +42,7 @@ async def main() -> None:
             part = browser_input.part_of_job
             if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
                 run.dataset = await open_part_dataset(part)
+            await check_parallel_runs_kept(browser_input)  # the job's parallel runs are fixed at its start
             await run.restore(browser_input.source(), routes, job=job)
 
             # 2. Crawl in the browser: what each page pushed is saved with the request that loaded it (pages

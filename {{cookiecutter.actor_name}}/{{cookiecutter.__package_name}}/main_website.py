@@ -21,7 +21,7 @@ from .crawling import crawl
 from .incremental import IncrementalJob
 from .incremental_pages import Revisits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import coordinate, open_part_dataset
+from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
 from .scale_out_pages import PageMerge, take_page_part
 
 
@@ -41,6 +41,7 @@ async def main() -> None:
             part = crawl_input.part_of_job
             if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
                 run.dataset = await open_part_dataset(part)
+            await check_parallel_runs_kept(crawl_input)  # the job's parallel runs are fixed at its start
             await run.restore(crawl_input.source(), routes, job=job)
 
             # 2. Crawl: what each page pushed is saved with the request that loaded it (pages waiting to be

@@ -121,6 +121,8 @@ class Secrets:
     def hide_in(self, value: Any) -> Any:
         """A JSON value (a dataset item) with the known secret values hidden in its strings, and in its URLs the
         values of apiUrl's credential parameters, however short (see the module's docstring)."""
+        if not self._forms and not self._query_names:
+            return value  # a run without credentials: nothing to hide
         if isinstance(value, str):
             return _hide_parameters(self._hide_values(value), self._query_names.__contains__)
         if isinstance(value, dict):

@@ -324,3 +324,29 @@ def test_a_run_killed_in_another_container_is_taken_over_once_its_lease_ends(sto
     (line,) = [line for line in refused.stdout.splitlines() if "Another run" in line]
     assert "on another-container" in line
     assert "a later run takes the job over once its claim has lapsed, at " in line
+
+
+@pytest.mark.parametrize(
+    ("first", "same_instant", "later"),
+    [
+        ("2024-05-01T10:00:00.1Z", "2024-05-01T12:00:00.100+02:00", "2024-05-01T10:00:00.15Z"),  # Go: fractions trimmed
+        ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.0Z", "2024-05-01T10:00:00.5Z"),  # Go: no fraction at all
+        ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000000Z", "2024-05-01T10:00:00.500000Z"),  # isoformat(), Z
+    ],
+    ids=["trimmed-fraction", "no-fraction", "isoformat"],
+)
+def test_timestamps_compare_as_instants(storage: Storage, first: str, same_instant: str, later: str) -> None:
+    """RFC 3339 timestamps written with fractions of different lengths (or none) and other offsets: an item later
+    in the same second is new (before, as text, '10:00:00.15Z' came before '10:00:00.1Z' and was lost for good);
+    an item at the same instant written otherwise is a tie, told apart by its key."""
+    with ChangingSource(order="id") as source:
+        everything = source.add(updated=first)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB))
+        assert schedule.run().returncode == 0
+        everything += source.add(updated=same_instant)
+        assert schedule.run().returncode == 0
+        everything += source.add(updated=later)
+        assert schedule.run().returncode == 0
+        assert schedule.run().returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [1, 1, 1, 0]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))

@@ -11,8 +11,11 @@ the pass's items, not the source's keys.
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from collections import Counter
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     from .resumable import ResumableRun, Transform
 
 HELD_BATCH = 1000  # items of the job's dataset read at once (a pass read again: what the job has of it)
+# An RFC 3339 / ISO 8601 date or timestamp: a fraction of any length (Go trims its zeros), any offset, or none.
+TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+)
 
 
 class NewItems:
@@ -113,7 +120,7 @@ class NewItems:
         for item in items:
             if not self.is_new(item):
                 continue
-            value, key = self._value(item), self._key(item)
+            value, key = self._as_since(self._value(item)), self._key(item)
             if job["last"] is not None and self._compare(value, job["last"]) < 0:
                 job["ascending"] = False
             job["last"] = value
@@ -144,20 +151,49 @@ class NewItems:
     def _compare(self, a: Any, b: Any) -> int:
         return _order(a, b, self._field)
 
+    def _as_since(self, value: Any) -> Any:
+        """`value`, or the pass's value as written when it is the same (an instant written otherwise): a pass
+        whose highest value is its `from` keeps that value's ties."""
+        return self.since if self.since is not None and self._compare(value, self.since) == 0 else value
+
 
 def _order(a: Any, b: Any, field: str) -> int:
     """-1, 0 or 1 as `a` is below, at or above `b`: as numbers when either is one or both are numbers written
-    as text (ids "9" and "10"; incrementalStart is text), else as text (ISO 8601 timestamps in one format)."""
+    as text (ids "9" and "10"; incrementalStart is text), as instants when both are RFC 3339 / ISO 8601 dates or
+    timestamps ('10:00:00.1Z' before '10:00:00.15Z', as Go writes them), else as text."""
     if isinstance(a, str) and isinstance(b, str) and not (_number(a) is not None and _number(b) is not None):
+        x, y = _instant(a), _instant(b)
+        if x is not None and y is not None:
+            return (x > y) - (x < y)
         return (a > b) - (a < b)
     x, y = _number(a), _number(b)
     if x is None or y is None:
         text = a if x is None else b
         raise ledger.StateError(
             f"incrementalField {field!r} holds numbers and the text {text!r}: values must be all numbers or all "
-            "text (ISO 8601 timestamps in one format compare as text)"
+            "text (RFC 3339 timestamps compare as instants)"
         )
     return (x > y) - (x < y)
+
+
+def _instant(text: str) -> tuple[int, Decimal] | None:
+    """The instant a date or timestamp stands for (whole seconds since the epoch, and the fraction), or None;
+    without an offset it is taken as UTC (a source writes all its values one way)."""
+    match = TIMESTAMP.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime.datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=datetime.UTC
+        )
+    except ValueError:  # not a date (a leap second 60 is not one Python knows either)
+        return None
+    shift = 0
+    if offset and offset not in "Zz":
+        digits = offset[1:].replace(":", "")
+        shift = (int(digits[:2]) * 60 + int(digits[2:] or 0)) * 60 * (1 if offset[0] == "+" else -1)
+    return int(moment.timestamp()) - shift, Decimal(f"0.{fraction or 0}")
 
 
 def _number(value: Any) -> float | None:
@@ -188,7 +224,9 @@ def _fold_in_the_landed(run: ResumableRun) -> None:
     """The items of the last push that landed (found by the restore) count as read: their values go into the
     pass's highest, and the marker is done with."""
     job, landed = run.state["incremental"], len(run.landed)
-    for value, key in job["marked"][:landed]:
+    for marked_value, key in job["marked"][:landed]:
+        tied = job["from"] is not None and _order(marked_value, job["from"], "incrementalField") == 0
+        value = job["from"] if tied else marked_value  # (as NewItems._as_since)
         order = 1 if job["max"] is None else _order(value, job["max"], "incrementalField")
         if order > 0:
             job.update(max=value, atMax=[key])

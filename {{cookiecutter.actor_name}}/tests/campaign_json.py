@@ -2,7 +2,7 @@
 
 - `api`: API shapes. A GraphQL Relay source whose endCursor is null once while hasNextPage is true (with
   acceptPartialData, and a partial answer, or not); then a REST source (cursor, Stripe's cursor item or next URLs)
-  whose items sit in a top-level `errors` list or in `data`, read with a bearer token and a secret apiUrl parameter
+  whose items sit in a top-level `errors` list, read with a bearer token and a secret apiUrl parameter
   that it echoes in its items (a `self` link, a `caller` field) and in its next links (`access_token`), that
   answers one page with a 401 naming the token, and whose run is cut by maxItems inside a page, then resumed with
   maxItems raised and another pageSize. Checks: every item once in source order, the runs end Done, a failure is
@@ -73,18 +73,20 @@ def api_ground(seed: int, root: Path) -> Ground:
     chance = random.Random(seed)
     relay = {"partial": chance.random() < 0.5, "pages": chance.randint(4, 8), "page_size": chance.choice([3, 5, 10])}
     style = chance.choice(["cursor", "cursorItem", "nextUrl"])
-    page_size = chance.choice([4, 6, 10])
+    page_size = chance.choice([6, 8, 10])
     total = page_size * chance.randint(4, 8) + chance.randint(0, page_size - 1)
-    cut = chance.randrange(1, total // 2)
-    while cut % page_size == 0:
-        cut += 1  # maxItems ends inside a page
+    # maxItems ends inside a page (the first, with next URLs: they carry their own page size), past its second item;
+    # the run after it reads pages smaller than what the cut page gave (or larger).
+    cut = chance.randrange(0, 1 if style == "nextUrl" else total // page_size // 2) * page_size
+    cut += chance.randint(2, page_size - 1)
+    smaller = chance.random() < 0.8
     rest = {
         "style": style,
-        "items_key": chance.choice(["errors", "data"]),
+        "items_key": "errors",  # a top-level `errors` list of a plain GET (an error-log endpoint) is its items
         "total": total,
         "page_size": page_size,
         "max_items": cut,
-        "then_page_size": chance.choice([max(1, page_size // 2), page_size - 1, page_size + 3]),
+        "then_page_size": chance.randint(1, cut % page_size - 1) if smaller else page_size + 3,
         "refused_page": chance.randrange(0, total // page_size) * page_size,
     }
     ground = Ground("api", {"relay": relay, "rest": rest})

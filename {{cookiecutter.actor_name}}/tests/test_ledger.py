@@ -161,6 +161,23 @@ def test_a_resume_with_another_source_fails_naming_what_changed(storage: Storage
     assert len(source.requests) == requests_before
 
 
+def test_a_resume_without_a_field_that_defined_the_source_fails_naming_it(storage: Storage) -> None:
+    """A record written with a source field the input no longer gives (a run POSTed with a requestBody, resumed
+    without it) is another source too."""
+    with PaginatedSource(total=TOTAL) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE, "maxItems": 50})
+        assert run_actor(storage).returncode == 0
+        state = storage.state()
+        state["source"]["requestBody"] = "0123456789ab"  # as a run with a requestBody fingerprints it
+        storage.write_record("APIFY_GLOBAL_STATE", json.dumps(state))
+        storage.write_input({"apiUrl": source.url, "pageSize": PAGE})
+        before = storage.snapshot()
+        result = run_actor(storage)
+    assert result.returncode == 1
+    assert "was written for another source (requestBody changed)" in result.stdout
+    assert storage.snapshot() == before
+
+
 def test_page_size_max_items_and_prefetch_may_change_between_restarts(storage: Storage) -> None:
     with PaginatedSource(total=TOTAL) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 30, "maxItems": 45, "prefetchPages": 1})

@@ -162,10 +162,10 @@ class StateRecord:
             raise StateError(f"The state record {self.record_name} is not valid JSON: fix or delete it to start over.")
         saved = _checked_state(saved, self.record_name)
         fingerprint = _fingerprint(source, code)
-        changed = sorted(
+        changed = sorted(  # a field the record has and the input no longer gives (a requestBody dropped) counts too
             key
-            for key in fingerprint
-            if fingerprint[key] != saved["source"].get(key) and not (code_may_change and key == CODE_KEY)
+            for key in fingerprint.keys() | saved["source"].keys()
+            if fingerprint.get(key) != saved["source"].get(key) and not (code_may_change and key == CODE_KEY)
         )
         if saved["source"] and changed == [CODE_KEY] and saved["pending"] + len(saved["pendingRequests"]):
             raise StateError(

@@ -45,6 +45,8 @@ MUST_BAKE: dict[str, dict[str, str]] = {
     "website, uv": {"source": "website", "package_manager": "uv", "python_version": "3.11"},
     # The third kind: a crawler in a real browser (its suite runs once, here).
     "browser": {"source": "browser"},
+    # The fourth kind: your own source (source.py's read(position)).
+    "custom": {"source": "custom"},
 }
 # Refused answers: what is wrong, and the words the ERROR line must say.
 MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
@@ -74,7 +76,7 @@ MUST_REFUSE: dict[str, tuple[dict[str, str], str]] = {
 # (test_every_answer_set_needs_the_same_environment): the full suite runs on the defaults (and, in
 # test_customized.py, on a project with its own transform); the others run a part that starts the Actor
 # both ways (locally and at home), which is what their other package name or metadata could break.
-FULL_SUITE = {"defaults", "website", "browser"}
+FULL_SUITE = {"defaults", "website", "browser", "custom"}
 QUICK_PART = {
     "json_api": [
         "tests/test_parts.py",

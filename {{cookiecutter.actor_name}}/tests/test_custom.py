@@ -63,6 +63,7 @@ def test_a_crash_right_after_a_push_then_a_restart(storage: Storage) -> None:
     assert_exact(storage)
 
 
+@pytest.mark.long
 def test_killed_at_random_instants(storage: Storage) -> None:
     chance = random.Random(34)
     storage.write_input(TEST_INPUT)
@@ -129,6 +130,19 @@ def test_a_read_that_blocks_the_event_loop_is_warned_about(storage: Storage) -> 
     assert_exact(storage)
 
 
+@pytest.mark.long
+def test_an_incremental_job_killed_for_good_is_handed_over_and_then_has_nothing_new(storage: Storage) -> None:
+    schedule = Schedule(storage, {**TEST_INPUT, "incremental": True, "datasetName": "job"})
+    killed = schedule.killed_run(random.Random(3), within_secs=0.5, entry=ENTRY, **SLOW)
+    assert schedule.run().returncode == 0  # goes on where the killed run's pass was, and delivers its items too
+    assert schedule.run().returncode == 0  # the pass ended: only what the source gives past its end, here nothing
+    expected = expected_items()
+    assert schedule.job_items() == expected
+    assert schedule.delivered_by_succeeded_runs() == expected
+    assert schedule.runs[-1] == ("succeeded", [])
+    assert killed or schedule.runs[0][0] == "succeeded"
+
+
 def test_parallel_runs_are_refused_with_one_line(storage: Storage) -> None:
     assert "parallelRuns 2 cannot be used with your own source" in refusal_of(
         storage, {**TEST_INPUT, "parallelRuns": 2}
@@ -185,7 +199,7 @@ def test_the_source_identity_leaves_secrets_out_and_positions_keep_none() -> Non
 def test_the_example_runs_on_an_empty_input(storage: Storage) -> None:
     storage.write_input({})
     assert run_actor(storage).returncode == 0
-    assert storage.items() == [{"id": index, "name": f"item-{index}"} for index in range(1, 1001)]
+    assert storage.items() == [{"id": index, "name": f"row {index}"} for index in range(1, 1001)]
 
 
 def make_table(path: Path, ids: range | list[int]) -> None:
@@ -196,6 +210,7 @@ def make_table(path: Path, ids: range | list[int]) -> None:
 
 
 @pytest.mark.example
+@pytest.mark.long
 def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path: Path) -> None:
     database = tmp_path / "source.sqlite"
     make_table(database, range(1, 101))

@@ -51,7 +51,7 @@ class Source:
         else:
             connection = sqlite3.connect(":memory:", check_same_thread=False)
             connection.execute(f"CREATE TABLE {self._input.table} (id INTEGER PRIMARY KEY, name TEXT)")
-            rows = [(index, f"item-{index}") for index in range(1, self._input.example_rows + 1)]
+            rows = [(index, f"row {index}") for index in range(1, self._input.example_rows + 1)]
             connection.executemany(f"INSERT INTO {self._input.table} VALUES (?, ?)", rows)
         connection.row_factory = sqlite3.Row
         return connection

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from custom_source import TEST_INPUT, expected_items, module
-from harness import Storage, kill_once_working, refusal_of, run_actor, start_actor
+from harness import PROJECT_ROOT, Storage, kill_once_working, refusal_of, run_actor, start_actor
 from platform_standin import PlatformStandIn
 from schedule import Schedule
 
@@ -128,6 +128,19 @@ def test_a_read_that_blocks_the_event_loop_is_warned_about(storage: Storage) -> 
     assert result.returncode == 0
     assert "read blocked the event loop for 2." in one_line(result.stdout, "blocked the event loop")
     assert_exact(storage)
+
+
+def test_input_model_and_input_schema_agree_on_each_field() -> None:
+    schema = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
+    described = module("main").ActorInput.model_json_schema(by_alias=True)
+    assert set(described["properties"]) == set(schema["properties"])
+    assert set(described.get("required", [])) == set(schema.get("required", []))
+    for name, spec in schema["properties"].items():
+        field = described["properties"][name]
+        if "type" in field:  # an optional field is anyOf [its type, null]
+            assert field["type"] == spec["type"], name
+        for rule in ("default", "minimum", "maximum", "minLength", "pattern", "enum"):
+            assert field.get(rule) == spec.get(rule), f"{name}: {rule}"
 
 
 @pytest.mark.long

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from ..credentials import Secrets, looks_secret, without_secrets
 from ..incremental import IncrementalInput
@@ -29,7 +30,7 @@ class SourceInput(IncrementalInput):
     max_items: int = Field(0, ge=0)
     max_read_retries: int = Field(5, ge=0, le=20)
     incremental: bool = False
-    parallel_runs: int = Field(1, ge=1)
+    parallel_runs: SkipJsonSchema[int] = Field(1, ge=1)  # not in the input schema: only refused, with one line
 
     @model_validator(mode="after")
     def _one_run_reads_it(self) -> SourceInput:

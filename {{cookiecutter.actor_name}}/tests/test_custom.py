@@ -225,19 +225,22 @@ def make_table(path: Path, ids: range | list[int]) -> None:
 @pytest.mark.example
 @pytest.mark.long
 def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path: Path) -> None:
+    """Four scheduled runs over a table whose ids have gaps, rows added between them (some in a page the last pass
+    ended in), one run killed for good: every row once across the runs that succeeded, in order."""
     database = tmp_path / "source.sqlite"
-    make_table(database, range(1, 101))
-    schedule = Schedule(storage, {"database": str(database), "pageSize": 7, "incremental": True, "datasetName": "rows"})
     chance = random.Random(7)
-    added = 100
+    ids = sorted(chance.sample(range(1, 10_000), 100))
+    make_table(database, ids)
+    schedule = Schedule(storage, {"database": str(database), "pageSize": 7, "incremental": True, "datasetName": "rows"})
     for number in range(4):
         if number == 1:
             schedule.killed_run(chance, within_secs=0.3, entry=ENTRY, **SLOW)  # killed for good
         else:
             assert schedule.run().returncode == 0
-        make_table(database, range(added + 1, added + 31))
-        added += 30
+        added = sorted(chance.sample(range(ids[-1] + 1, ids[-1] + 1000), 30))
+        make_table(database, added)
+        ids += added
     assert schedule.run().returncode == 0
-    rows = [{"id": i, "name": f"row-{i}"} for i in range(1, added + 1)]
+    rows = [{"id": i, "name": f"row-{i}"} for i in ids]
     assert schedule.delivered_by_succeeded_runs() == rows
     assert schedule.job_items() == rows

@@ -2,7 +2,8 @@
 `{"id": i, "updated": u, "name": ...}`, served in the order of (updated, id) with offset paging (`order`: or of
 their ids, or newest first); `updated_gte` asks for the items at or after a value (a closed range, as most APIs
 have it). Items are added with `add` and changed with `touch` (a newer `updated`: a new version), between runs or
-while a run reads. With `account_header`, a request sees only the items added for the account its header names.
+while a run reads. With `account_header`, a request sees only the items added for the account its header names
+(the account is not in the items).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class ChangingSource(LocalServer):
     sinces: list[str | None] = field(default_factory=list)  # the updated_gte of each request, in turn
     order: Literal["field", "id", "newest"] = "field"
     account_header: str = ""  # a request header that selects the account whose items are served
+    accounts: dict[int, str] = field(default_factory=dict)  # item id -> the account it was added for
 
     @property
     def url(self) -> str:
@@ -46,8 +48,7 @@ class ChangingSource(LocalServer):
             for _ in range(count):
                 item_id = len(self.items)
                 self.items[item_id] = {"id": item_id, "updated": updated, "name": f"item-{item_id}"}
-                if account:
-                    self.items[item_id]["account"] = account
+                self.accounts[item_id] = account
                 new.append(dict(self.items[item_id]))
             return new
 
@@ -60,7 +61,7 @@ class ChangingSource(LocalServer):
     def served(self, since: int | None, account: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             items = sorted(self.items.values(), key=ORDERS[self.order])
-        items = [item for item in items if account is None or item.get("account") == account]
+        items = [item for item in items if account is None or self.accounts.get(item["id"], "") == account]
         return [dict(item) for item in items if since is None or item.get("updated", 0) >= since]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

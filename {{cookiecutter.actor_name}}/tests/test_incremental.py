@@ -350,3 +350,23 @@ def test_timestamps_compare_as_instants(storage: Storage, first: str, same_insta
         assert schedule.run().returncode == 0
     assert [len(items) for _ended, items in schedule.runs] == [1, 1, 1, 0]
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+
+
+def test_tasks_that_differ_only_in_their_headers_have_different_jobs(storage: Storage) -> None:
+    """Two tasks of one Actor on one source whose inputs differ only in a header (the account, or shop, whose items
+    the API serves, and its token): each has a job of its own, so the second delivers its own older items (before,
+    it went on from the first one's highest value and delivered none). The header values name the job hashed,
+    never in clear."""
+    with ChangingSource(account_header="X-Shop") as source:
+        shop_a = source.add(updated=5, count=3, account="shop-a-8c1f2e")
+        shop_b = source.add(updated=1, count=4, account="shop-b-93d0aa")
+        first = Schedule(storage, source.input_for(headers={"X-Shop": "shop-a-8c1f2e"}))
+        second = Schedule(storage, source.input_for(headers={"X-Shop": "shop-b-93d0aa"}))
+        assert first.run().returncode == 0
+        assert second.run().returncode == 0
+        assert first.run().returncode == 0
+    assert [items for _ended, items in first.runs] == [transformed(shop_a), []]
+    assert [items for _ended, items in second.runs] == [transformed(shop_b)]
+    named = [path for path in storage.root.rglob("*") if path.is_file() and "default" not in path.parts]
+    assert named
+    assert not [path for path in named if "shop-a-8c1f2e" in path.name or "shop-a-8c1f2e" in path.read_text()]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .credentials import body_without_secrets, without_secrets
+from .credentials import body_secrets, body_without_secrets, looks_secret, without_secrets
 from .incremental import IncrementalInput
 from .scale_out import ParallelRunsInput
 from .scale_out_chunks import CHUNK_PAGES
@@ -170,6 +171,24 @@ class ActorInput(ParallelRunsInput, IncrementalInput):
             **self.job_source(),
             **self.incremental_source(),
         }
+
+    def account(self) -> dict[str, Any]:
+        """The values source() leaves out, which tell apart the accounts the source is read as: the headers (a shop
+        id, an account, a token), apiUrl's credential parameters and user:password, requestBody's credential values
+        and the OAuth2 client. Only for an incremental job's name, hashed (incremental.job_name)."""
+        parts = urlsplit(self.api_url)
+        query = sorted(
+            (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if looks_secret(name)
+        )
+        found = {
+            "headers": sorted((name.lower(), value) for name, value in self.headers.items()),
+            "apiUrl": [*query, *([parts.netloc.rpartition("@")[0]] if "@" in parts.netloc else [])],
+            "requestBody": body_secrets(self.request_body),
+            "oauth2": [self.oauth2_token_url, self.oauth2_client_id, self.oauth2_scope]
+            if self.oauth2_client_id
+            else [],
+        }
+        return {name: value for name, value in found.items() if value}
 
     def incremental_source(self) -> dict[str, Any]:
         """What defines an incremental job besides the source: which items are new, and from where."""

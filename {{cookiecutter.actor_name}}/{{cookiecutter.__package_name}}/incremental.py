@@ -67,6 +67,7 @@ LEASE_SECS = 30.0
 RENEWALS_PER_LEASE = 6
 CLOCK_SKEW_SECS = 10.0
 DELIVERY_BATCH = 1000  # items copied from the job's dataset to the run's in one push
+ACCOUNT_SALT, ACCOUNT_HASH_ROUNDS = b"incremental-job-account", 200_000  # the account's part of a job's name
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT")
 # The job's part of the state record (its key `incremental`).
 JOB_DEFAULTS: dict[str, Any] = {
@@ -107,6 +108,11 @@ class IncrementalInput(BaseModel):
     dataset_name: str = Field("", pattern=r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)?$")
     wait_for_previous_run_secs: int = Field(60, ge=0, le=3600)
 
+    def account(self) -> dict[str, Any]:
+        """What tells apart the accounts one source is read as (a kind with credentials says), for the name of an
+        unnamed job only, hashed: never saved, logged or shown."""
+        return {}
+
     def check_incremental(self, incremental: bool, parallel_runs: int) -> None:
         if self.dataset_name and not incremental:
             raise ValueError("datasetName accumulates the items of incremental runs: it needs incremental input")
@@ -118,13 +124,25 @@ class IncrementalInput(BaseModel):
 
 
 def job_name(actor_input: Any) -> str:
-    """The name of the job's storages: datasetName, or one made of the Actor and the source (two tasks with
-    different sources never share a job; the same input in another Actor neither)."""
+    """The name of the job's storages: datasetName, or one made of the Actor, the source and the account it is read
+    as (two tasks with different sources, or whose headers or credentials differ, never share a job; the same input
+    in another Actor neither). The account goes in through a slow salted hash, so that the name, which is shown,
+    does not let a short credential be guessed quickly; a credential changed between runs names another job."""
     if actor_input.dataset_name:
         return actor_input.dataset_name
     actor = Actor.configuration.actor_id or "local"
-    identity = json.dumps({"actor": actor, "source": actor_input.source()}, sort_keys=True)
-    return f"incremental-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+    fields: dict[str, Any] = {"actor": actor, "source": actor_input.source()}
+    if account := actor_input.account():  # (none: the name jobs had before accounts counted)
+        secret = json.dumps(account, sort_keys=True).encode()
+        fields["account"] = hashlib.pbkdf2_hmac("sha256", secret, ACCOUNT_SALT, ACCOUNT_HASH_ROUNDS).hex()
+    name = f"incremental-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
+    if account:
+        Actor.log.info(
+            f"The name of the incremental job {name!r} covers the request headers and credentials (hashed): with "
+            "another key or token the job is another one. To keep this job when a credential changes, set "
+            f"datasetName to {name!r}."
+        )
+    return name
 
 
 class IncrementalJob:

@@ -25,6 +25,7 @@ from campaign_grounds import Ended, Ground, log_of, one_line_failure, run_locall
 from harness import ROUTES_VARIABLE, Storage, kill_once_working, start_actor
 from local_site import LocalSite
 from platform_standin import PlatformStandIn
+from rehearse import is_browser
 
 GET_REDIRECTS = (301, 302, 303, 307, 308)
 WAITS = {"STATUS_INTERVAL_SECS": "0.2", "PUSH_SETTLE_SECS": "1", "COORDINATOR_CHECK_SECS": "0.5"}
@@ -34,7 +35,8 @@ def _redirect_site_class() -> Any:
     from redirect_routes import RedirectSite  # noqa: PLC0415 - imported with the router it goes with
 
     class DrawnRedirectSite(RedirectSite):
-        """RedirectSite whose old addresses (`/old/<n>`) answer the status drawn for each (`old_statuses`)."""
+        """RedirectSite whose old addresses (`/old/<n>`) answer the status drawn for each (`old_statuses`), and
+        whose results page takes the POST a 307 or 308 keeps."""
 
         old_statuses: dict[int, int]
 
@@ -45,12 +47,16 @@ def _redirect_site_class() -> Any:
                 def do_GET(self) -> None:
                     number = self.path.removeprefix("/old/")
                     if self.path.startswith("/old/") and number.isdigit():
-                        self.send_response(site.old_statuses.get(int(number), 301))
-                        self.send_header("Location", f"/page/{number}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
+                        self._redirect_to(site.old_statuses.get(int(number), 301), f"/page/{number}")
                         return
                     super().do_GET()
+
+                def do_POST(self) -> None:
+                    if self.path == "/results" and site.post_redirect in {307, 308}:  # the POST kept, as asked
+                        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                        self._answer_with(200, site._page("/results") or "")
+                        return
+                    super().do_POST()
 
             return Handler
 
@@ -61,7 +67,8 @@ def redirects_ground(seed: int, root: Path) -> Ground:
     chance = random.Random(seed)
     olds = chance.sample(range(1, 8), 3)
     drawn = {
-        "post_redirect": chance.choice([301, 302, 303]),  # a 307 or 308 keeps the POST: the results page refuses it
+        # A 307 or 308 keeps the POST (the results page takes it then); a browser's form is sent after a 303.
+        "post_redirect": chance.choice(GET_REDIRECTS if not is_browser() else [303]),
         "old_statuses": {n: chance.choice(GET_REDIRECTS) for n in olds},
         "kill_within": round(chance.uniform(0.2, 2.0), 2),
         "maxConcurrency": chance.choice([1, 2, 4]),

@@ -96,6 +96,37 @@ def test_migrations_on_the_platform_stand_in(storage: Storage) -> None:
     assert_exact(storage, expected)
 
 
+def test_aborting_saves_and_a_resurrected_run_goes_on(storage: Storage) -> None:
+    expected = expected_items()
+
+    async def play() -> PlatformStandIn:
+        async with PlatformStandIn(storage) as platform:
+            await platform.start(entry=ENTRY, **SLOW)
+            await platform.wait_for_items(len(expected) // 3)
+            await platform.send("aborting")
+            assert await platform.wait_for_exit(within=60) == 0
+            assert storage.state()["pushed"] == storage.item_count()
+            await platform.start()  # resurrect
+            await platform.wait_for_exit(within=120)
+            return platform
+
+    storage.write_input(TEST_INPUT)
+    platform = asyncio.run(play())
+    assert platform.exit_codes == [0, 0]
+    assert any("Stopped (aborting)" in message for _t, message, _terminal in platform.status_messages())
+    assert_exact(storage, expected)
+
+
+def test_max_items_holds_and_a_raised_limit_goes_on(storage: Storage) -> None:
+    expected = expected_items()
+    limit = max(1, len(expected) // 3 + 1)  # likely within a page
+    assert run(storage, {"maxItems": limit}).returncode == 0
+    assert storage.items() == expected[:limit]
+    assert storage.state()["finished"] is (limit >= len(expected))
+    assert run(storage).returncode == 0  # maxItems 0: no limit
+    assert_exact(storage, expected)
+
+
 def test_a_read_that_raises_is_retried(storage: Storage) -> None:
     result = run(storage, READ_FAILS="2:2")
     assert result.returncode == 0, result.stdout[-3000:]

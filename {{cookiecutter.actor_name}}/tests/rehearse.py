@@ -11,7 +11,7 @@ Actor makes of it with nothing in its way.
     python tests/rehearse.py --input my-input.json --migrate-after 10 --times 2   # your real API
     python tests/rehearse.py --parallel-runs 3 --input my-input.json --migrate-after 2 --kill-after 2 --times 4 \
         --output items.json   # a job scaled out over 3 worker runs: disruptions hit any of the 4 runs
-    python tests/rehearse.py --campaign 50 --seed 1   # 50 scenarios of the fault campaign (campaign.py)
+    python tests/rehearse.py --campaign 50 --seed 1   # 50 scenarios of the fault campaign (campaign.py, its grounds)
     python tests/rehearse.py --schedule 5 --seed 3   # 5 runs of an incremental job (rehearse_schedule.py)
 
 With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last disruption.
@@ -77,7 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storage", type=Path, help="storage folder to use (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the whole rehearsal may take")
     parser.add_argument(
-        "--campaign", type=int, metavar="N", help="run N scenarios of the fault campaign (campaign.py) from --seed on"
+        "--campaign",
+        type=int,
+        metavar="N",
+        help="run N scenarios of the fault campaign (campaign.py: faults, and its grounds by turns) from --seed on",
     )
     parser.add_argument("--campaign-small", action="store_true", help="the campaign's small scenarios (as pytest's)")
     parser.add_argument(

@@ -1,5 +1,6 @@
-"""A short slice of the fault campaign (campaign.py): one small scenario of each ground, other seeds each day. A failure names
-its seed and the command that replays it; `python tests/rehearse.py --campaign 200 --seed S` runs a long one."""
+"""A short slice of the fault campaign (campaign.py): one small scenario of each ground, other seeds each day. A
+failure names its seed and the command that replays it; `python tests/rehearse.py --campaign 200 --seed S` runs a
+long one."""
 
 from __future__ import annotations
 

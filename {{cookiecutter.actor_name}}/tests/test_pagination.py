@@ -252,7 +252,11 @@ def test_credentials_appear_nowhere_the_run_wrote_or_printed(storage: Storage) -
     assert not leaks(storage, platform, ["SENTINEL-header", SECRET_KEY])
 
 
-def test_a_bearer_token_is_hidden_by_itself_in_next_urls_and_in_what_a_refusal_says(storage: Storage) -> None:
+# Bearer, and schemes of other APIs' own (Okta's SSWS, DeepL's): the token after any scheme of an Authorization header
+@pytest.mark.parametrize("scheme", ["Bearer", "SSWS", "DeepL-Auth-Key"])
+def test_a_bearer_token_is_hidden_by_itself_in_next_urls_and_in_what_a_refusal_says(
+    storage: Storage, scheme: str
+) -> None:
     """`Authorization: Bearer <token>`, and next URLs that carry the token as `access_token` (Facebook's Graph API
     does so); the page at 40 is refused with a 401 whose body names the token. Then resurrected, to the end."""
     token = "SENTINEL-token-3e8a51"
@@ -268,12 +272,12 @@ def test_a_bearer_token_is_hidden_by_itself_in_next_urls_and_in_what_a_refusal_s
     with PaginatedSource(
         total=60,
         style="nextUrl",
-        required_headers={"Authorization": f"Bearer {token}"},
+        required_headers={"Authorization": f"{scheme} {token}"},
         next_query={"access_token": token},
         faults={40: [401]},
         fault_description=f"the access token {token} has expired",
     ) as source:
-        storage.write_input(source.input_for(headers={"Authorization": f"Bearer {token}"}, pageSize=20))
+        storage.write_input(source.input_for(headers={"Authorization": f"{scheme} {token}"}, pageSize=20))
         platform = asyncio.run(play())
     assert storage.items() == expected_items(60)
     refusal = [message for _at, message, _terminal in platform.status_messages() if "HTTP 401" in message]

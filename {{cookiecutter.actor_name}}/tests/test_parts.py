@@ -146,6 +146,13 @@ def test_the_credential_of_an_authorization_scheme_is_a_secret_by_itself() -> No
     assert saved == "https://api.test/items?after=x"
 
 
+def test_the_credential_after_any_scheme_of_a_header_named_for_a_credential_is_a_secret_by_itself() -> None:
+    headers = {"Authorization": "SSWS t0k3n-o1", "Proxy-Authorization": "Negotiate t0k3n-p2", "X-Shop": "Main Store"}
+    secrets = credentials.Secrets("https://api.test/items", credentials.header_secrets(headers))
+    text = "t0k3n-o1 expired; t0k3n-p2 too; Store is an ordinary header's word"
+    assert secrets.hide(text) == "*** expired; *** too; Store is an ordinary header's word"
+
+
 def test_items_lose_the_runs_credentials_and_keep_the_sources_own_data() -> None:
     secrets = credentials.Secrets("https://api.test/items?key=k1&sort=id", ["Bearer t0k3n-a1", "2"])
     item = {

@@ -19,7 +19,7 @@ written).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -78,6 +78,17 @@ def secret_parts(value: str) -> list[str]:
     """A secret value, and the credential of `<scheme> <credential>` (Bearer, Basic, Token...) by itself."""
     match = SCHEME_AND_CREDENTIAL.fullmatch(value)
     return [value, match[2]] if match and match[1].lower() in AUTH_SCHEMES else [value]
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The secret values of request headers: each whole value (see `secret_parts`), and in a header whose name
+    says it carries a credential (Authorization, Proxy-Authorization, X-Auth-Token) the credential after any
+    scheme, for schemes are many (Okta's `SSWS <token>`, DeepL's `DeepL-Auth-Key <key>`, Imgur's `Client-ID <id>`)."""
+    found = list(headers.values())
+    for name, value in headers.items():
+        if looks_secret(name) and (match := SCHEME_AND_CREDENTIAL.fullmatch(value)):
+            found.append(match[2])
+    return found
 
 
 def origin(url: str) -> str:

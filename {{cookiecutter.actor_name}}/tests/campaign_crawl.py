@@ -115,17 +115,20 @@ def incremental_ground(seed: int, root: Path) -> Ground:
     from schedule import Schedule  # noqa: PLC0415 - shared with the incremental tests
 
     chance = random.Random(seed)
-    routes = chance.choice(["generated", "listing"])
+    # The generated routes.py (its pages link back home); listing_routes.py (revisitLabels LIST); home_link_routes.py
+    # (revisitLabels LIST, also reached by unlabelled links, and Home links).
+    routes = chance.choice(["generated", "listing", "home-link"])
     drawn = {"routes": routes, "runs": [chance.choice(["none", "none", "kill"]) for _ in range(3)]}
     ground = Ground("incremental", drawn)
     with LocalSite(pages=chance.randint(4, 8), listing=True, latency_secs=0.02) as site:
         actor_input: dict[str, Any] = {"startUrls": [{"url": site.home}], "maxRequestsPerCrawl": 0, "incremental": True}
         env: dict[str, str] = {}
-        if routes == "listing":
+        if routes != "generated":
             actor_input["revisitLabels"] = ["LIST"]
-            env = {ROUTES_VARIABLE: "listing_routes", "entry": "tests/at_home.py"}
+            env = {ROUTES_VARIABLE: f"{routes.replace('-', '_')}_routes"}
         schedule = Schedule(Storage(root / "storage"), actor_input)
         for number, disruption in enumerate([*drawn["runs"], "none"]):
+            site.pages += chance.randint(0, 3) if number else 0  # the site grows between runs
             if disruption == "kill":
                 schedule.killed_run(chance, 1.0, **env)
             else:
@@ -138,10 +141,16 @@ def incremental_ground(seed: int, root: Path) -> Ground:
                 if disruption == "none" and ended.code != 0:
                     ground.check(one_line_failure(ended) or "failed", f"run {number + 1} ({ended.said!r})")
             ground.log.append(f"run {number + 1} ({disruption}): {schedule.runs[-1][0]}, {len(schedule.runs[-1][1])}")
-            site.pages += chance.randint(0, 3)
         delivered = schedule.delivered_by_succeeded_runs()
-        urls = sorted(urlsplit(item["url"]).path for item in delivered)
-        want = sorted([*(f"/page/{n}" for n in range(site.pages)), *(["/", "/list"] if routes == "generated" else [])])
+        # The listing of home_link_routes.py is delivered again when it lists more pages: each version once.
+        versions = [item.get("pages") for item in delivered if urlsplit(item["url"]).path == "/list"]
+        if routes == "home-link" and len(versions) != len(set(versions)):
+            ground.problems.append(f"the listing's versions delivered: {versions} (one twice)")
+        urls = sorted(path for item in delivered if (path := urlsplit(item["url"]).path) != "/list")
+        home = {"generated": ["/"], "listing": [], "home-link": ["/"]}[routes]
+        want = sorted([*(f"/page/{n}" for n in range(site.pages)), *home])
+        if routes == "generated" and versions != [None]:
+            ground.problems.append(f"the listing delivered {len(versions)} times")
         if urls != want:
             twice = sorted({url for url in urls if urls.count(url) > 1})
             ground.problems.append(

@@ -12,6 +12,10 @@ Its face, for a source of your own:
   `await run.read_all(source, actor_input, transform=transform)`: restore, read with checkpoints, stop for
   migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
+
+Not yet behind this face: the JSON kind (main.py walks its JsonApiSource itself, with pages fetched ahead, the
+stripes of parallel runs and the new items of incremental runs) and the crawlers; the machinery modules still sit
+beside main.py, to move in here unchanged.
 """
 
 from .reading import Source, SourceError

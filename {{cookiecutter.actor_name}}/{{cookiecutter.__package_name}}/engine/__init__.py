@@ -13,9 +13,9 @@ Its face, for a source of your own:
   migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
 
-Not yet behind this face: the JSON kind (main.py walks its JsonApiSource itself, with pages fetched ahead, the
-stripes of parallel runs and the new items of incremental runs) and the crawlers; the machinery modules still sit
-beside main.py, to move in here unchanged.
+The template's other kinds (a JSON API, the crawlers) do not run through this face yet, and the machinery it is
+built on (resumable.py, state_record.py, page_commits.py, ledger.py, stops.py, incremental.py, credentials.py)
+still sits beside main.py: it is to move in here unchanged.
 """
 
 from .reading import Source, SourceError

@@ -193,16 +193,23 @@ def schedule_ground(seed: int, root: Path) -> Ground:
     # numbers or timestamps.
     orders = dict(zip("abc", chance.sample(["field", "id", "newest"], 3), strict=True))
     stamps = chance.choice(["numbers", "go", "python"])
-    runs = chance.randint(2, 3)
-    disruptions = [chance.choice(SCHEDULE_DISRUPTIONS[: 2 if n == 0 else None]) for n in range(runs)]
+    # Three runs of each task (and one more to hand over): every disruption in some later run of some task (a first
+    # run has no earlier one to overlap, nor a job for another container to mount), the other later runs drawn.
+    later = [*SCHEDULE_DISRUPTIONS[1:], *(chance.choice(SCHEDULE_DISRUPTIONS) for _ in range(2))]
+    chance.shuffle(later)
+    plan = {shop: [chance.choice(SCHEDULE_DISRUPTIONS[:2]), later.pop(), later.pop()] for shop in orders}
     drawn = {
         "orders": orders,
         "stamps": stamps,
         "page_size": chance.choice([2, 3, 5]),
         "waitForPreviousRunSecs": chance.choice([0, 60]),
         "runs": [
-            {"disruption": d, "maxItems": chance.choice([0, chance.randint(2, 5)]), "new": chance.randint(0, 6)}
-            for d in disruptions
+            {
+                "disruptions": {shop: plan[shop][number] for shop in orders},
+                "maxItems": chance.choice([0, chance.randint(2, 5)]),
+                "new": chance.randint(0, 6),
+            }
+            for number in range(3)
         ],
     }
     ground = Ground("schedule", drawn)
@@ -230,17 +237,21 @@ def schedule_ground(seed: int, root: Path) -> Ground:
                 timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
                 added[shop] += source.add(stamp(value, stamps) if timestamp else value, account=shop)
 
+        claimed: set[str] = set()  # the tasks' jobs found so far
+
         class TaskSchedule(Schedule):
-            """The runs of one task; its job is the named store its first run made (two tasks share a folder)."""
+            """The runs of one task; its job is the named store its runs made (the tasks share a storage folder)."""
 
             job = ""
 
             def job_name(self) -> str:
-                return self.job or super().job_name()
-
-        def stores() -> set[str]:
-            folder = root / "storage" / "key_value_stores"
-            return {p.name for p in folder.iterdir() if p.name != "default"} if folder.exists() else set()
+                if not self.job:
+                    folder = root / "storage" / "key_value_stores"
+                    named = {p.name for p in folder.iterdir() if p.name != "default"} if folder.exists() else set()
+                    if len(new := named - claimed) == 1:
+                        self.job = new.pop()
+                        claimed.add(self.job)
+                return self.job or "(no job yet)"
 
         tasks = {}
         for shop in orders:
@@ -252,10 +263,9 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         for number, run in enumerate(drawn["runs"]):
             for shop, schedule in tasks.items():
                 schedule.input["maxItems"] = run["maxItems"]
-                before = stores()
-                _scheduled_run(ground, schedule, run["disruption"], f"{shop}{number + 1}", root=root, chance=chance)
-                if not schedule.job and (made := stores() - before or stores()):
-                    schedule.job = sorted(made)[0]
+                _scheduled_run(
+                    ground, schedule, run["disruptions"][shop], f"{shop}{number + 1}", root=root, chance=chance
+                )
                 add(shop, run["new"])
         for shop, schedule in tasks.items():  # the next scheduled run hands over what is left
             schedule.input["maxItems"] = 0

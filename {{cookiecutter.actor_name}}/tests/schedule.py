@@ -50,7 +50,8 @@ class Schedule:
 
     def ended(self, process: subprocess.Popen, *, killed: bool = False) -> None:
         """Keep what a run of `start` left, once it has ended (or was `killed` with kill -9)."""
-        self._keep("killed" if killed else _ended(process.wait()))
+        returncode = process.wait()  # (a killed process is reaped too: until then it looks alive)
+        self._keep("killed" if killed else _ended(returncode))
 
     def in_another_container(self, root: Path) -> Schedule:
         """Runs of this job in another container: default storages of their own under `root`, the job's named

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import random
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -114,12 +116,10 @@ def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> N
             time.sleep(0.05)
         # The second run shares the named storages only (its default ones are its own, as on the platform).
         second_storage = Storage(tmp_path / "second")
-        shutil.copytree(storage.root / "key_value_stores" / JOB, second_storage.root / "key_value_stores" / JOB)
         assert first.poll() is None
         second_storage.write_input(actor_input)
         (second_storage.root / "datasets").mkdir(parents=True)
         (second_storage.root / "datasets" / JOB).symlink_to(storage.root / "datasets" / JOB)
-        shutil.rmtree(second_storage.root / "key_value_stores" / JOB)
         (second_storage.root / "key_value_stores" / JOB).symlink_to(storage.root / "key_value_stores" / JOB)
         owner = storage.root / "key_value_stores" / JOB / "OWNER"
         owner_before = json.loads(owner.read_text())["runId"]  # (its lease it renews meanwhile)
@@ -324,6 +324,40 @@ def test_a_run_killed_in_another_container_is_taken_over_once_its_lease_ends(sto
     (line,) = [line for line in refused.stdout.splitlines() if "Another run" in line]
     assert "on another-container" in line
     assert "a later run takes the job over once its claim has lapsed, at " in line
+
+
+def test_a_run_paused_after_it_released_the_job_succeeds_and_writes_nothing_more(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """A run that has delivered and released the job pauses before it exits (SIGSTOP, as a GC pause or a slow disk
+    would hold it); the next run, in another container, claims the job and works. The paused run then goes on: it
+    exits 0, for its delivery counted, and writes nothing more into the job's record. The working run is killed for
+    good, and the run after it hands its work over: every item once."""
+    with ChangingSource(latency_secs=0.2) as source:
+        everything = source.add(updated=1, count=20)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, prefetchPages=1))
+        paused_log = tmp_path / "paused.log"
+        paused = schedule.start(entry=ENTRY, PAUSE_BEFORE_EXIT="1", log_path=paused_log)
+        _pid, status = os.waitpid(paused.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), paused_log.read_text()
+        everything += source.add(updated=2, count=80)
+        beside = schedule.in_another_container(tmp_path / "beside")
+        working = beside.start()
+        while beside.job_count() == 20:  # the next run claimed the job and pushes into it
+            assert working.poll() is None
+            time.sleep(0.01)
+        working.send_signal(signal.SIGSTOP)  # held mid-work while the paused run ends
+        paused.send_signal(signal.SIGCONT)
+        schedule.ended(paused)
+        working.kill()
+        beside.ended(working, killed=True)
+        last = schedule.run()
+    assert paused.returncode == 0, paused_log.read_text()
+    assert "Traceback" not in paused_log.read_text()
+    assert last.returncode == 0, last.stdout
+    assert [ended for ended, _items in schedule.runs] == ["succeeded", "killed", "succeeded"]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+    assert versions(schedule.job_items()) == versions(transformed(everything))
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,9 @@ lease falling exactly between that check and the write after it is the case left
 keys, deduplicated atomically on the platform, would not serve better: a key once added stays (a claimant that
 died would hold the job for good), locally the file-system queue does not deduplicate across processes, and
 nothing would stop a run that lost the claim from writing.
+The job's state record is written by hand only, past the fence (not by the SDK's autosave, which writes at every
+PERSIST_STATE and at exit past any check: state_record.py), and not at all once the run released the job: a run
+paused between its release and its exit goes on to exit 0 (its delivery counted) without touching the job.
 """
 
 from __future__ import annotations
@@ -332,11 +335,8 @@ class IncrementalJob:
         if not run.stopping or run.stopping == "charge limit":
             delivery["done"] = True
         await run.persist()
-        if delivery["done"]:  # the job is free for the next run, wherever it runs (its last write but the exit's)
-            if self._lease is not None:
-                self._lease.end()  # (a renewal would take the release back)
-            store = await Actor.open_key_value_store(name=self.name)
-            await store.set_value(OWNER_KEY, {**_owner_record(self.run_id), "released": True})
+        if delivery["done"]:  # the job is free for the next run, wherever it runs
+            await self._release(run)
         new = delivery["to"] - job["startPushed"]
         handed = delivery["to"] - delivery["from"] - new
         run.status_message.done = self._done_message(delivery["copied"], new, handed, run.stopping == "charge limit")
@@ -345,6 +345,23 @@ class IncrementalJob:
             run.status_message.add_note(
                 f"{pages} of this pass failed after all retries (see the log): the next pass loads them again."
             )
+
+    async def _release(self, run: ResumableRun) -> None:
+        """Once the delivery's end is saved (the run's last write into the job): the run writes the job's record no
+        more, and frees the job for the next run if it still holds it. Never raises: the delivery has counted, so
+        the run must not fail now (a claim not released lapses with its lease)."""
+        run.stop_writing()
+        if self._lease is not None:
+            self._lease.end()  # (a renewal would take the release back)
+            if not self._lease.held():
+                return  # lapsed: another run may be claiming the job, whose OWNER must stay
+        try:
+            store = await Actor.open_key_value_store(name=self.name)
+            owner = await store.get_value(OWNER_KEY)
+            if isinstance(owner, dict) and owner.get("runId") == self.run_id:
+                await store.set_value(OWNER_KEY, {**_owner_record(self.run_id), "released": True})
+        except Exception as error:
+            Actor.log.warning(f"Could not release the incremental job {self.name!r} (its claim lapses): {error}")
 
     def _done_message(self, copied: int, new: int, handed: int, charge_limit: bool) -> str:
         job = f"incremental job {self.name!r}"

@@ -81,7 +81,11 @@ class ResumableRun(StateRecord):
 
     async def stop(self) -> None:
         """End the run according to why the work ended: done, aborted, out of budget, or migrating."""
-        await self.save()  # where the last commit took the run
+        try:
+            await self.save()  # where the last commit took the run
+        except StateError as error:  # the run may no longer write its record (an incremental job taken over)
+            await fail(str(error))
+            return
         if self.stopping == "migrating" and Actor.is_at_home():
             # The platform takes the process (after our reboot request, or on its own). Never exit 0 here.
             await asyncio.sleep(MIGRATION_WAIT_SECS)

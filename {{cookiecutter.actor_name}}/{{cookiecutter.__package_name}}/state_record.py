@@ -100,6 +100,7 @@ class StateRecord:
         self.dataset: Dataset | None = None
         # Called before each save of a record that outlives the run: raises if the run may no longer write it.
         self.fence: Callable[[], Awaitable[None]] | None = None
+        self.sealed = False  # the run writes the record no more (it released the incremental job it belongs to)
 
     async def keep_in(self, name: str) -> None:
         """Keep the record in the key-value store named `name`, and count the items of the dataset so named."""
@@ -187,12 +188,14 @@ class StateRecord:
                 )
             )
         landed = await items_after(saved["pushed"], saved["pending"], settle=saved["pending"] > 0, dataset=self.dataset)
-        state = await Actor.use_state(dict(STATE_DEFAULTS), kvs_name=self.store_name)
+        # The run's own record is the SDK's (`use_state`, saved at PERSIST_STATE and at exit too); a record in named
+        # storages, which other runs write too, only by hand, past the fence (see persist).
+        state = await Actor.use_state(dict(STATE_DEFAULTS)) if self.store_name is None else {}
         state.clear()  # a record written by an older version may lack newer keys, or hold retired ones
         state.update(saved)
         state["source"] = fingerprint
         self.state, self.landed = state, Landed(landed)
-        # The state in memory always fits the dataset, for the SDK may save it at any moment (at exit too): the
+        # The state in memory always fits the dataset, for it may be saved at any moment (the SDK's at exit too): the
         # landed items of an offset page stay `pending` until that page is committed; those of a crawl's pages
         # are counted at once, split along the marker: whole pages are done, a cut page is finished later.
         if saved["pendingRequests"]:
@@ -232,12 +235,23 @@ class StateRecord:
         if position != self.position and not self.state["pending"] and not self.landed:
             self.state.update(asdict(position))
 
+    def stop_writing(self) -> None:
+        """Write the record no more: the run released the incremental job it belongs to, which the next run may
+        have claimed already (saves do nothing from now on)."""
+        self.sealed = True
+
     async def persist(self) -> None:
-        """Write the record now (callers hold the commit lock, or are the commit)."""
+        """Write the record now (callers hold the commit lock, or are the commit): past the fence, if any; not
+        once sealed (`stop_writing`)."""
+        if self.sealed:
+            return
         if self.fence is not None:
             await self.fence()
         store = await Actor.open_key_value_store(name=self.store_name)
-        await store.persist_autosaved_values()
+        if self.store_name is None:
+            await store.persist_autosaved_values()
+        else:  # a copy: the record as it is now, whatever changes while it is written
+            await store.set_value(STATE_KEY, copy.deepcopy(self.state))
 
     async def save(self) -> None:
         """Write the record where the last commit took it, after the commit under way."""

@@ -16,7 +16,7 @@ import listing_routes
 import pytest
 import site_routes
 from crawlee import Request
-from harness import ROUTES_VARIABLE, Storage, package_name
+from harness import ROUTES_VARIABLE, Storage, kill_once_working, package_name
 from local_site import LocalSite, sort_items
 from schedule import Schedule
 
@@ -176,6 +176,28 @@ def test_a_home_link_to_the_start_url_and_an_unlabelled_link_to_a_listing_load_n
         assert schedule.run().returncode == 0
         assert sort_items(schedule.runs[-1][1]) == home_link_routes.expected_items(site, [6, 7], [8])
         assert visits_since(site, before) == Counter({"/": 1, "/list": 1, 6: 1, 7: 1})
+
+
+def test_an_unlabelled_link_to_the_listing_is_the_listings_page_after_a_kill_before_the_listing_was_loaded(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run is killed once the home page has added the listing (labelled) and before the listing is loaded;
+    the next run goes on with the pass: the pages' unlabelled links to the listing are still the listing's page of
+    the pass, which is saved once (by its LIST handler), as in a run that is not killed."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "home_link_routes")
+    with LocalSite(pages=6, listing=True, latency_secs=1.0) as site:
+        schedule = Schedule(storage, incremental_input(site, datasetName=JOB))
+        process = schedule.start()
+        listing_key = f"|{site.home}list"
+
+        def listing_queued() -> bool:
+            queue = storage.root / "request_queues" / JOB
+            return any(listing_key in path.read_text(errors="replace") for path in queue.glob("*.json"))
+
+        assert kill_once_working(process, listing_queued, random.Random(0), 0)
+        schedule.ended(process, killed=True)
+        assert schedule.run().returncode == 0
+    assert sort_items(schedule.job_items()) == home_link_routes.expected_items(site, range(6), [6], home=True)
 
 
 def test_the_generated_routes_save_the_start_page_once_although_pages_link_back_to_it(

@@ -189,6 +189,18 @@ class RequestCommits(GroupCommits):
                 job["versions"][page] = version
         job["pendingVersions"] = {}
 
+    def _note_pages_loaded_again(self) -> bool:
+        """Keep in the job the pages loaded again that this process knows of and the job not yet (a listing labelled
+        by a page about to be saved, which adds it): a run that goes on with the pass after a crash knows them too,
+        and gives an unlabelled link to one of them the pass's key. Their version is unknown ("") until saved.
+        Returns whether there were any."""
+        if self.revisits is None:
+            return False
+        versions = self._run.state["incremental"]["versions"]
+        new = self.revisits.pages.difference(versions)
+        versions.update(dict.fromkeys(new, ""))
+        return bool(new)
+
     def request_marked(self, key: str) -> None:
         """The request queue has confirmed `key` handled: it will not come again."""
         self._run.state["unmarked"].pop(key, None)
@@ -271,6 +283,7 @@ class RequestCommits(GroupCommits):
         # A page's version is kept once its items have landed: with the marker, for a restart to tell.
         pending_versions = {w.key: new_versions[w.key] for w, _s, _i in chosen if w.key in new_versions}
         landed = 0
+        noted = self._note_pages_loaded_again()
         if batch:
             # The group's one save: the marker of its push, page by page, in push order.
             state.update(pending=len(batch), pendingRequests=[[w.key, len(items)] for w, _s, items in chosen])
@@ -278,6 +291,8 @@ class RequestCommits(GroupCommits):
                 state["incremental"]["pendingVersions"] = pending_versions
             await run.persist()
             landed = await ledger.push(batch, at=run.pushed, dataset=run.dataset)
+        elif noted:
+            await run.persist()  # before the group's pages add the requests of those pages
         # Counts and marker move together, with no await between them.
         left = landed
         for waiting, skipped, items in chosen:
@@ -340,13 +355,14 @@ def exactly_once(crawler_class: type[BasicCrawler], commits: RequestCommits) -> 
             request = context.request
             try:
                 loaded_again = commits.revisits is not None and commits.revisits.loads_again(request)
+                base_url = request.loaded_url or request.url  # what relative URLs are relative to, as in crawlee
+                # Made before the save: the pages loaded again that they label are saved in the job with it.
+                calls = list(
+                    _with_keys_of_the_page(result.add_requests_calls, request.unique_key, commits.revisits, base_url)
+                )
                 if not await commits.commit(request.unique_key, items, loaded_again=loaded_again):
                     await self._give_back(request)
                     return
-                base_url = request.loaded_url or request.url  # what relative URLs are relative to, as in crawlee
-                calls = _with_keys_of_the_page(
-                    result.add_requests_calls, request.unique_key, commits.revisits, base_url
-                )
                 for call in calls:
                     await self._add_requests(context, **call)
                 await self._commit_key_value_store_changes(result, get_kvs=self.get_key_value_store)

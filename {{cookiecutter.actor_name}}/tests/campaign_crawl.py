@@ -128,7 +128,8 @@ def incremental_ground(seed: int, root: Path) -> Ground:
             env = {ROUTES_VARIABLE: f"{routes.replace('-', '_')}_routes"}
         schedule = Schedule(Storage(root / "storage"), actor_input)
         for number, disruption in enumerate([*drawn["runs"], "none"]):
-            site.pages += chance.randint(0, 3) if number else 0  # the site grows between runs
+            # The site grows between runs: new pages are found through the listing loaded again (revisitLabels).
+            site.pages += chance.randint(0, 3) if number and routes != "generated" else 0
             if disruption == "kill":
                 schedule.killed_run(chance, 1.0, **env)
             else:

@@ -404,3 +404,30 @@ def test_tasks_that_differ_only_in_their_headers_have_different_jobs(storage: St
     named = [path for path in storage.root.rglob("*") if path.is_file() and "default" not in path.parts]
     assert named
     assert not [path for path in named if "shop-a-8c1f2e" in path.name or "shop-a-8c1f2e" in path.read_text()]
+
+
+def test_a_new_build_is_refused_while_a_pass_is_half_done(storage: Storage) -> None:
+    """A run cut by maxItems leaves its pass half-done; the next run is a new build whose transform makes other
+    items. The pass is read again from its start, skipping what the job has of it as the transform made it: the new
+    transform's items would all be new, and the items the first run delivered would be delivered again. The new
+    build is refused with one line, writing nothing; the previous build then ends the pass, and the new one goes on
+    from there: every item once."""
+    new_build = {"TEST_TRANSFORM": "new_build:with_a_new_field"}
+    with ChangingSource() as source:
+        everything = source.add(updated=1, count=10)
+        schedule = Schedule(storage, source.input_for(datasetName=JOB, maxItems=3))
+        assert schedule.run().returncode == 0
+        schedule.input = {**schedule.input, "maxItems": 0}
+        job_state = schedule.job_state()
+        refused = schedule.run(**new_build)
+        assert refused.returncode == 1
+        (line,) = [line for line in refused.stdout.splitlines() if "Run the previous build" in line]
+        assert "half-done" in line
+        assert schedule.job_state() == job_state
+        assert schedule.run().returncode == 0  # the previous build ends the pass
+        later = source.add(updated=2, count=4)
+        assert schedule.run(**new_build).returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [3, 0, 7, 4]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(
+        transformed(everything) + [{**item, "newField": True} for item in transformed(later)]
+    )

@@ -210,6 +210,13 @@ def restart_a_half_done_pass(run: ResumableRun) -> bool:
     again from its start, the landed items of the last push counted in; NewItems skips the items the job has of
     it. Never a new pass: the items not read yet may be anywhere in the order of the values."""
     job = run.state["incremental"]
+    if run.code_changed and run.pushed > job["passStart"]:  # (code_may_change: nothing of the last push pending)
+        raise ledger.StateError(
+            f"The transform changed (a new build) while pass {job['pass']} of the incremental job was half-done: the "
+            f"job has {run.pushed - job['passStart']} items of it as the previous transform made them, and the pass is "
+            "read again from its start skipping those, told by what the transform makes. Run the previous build once "
+            "without maxItems to end the pass, then the new one."
+        )
     _fold_in_the_landed(run)
     to_the_pass_start(run)
     job.update(reread=True, ascending=True, last=None, param="")

@@ -101,6 +101,7 @@ class StateRecord:
         # Called before each save of a record that outlives the run: raises if the run may no longer write it.
         self.fence: Callable[[], Awaitable[None]] | None = None
         self.sealed = False  # the run writes the record no more (it released the incremental job it belongs to)
+        self.code_changed = False  # the record was written by other code (load: allowed when `code_may_change`)
 
     async def keep_in(self, name: str) -> None:
         """Keep the record in the key-value store named `name`, and count the items of the dataset so named."""
@@ -168,6 +169,7 @@ class StateRecord:
             for key in fingerprint.keys() | saved["source"].keys()
             if fingerprint.get(key) != saved["source"].get(key) and not (code_may_change and key == CODE_KEY)
         )
+        self.code_changed = bool(saved["source"]) and fingerprint.get(CODE_KEY) != saved["source"].get(CODE_KEY)
         if saved["source"] and changed == [CODE_KEY] and saved["pending"] + len(saved["pendingRequests"]):
             raise StateError(
                 f"The code that makes dataset items ({'your handlers' if self.crawl else 'transform'}) changed while a "

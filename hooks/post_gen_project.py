@@ -73,6 +73,7 @@ CUSTOM_FILES = [  # your own source: the engine's face (engine/) and its user's 
     "tests/test_custom.py",
     "tests/custom_source.py",
     "tests/custom_entry.py",
+    "tests/rehearse_custom.py",
 ]
 # What the custom kind runs of the JSON kind's files (the commit path and the credentials machinery), and of those
 # the other kinds share (the rest of them is scale-out and crawling, which one run over a source never uses).
@@ -85,8 +86,6 @@ NOT_IN_CUSTOM = [
     "tests/test_campaign.py",
     "tests/campaign.py",
     "tests/campaign_grounds.py",
-    "tests/rehearse.py",
-    "tests/test_rehearse.py",
 ]
 # (question, answer) -> files and folders that answer does not use; "{package}" is the package folder.
 NOT_USED: dict[tuple[str, str], list[str]] = {

@@ -1,4 +1,6 @@
-"""Test-only entry point: the Actor, unchanged, with your source's `read` disturbed as the environment asks.
+"""Test-only entry point: the Actor, unchanged, with your source's `read` disturbed as the environment asks (any
+entry of the tests disturbs it so, through harness.run_main_of_the_actor: a run restarted after a migration or a kill
+too, and the rehearsal's; this one names the variables):
 
 READ_DELAY_SECS: each read takes this much longer (so that kills and migrations land mid-run);
 READ_FAILS="N:K": reads N to N+K-1 (counted from 1 in this process) raise before they reach the source;
@@ -15,8 +17,7 @@ import time
 sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
 from harness import package_name, run_main_of_the_actor
 
-source = importlib.import_module(f"{package_name()}.source").Source
-original_read = source.read
+READ_VARIABLES = ("READ_DELAY_SECS", "READ_FAILS", "READ_BLOCKS_SECS", "REPEAT_POSITION_AT")
 reads = 0
 
 
@@ -30,11 +31,21 @@ async def disturbed_read(self: object, position: object) -> object:
         first, count = map(int, failing.split(":"))
         if first <= reads < first + count:
             raise ConnectionError(f"test: read {reads} failed")
-    items, following = await original_read(self, position)
+    items, following = await ORIGINAL_READ(self, position)
     if reads == int(os.environ.get("REPEAT_POSITION_AT", "0")):
         return items, position
     return items, following
 
 
-source.read = disturbed_read
-run_main_of_the_actor()
+def disturb_reads() -> None:
+    """Make the source's `read` the disturbed one, when the environment asks for a disturbance."""
+    global ORIGINAL_READ  # the read before it was disturbed, once a process
+    source = importlib.import_module(f"{package_name()}.source").Source
+    if any(name in os.environ for name in READ_VARIABLES) and source.read is not disturbed_read:
+        ORIGINAL_READ, source.read = source.read, disturbed_read
+
+
+ORIGINAL_READ = None
+
+if __name__ == "__main__":
+    run_main_of_the_actor()  # which disturbs the reads (disturb_reads)

@@ -64,6 +64,8 @@ def run_main_of_the_actor() -> None:
     if routes := os.environ.get(ROUTES_VARIABLE):
         sys.modules[f"{package}.routes"] = importlib.import_module(routes)
         importlib.import_module(package).routes = sys.modules[f"{package}.routes"]
+    if (PROJECT_ROOT / package / "source.py").exists():  # your own source: its reads disturbed as the env asks
+        importlib.import_module("custom_entry").disturb_reads()
     main = importlib.import_module(f"{package}.main")
     if transform := os.environ.get(TRANSFORM_VARIABLE):
         module, name = transform.split(":")

@@ -4,7 +4,8 @@ Runs the Actor as on the platform (the stand-in in platform_standin.py), migrate
 SIGKILL as often as asked, lets it finish, and reports what the dataset holds: duplicates, and (with the
 built-in source, whose items are known) missing items. Exit 1 when an item is duplicated or missing. For a
 crawler the built-in source is a local site, and what your routes.py should make of it is what one run of your
-Actor makes of it with nothing in its way.
+Actor makes of it with nothing in its way. For your own source (source.py), what your source gives, read plainly
+from its start to its end, with --input too (rehearse_custom.py).
 
     python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5
     python tests/rehearse.py --crash-after-push 2 --times 0   # the instant between a push and its checkpoint
@@ -215,6 +216,11 @@ def is_crawler() -> bool:
     return (PROJECT_ROOT / package_name() / "crawling.py").exists()
 
 
+def is_custom() -> bool:
+    """Whether this project reads your own source (source.py)."""
+    return (PROJECT_ROOT / package_name() / "source.py").exists()
+
+
 def is_browser() -> bool:
     """Whether this project crawls in a browser."""
     return (PROJECT_ROOT / package_name() / "browser_input.py").exists()
@@ -237,14 +243,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
     if args.schedule:
-        if is_crawler():
+        if is_crawler() or is_custom():
             print("--schedule rehearses the JSON kind's incremental runs")
             return 2
         from rehearse_schedule import rehearse_schedule  # noqa: PLC0415 - the JSON kind's own
 
         return rehearse_schedule(args, storage)
     parallel = {"parallelRuns": args.parallel_runs} if args.parallel_runs > 1 else {}
-    if args.input:
+    if is_custom():  # your own source (source.py), read plainly for what the dataset must hold
+        from rehearse_custom import custom_input, expected_of  # noqa: PLC0415 - the custom kind's own
+
+        actor_input = {**custom_input(args), **parallel}
+        expected, unstable = expected_of(actor_input)
+        if expected is None:
+            print(f"RESULT: NOT EXACT: {unstable}")
+            return 1
+        storage.write_input(actor_input)
+        platform, kills = asyncio.run(rehearse(args, storage))
+        items = storage.items()
+    elif args.input:
         user_input = {**json.loads(args.input.read_text()), **parallel}
         storage.write_input(user_input)
         platform, kills = asyncio.run(rehearse(args, storage))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,21 +12,25 @@ from pathlib import Path
 import pytest
 from harness import PROJECT_ROOT, Storage, expected_items, package_name, source_item
 from platform_standin import PlatformStandIn
-from rehearse import is_browser, is_crawler, report
+from rehearse import is_browser, is_crawler, is_custom, report
 
 # Sources long enough that the run is still going at the second disruption: offset paging fetches 4 pages at
 # once, a cursor one at a time; a crawler saves hundreds of pages a second locally, so its site answers in 0.1 s
-# (the --latency of the JSON API, 1 s, over ten), a browser is far slower.
+# (the --latency of the JSON API, 1 s, over ten), a browser is far slower; your own source (source.py) is read with
+# its tests' input (the example's table: --total rows), each read slowed by --latency.
 CASES = [("site", 100 if is_browser() else 400)] if is_crawler() else [("offset", 1500), ("cursor", 600)]
-LATENCY = {"site": "0.3" if is_browser() else "1.0", "offset": "0.3", "cursor": "0.3"}
+CASES = [("custom", 600)] if is_custom() else CASES
+LATENCY = {"site": "0.3" if is_browser() else "1.0", "offset": "0.3", "cursor": "0.3", "custom": "0.3"}
 
 
 @pytest.mark.parametrize(("source", "total"), CASES)
 def test_rehearsal_with_migrations_and_kills_reports_exactly(tmp_path: Path, source: str, total: int) -> None:
     command = [sys.executable, "tests/rehearse.py", "--migrate-after", "1.6", "--kill-after", "1.3", "--times", "2"]
     command += ["--total", str(total), "--latency", LATENCY[source], "--storage", str(tmp_path / "storage")]
+    if source in ("offset", "cursor"):
+        command += ["--pagination", source]
     if source != "site":
-        command += ["--pagination", source, "--page-size", "20"]
+        command += ["--page-size", "20"]
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "migrations sent        1\n" in result.stdout
@@ -37,11 +42,16 @@ def test_rehearsal_with_migrations_and_kills_reports_exactly(tmp_path: Path, sou
     saved = Storage(tmp_path / "storage").items()
     if source == "site":
         assert len(saved) == total  # one item per page: each page once ("duplicates 0", "missing 0" above)
+    elif source == "custom":
+        from rehearse_custom import expected_of  # noqa: PLC0415 - the custom kind's own
+
+        rehearsed_input = json.loads((Storage(tmp_path / "storage").store / "INPUT.json").read_text())
+        assert saved == expected_of(rehearsed_input)[0]
     else:
         assert saved == expected_items(total)
 
 
-@pytest.mark.skipif(is_crawler(), reason="the schedule rehearsal is the JSON kind's")
+@pytest.mark.skipif(is_crawler() or is_custom(), reason="the schedule rehearsal is the JSON kind's")
 def test_schedule_rehearsal_reports_each_run_and_the_checks(tmp_path: Path) -> None:
     command = [sys.executable, "tests/rehearse.py", "--schedule", "3", "--seed", "1", "--within", "0"]
     command += ["--disruptions", "kill,overlap,killed-at-done", "--changes", "2", "--new-items", "60"]
@@ -61,7 +71,7 @@ def test_schedule_rehearsal_reports_each_run_and_the_checks(tmp_path: Path) -> N
     assert "RESULT: exact" in result.stdout
 
 
-@pytest.mark.skipif(is_crawler(), reason="the schedule rehearsal is the JSON kind's")
+@pytest.mark.skipif(is_crawler() or is_custom(), reason="the schedule rehearsal is the JSON kind's")
 def test_the_schedule_report_counts_what_succeeded_runs_delivered(tmp_path: Path) -> None:
     from rehearse_schedule import ScheduledRun, ScheduleRehearsal  # noqa: PLC0415 - the JSON kind's own
 

@@ -237,21 +237,18 @@ def schedule_ground(seed: int, root: Path) -> Ground:
                 timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
                 added[shop] += source.add(stamp(value, stamps) if timestamp else value, account=shop)
 
-        claimed: set[str] = set()  # the tasks' jobs found so far
-
         class TaskSchedule(Schedule):
-            """The runs of one task; its job is the named store its runs made (the tasks share a storage folder)."""
+            """The runs of one task; its job is the named store its first run that got that far made (the tasks
+            share a storage folder)."""
 
             job = ""
 
             def job_name(self) -> str:
-                if not self.job:
-                    folder = root / "storage" / "key_value_stores"
-                    named = {p.name for p in folder.iterdir() if p.name != "default"} if folder.exists() else set()
-                    if len(new := named - claimed) == 1:
-                        self.job = new.pop()
-                        claimed.add(self.job)
                 return self.job or "(no job yet)"
+
+        def stores() -> set[str]:
+            folder = root / "storage" / "key_value_stores"
+            return {p.name for p in folder.iterdir() if p.name != "default"} if folder.exists() else set()
 
         tasks = {}
         for shop in orders:
@@ -263,9 +260,12 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         for number, run in enumerate(drawn["runs"]):
             for shop, schedule in tasks.items():
                 schedule.input["maxItems"] = run["maxItems"]
+                before = stores()
                 _scheduled_run(
                     ground, schedule, run["disruptions"][shop], f"{shop}{number + 1}", root=root, chance=chance
                 )
+                if not schedule.job and len(made := stores() - before) == 1:
+                    schedule.job = made.pop()
                 add(shop, run["new"])
         for shop, schedule in tasks.items():  # the next scheduled run hands over what is left
             schedule.input["maxItems"] = 0

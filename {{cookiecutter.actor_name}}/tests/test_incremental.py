@@ -227,6 +227,23 @@ def test_ids_written_as_text_compare_as_numbers(storage: Storage) -> None:
     assert [len(items) for _ended, items in schedule.runs] == [len(first), len(later)]
 
 
+def test_ids_served_as_text_later_are_the_same_keys(storage: Storage) -> None:
+    """The items at the last run's highest value (its ties, told apart by their keys) served again with their ids as
+    text ("7" for 7: a serializer changed for large ids): they are the same items, not new ones (before, each was
+    delivered again)."""
+    with ChangingSource() as source:
+        everything = source.add(updated=1, count=3)
+        schedule = Schedule(storage, source.input_for(incrementalParam=SINCE_PARAM, datasetName=JOB))
+        assert schedule.run().returncode == 0
+        everything += source.add(updated=1, count=1)
+        for item_id in range(4):  # (all of them: the source sorts by id too)
+            source.items[item_id]["id"] = str(item_id)
+        everything[3]["id"] = "3"
+        assert schedule.run().returncode == 0
+    assert [len(items) for _ended, items in schedule.runs] == [3, 1]
+    assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+
+
 def test_a_run_killed_between_a_push_and_its_checkpoint_and_a_changed_source(storage: Storage) -> None:
     """The items of a push landed in the job's dataset when the run died, before its checkpoint; an item already
     read changes before the next run, whose pass (from the highest value read, those items counted) is exact."""

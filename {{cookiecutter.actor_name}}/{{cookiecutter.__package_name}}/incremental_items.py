@@ -11,6 +11,7 @@ the pass's items, not the source's keys.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import re
@@ -43,9 +44,9 @@ class NewItems:
         self._param, start = actor_input.incremental_param, actor_input.incremental_start
         since = self._job["from"]
         self.since = since if since is not None or not start else start  # the first pass starts at incrementalStart
-        self._ties = set(self._job["ties"] if since is not None else [])
+        self._ties = {_same_key(key) for key in self._job["ties"]} if since is not None else set()
         self._start_pushed = self._job["startPushed"]
-        self._at_max = set(self._job["atMax"])
+        self._at_max = {_same_key(key) for key in self._job["atMax"]}
         self._held: Counter[bytes] = Counter()  # a pass read again: what the job has of it (fingerprints), to skip
         if run.offset or run.state["cursor"] is not None:  # going on in a pass: the same list must be read
             if self._job["param"] != self._param:
@@ -146,7 +147,7 @@ class NewItems:
         key = _at(item, self._primary_key)
         if key is None:
             raise ledger.StateError(f"A source item has no primaryKey {self._primary_key!r}: {_preview(item)}")
-        return json.dumps(key, sort_keys=True)
+        return _same_key(json.dumps(key, sort_keys=True))
 
     def _compare(self, a: Any, b: Any) -> int:
         return _order(a, b, self._field)
@@ -241,6 +242,16 @@ def _fold_in_the_landed(run: ResumableRun) -> None:
             job["atMax"].append(key)
     run.state.update(pushed=run.pushed + landed, pending=0)
     run.landed = ledger.Landed([])
+
+
+def _same_key(key: str) -> str:
+    """A primary key as kept in the job (JSON), an integer id written as text the same as the number ("7" and 7:
+    a source that turns to text for large ids serves the same items); keys the job kept before read alike."""
+    with contextlib.suppress(ValueError):
+        text = json.loads(key)
+        if isinstance(text, str) and text.isascii() and text.lstrip("-").isdigit() and str(int(text)) == text:
+            return text
+    return key
 
 
 def _at(item: Any, path: str) -> Any:

@@ -40,11 +40,12 @@ from crawlee.storage_clients._file_system._dataset_client import FileSystemDatas
 from crawlee.storage_clients._file_system._request_queue_client import FileSystemRequestQueueClient
 
 LATENCY = float(os.environ["STORAGE_LATENCY_SECS"])
+(package,) = [p.parent.name for p in __import__("pathlib").Path.cwd().glob("*/__main__.py")]
 
-def delayed(method):
+def delayed(method, wait=LATENCY):
     @functools.wraps(method)
     async def wrapper(*args, **kwargs):
-        await asyncio.sleep(LATENCY)
+        await asyncio.sleep(wait)
         return await method(*args, **kwargs)
     return wrapper
 
@@ -56,10 +57,12 @@ for cls, names in (
 ):
     for name in names:
         setattr(cls, name, delayed(getattr(cls, name)))
+if read_secs := float(os.environ.get("SOURCE_READ_SECS", "0")):  # your own source: a round trip per page
+    source = __import__("importlib").import_module(package + ".source").Source
+    source.read = delayed(source.read, read_secs)
 if script := os.environ.get("BENCH_SCRIPT"):
     runpy.run_path(script, run_name="__main__")
 else:
-    (package,) = [p.parent.name for p in __import__("pathlib").Path.cwd().glob("*/__main__.py")]
     runpy.run_module(package, run_name="__main__")
 """
 
@@ -78,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--crawler", action="store_true", help=argparse.SUPPRESS)  # stage 2: the website kind
     parser.add_argument("--browser", action="store_true", help=argparse.SUPPRESS)  # stage 2: the browser kind
     parser.add_argument("--parallel", action="store_true", help=argparse.SUPPRESS)  # stage 2: parallel runs
+    parser.add_argument("--custom", action="store_true", help=argparse.SUPPRESS)  # stage 2: your own source
     return parser.parse_args()
 
 
@@ -368,6 +372,8 @@ def table(results: dict) -> str:
         lines.append(browser_row(results["browser"]))
     if "parallel" in results:
         lines.append(parallel_row(results["parallel"]))
+    if "custom" in results:
+        lines.append(custom_row(results["custom"]))
     return "\n".join(lines)
 
 
@@ -652,12 +658,112 @@ def parallel_row(parallel: dict) -> str:
     )
 
 
+# The plain at-least-once loop over the same source: read a page, push it, read the next; no checkpoint at all (a
+# restart reads the source again from its start). The Actor's own input model, source and transform.
+PLAIN_SOURCE_LOOP = """
+import asyncio, importlib, pathlib
+from apify import Actor
+
+(package,) = [p.parent.name for p in pathlib.Path.cwd().glob("*/__main__.py")]
+main = importlib.import_module(package + ".main")
+Source = importlib.import_module(package + ".source").Source
+
+async def run():
+    async with Actor:
+        actor_input = main.ActorInput.model_validate(await Actor.get_input() or {})
+        async with Source(actor_input) as source:
+            position = None
+            while True:
+                items, position = await source.read(position)
+                await Actor.push_data([out for item in items if (out := main.transform(item)) is not None])
+                if position is None:
+                    break
+
+asyncio.run(run())
+"""
+CUSTOM_READ_SECS = 0.005  # a few ms per page: the round trip to a database server
+
+
+def measure_custom(project: Path, quick: bool) -> dict:
+    """Items/s of your own source (source=custom) read exactly once against the same source read by the plain loop
+    (push_data per page, no checkpoint): the example's keyset over a SQLite file of its own, each read a few ms
+    longer, interleaved, median of 3 each; locally, and with the platform's round trip before every storage call."""
+    sys.path[:0] = [str(project / "tests"), str(project)]
+    import sqlite3
+
+    rows, page_size = (1_000 if quick else 10_000), 100
+    database = Path(tempfile.mkdtemp(prefix="bench-custom-")) / "items.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.executemany("INSERT INTO items VALUES (?, ?)", ((i, f"row {i}") for i in range(1, rows + 1)))
+    expected = [{"id": i, "name": f"row {i}"} for i in range(1, rows + 1)]
+    plain = Path(tempfile.mkdtemp()) / "plain_source_loop.py"
+    plain.write_text(PLAIN_SOURCE_LOOP)
+    entry, read_secs = str(latency_entry()), str(CUSTOM_READ_SECS)
+    runs = []
+    for storage_s in (0.0, PLATFORM_ROUND_TRIP_S):
+        common = {"entry": entry, "STORAGE_LATENCY_SECS": str(storage_s), "SOURCE_READ_SECS": read_secs}
+        contenders = {
+            "exactly once": {**common, "BENCH_SCRIPT": ""},
+            "plain loop": {**common, "BENCH_SCRIPT": str(plain)},
+        }
+        medians = source_race(
+            {"database": str(database), "pageSize": page_size}, expected, contenders, f"{storage_s * 1000:.0f} ms"
+        )
+        runs.append(
+            {
+                "items": rows,
+                "page_size": page_size,
+                "read_s": CUSTOM_READ_SECS,
+                "storage_latency_s": storage_s,
+                "exactly_once_s": medians["exactly once"],
+                "plain_s": medians["plain loop"],
+            }
+        )
+    return {"runs": runs, "load_average": os.getloadavg()}
+
+
+def source_race(actor_input: dict, expected: list, contenders: dict[str, dict], label: str) -> dict[str, float]:
+    """Run each contender (name -> run_actor keyword arguments) three times, interleaved, from fresh storage; the
+    median seconds of each. Every run must leave the source's items, each once, in order."""
+    import harness
+
+    timings: dict[str, list[float]] = {name: [] for name in contenders}
+    for _round in range(3):
+        for name, how in contenders.items():
+            storage = harness.Storage(Path(tempfile.mkdtemp(prefix="bench-")) / "storage")
+            storage.write_input(actor_input)
+            started = time.perf_counter()
+            result = harness.run_actor(storage, timeout=900, **how)
+            elapsed = time.perf_counter() - started
+            if result.returncode != 0 or storage.items() != expected:
+                raise SystemExit(f"{name}: exit {result.returncode}, {storage.item_count()} of {len(expected)} items")
+            timings[name].append(elapsed)
+            print(f"  your own source, storage calls {label}, {name}: {len(expected) / elapsed:.0f} items/s")
+    return {name: statistics.median(runs) for name, runs in timings.items()}
+
+
+def custom_row(custom: dict) -> str:
+    cells = []
+    for run in custom["runs"]:
+        exact, plain = run["items"] / run["exactly_once_s"], run["items"] / run["plain_s"]
+        where = f"storage calls {run['storage_latency_s'] * 1000:.0f} ms" if run["storage_latency_s"] else "local"
+        cells.append(f"{where}: {exact:.0f} vs {plain:.0f} ({exact / plain:.2f}x)")
+    run = custom["runs"][0]
+    return (
+        f"| items/s, your own source (source=custom: the example's keyset over a SQLite file, {run['items']} rows in "
+        f"pages of {run['page_size']}, {run['read_s'] * 1000:.0f} ms per read, median of 3): exactly once vs the plain "
+        f"loop (`push_data` per page, no checkpoint) | {'; '.join(cells)} | ≥ 0.9x |"
+    )
+
+
 def main() -> None:
     args = parse_args()
     if args.project is None:
         quick = ["--quick"] if args.quick else []
         # Each stage in its kind's environment, writing its figures beside the JSON kind's (which reads them).
-        for source, stage in (("browser", "browser"), ("website", "crawler"), ("json_api", "parallel")):
+        stages = (("browser", "browser"), ("website", "crawler"), ("custom", "custom"), ("json_api", "parallel"))
+        for source, stage in stages:
             project, python = prepare(source)
             out = args.out.with_name(f"{args.out.stem}-{stage}.json")
             command = [str(python), __file__, "--project", str(project), f"--{stage}", "--out", str(out)]
@@ -675,6 +781,7 @@ def main() -> None:
         ("browser", measure_browser, browser_row),
         ("crawler", measure_crawler, crawler_row),
         ("parallel", measure_parallel, parallel_row),
+        ("custom", measure_custom, custom_row),
     )
     for flag, measure_stage, row in stages:
         if getattr(args, flag):  # one stage of its own, in its kind's environment: figures to a file of their own
@@ -684,7 +791,7 @@ def main() -> None:
             print(row(figures))
             return
     results = measure(args.project, args.quick)
-    for kind in ("crawler", "browser", "parallel"):
+    for kind in ("crawler", "browser", "parallel", "custom"):
         kind_out = args.out.with_name(f"{args.out.stem}-{kind}.json")
         if kind_out.exists():
             results[kind] = json.loads(kind_out.read_text())

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from crawlee.http_clients import ImpitHttpClient
@@ -169,6 +170,31 @@ def test_items_lose_the_runs_credentials_and_keep_the_sources_own_data() -> None
         "tags": ["***", "v2"],
         "count": 2,
     }
+
+
+# A token with characters that URLs escape, as items may echo it: raw, Python's `quote` (which keeps `/`), with no
+# safe character, `quote_plus`, JavaScript's encodeURIComponent, and any of them with lower-case escapes.
+ENCODED_TOKEN = "ab/cd+ef== x"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        ENCODED_TOKEN,
+        quote(ENCODED_TOKEN),
+        quote(ENCODED_TOKEN, safe=""),
+        quote_plus(ENCODED_TOKEN),
+        quote_plus(ENCODED_TOKEN, safe="/"),
+        quote(ENCODED_TOKEN, safe="").lower(),
+        quote(ENCODED_TOKEN).replace("%2B", "%2b"),
+        quote(ENCODED_TOKEN, safe="~()*!.'"),
+    ],
+)
+def test_a_known_secret_is_hidden_however_a_url_encodes_it(written: str) -> None:
+    secrets = credentials.Secrets("https://api.test/items", [ENCODED_TOKEN])
+    url = f"https://api.test/items?t={written}&page=2"
+    assert secrets.hide_in({"self": url}) == {"self": "https://api.test/items?t=***&page=2"}
+    assert secrets.hide(f"GET {url}: 503") == "GET https://api.test/items?t=***&page=2: 503"
 
 
 def test_retry_after_in_seconds_or_as_a_date_capped() -> None:

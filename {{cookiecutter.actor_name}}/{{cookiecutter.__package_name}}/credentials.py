@@ -3,7 +3,8 @@ authorization scheme such as `Bearer <token>` by itself too, for a server may ec
 `access_token`, in an error message), the credential query parameters of apiUrl and oauth2TokenUrl, the values of
 requestBody's keys that name a credential, and OAuth2's client secret and tokens. Messages are passed through
 `Secrets.hide` before they are logged or shown: it hides the known secret values, and in every URL the value of
-each query parameter whose name says it is a credential, however short.
+each query parameter whose name says it is a credential, however short. A known secret is hidden however a URL
+encodes it (any character percent-escaped, in upper- or lower-case hex, a space as `+`).
 Dataset items get the same hiding (`Secrets.hide_in`), for an API may echo the request in them (a HAL self link, a
 `caller` field) and datasets are often shared: the known secret values, and in URLs the values of apiUrl's own
 credential parameters; other credential-like parameters in items are the source's data (a signed image URL) and
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 CREDENTIAL_WORDS = frozenset(
     {"token", "secret", "password", "passwd", "pwd", "passphrase", "signature", "sig", "auth", "authorization"}
@@ -105,7 +106,7 @@ class Secrets:
         self._query_pairs = {_pair(p) for p in self.query_credentials}  # left out of saved URLs, however short
         self._query_names = {name for name, _value in self._query_pairs}
         self._values: set[str] = set()
-        self._forms: list[str] = []
+        self._secrets: re.Pattern[str] | None = None
         self.add_url(api_url)
         self.add(header_values)
         self._origins = {origin(api_url), *(origin(other) for other in other_origins)}
@@ -120,32 +121,24 @@ class Secrets:
         """Hide these values too (an OAuth2 client secret, each token as it is issued)."""
         parts = (part for value in values for part in secret_parts(value))
         self._values |= {part for part in parts if len(part) >= MIN_SECRET_LENGTH}
-        # As written and as they may appear encoded in a URL; longest first, so no part of one is left (and in the
-        # same order in every process: an item hidden again after a restart is compared with the one that landed).
-        forms = {form for value in self._values for form in (value, quote(value, safe=""), quote_plus(value))}
-        self._forms = sorted(forms, key=lambda form: (-len(form), form))
+        self._secrets = _any_of(self._values)
 
     def hide(self, text: str) -> str:
         # By name too: a credential parameter too short to be hidden by its value, or one the run never knew.
-        return _hide_parameters(self._hide_values(text), looks_secret)
+        return _hide_parameters(_hide_values(text, self._secrets), looks_secret)
 
     def hide_in(self, value: Any) -> Any:
         """A JSON value (a dataset item) with the known secret values hidden in its strings, and in its URLs the
         values of apiUrl's credential parameters, however short (see the module's docstring)."""
-        if not self._forms and not self._query_names:
+        if self._secrets is None and not self._query_names:
             return value  # a run without credentials: nothing to hide
         if isinstance(value, str):
-            return _hide_parameters(self._hide_values(value), self._query_names.__contains__)
+            return _hide_parameters(_hide_values(value, self._secrets), self._query_names.__contains__)
         if isinstance(value, dict):
             return {key: self.hide_in(inner) for key, inner in value.items()}
         if isinstance(value, list):
             return [self.hide_in(inner) for inner in value]
         return value
-
-    def _hide_values(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, HIDDEN)
-        return text
 
     def may_receive(self, url: str) -> bool:
         """Whether requests to `url` may carry the credentials: apiUrl's origin, or one the input allows."""
@@ -159,6 +152,28 @@ class Secrets:
         secret = [_pair(p)[1] in self._values or _pair(p) in self._query_pairs for p in parts.query.split("&")]
         kept = [p for p, is_secret in zip(parts.query.split("&"), secret, strict=True) if p and not is_secret]
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
+
+
+def _any_of(values: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern that finds any of `values` as written or however a URL encodes it: each character as is or
+    percent-escaped (its UTF-8 bytes, in upper- or lower-case hex), a space as `+` too. That covers `quote` with or
+    without `safe="/"`, `quote_plus`, JavaScript's encodeURIComponent and any mix. Longest first, so no part of one
+    is left, and in the same order in every process (an item hidden again after a restart is compared with the one
+    that landed)."""
+    ordered = sorted(values, key=lambda value: (-len(value), value))
+    return re.compile("|".join(map(_any_encoding, ordered))) if ordered else None
+
+
+def _any_encoding(value: str) -> str:
+    def character(char: str) -> str:
+        escaped = "".join(f"%(?i:{byte:02x})" for byte in char.encode())
+        return f"(?:{re.escape(char)}|{escaped}{'|[+]' if char == ' ' else ''})"
+
+    return "".join(map(character, value))
+
+
+def _hide_values(text: str, secrets: re.Pattern[str] | None) -> str:
+    return secrets.sub(HIDDEN, text) if secrets else text
 
 
 def _hide_parameters(text: str, is_secret: Callable[[str], bool]) -> str:

@@ -6,8 +6,11 @@ APIs that would loop stopped at once; credentials that appear nowhere."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from harness import OAUTH2_SECRET, STYLE_INPUTS, PaginatedSource, Storage, expected_items, run_actor
@@ -305,6 +308,50 @@ def test_credentials_that_items_echo_are_hidden_in_the_dataset_and_a_resume_stay
     assert {item["caller"] for item in items} == {"***"}
     assert items[1]["_links"]["self"]["href"] == f"{source.url}?api_key=***&sort=id&offset=0&limit=20"
     assert not [item for item in items if SECRET_KEY in str(item) or "SENTINEL-header" in str(item)]
+
+
+ESCAPED_TOKEN = "SENTINEL/token+5c07d2=="  # characters a URL escapes
+SHOP_HEADERS = {
+    "Authorization": f"Bearer {ESCAPED_TOKEN}",
+    "Accept": "application/json",
+    "Accept-Language": "en-US",
+    "X-Shop-Id": "1234",
+}
+SHOP_FIELDS = {"locale": "en-US", "sku": "SKU-12345", "format": "application/json"}  # data, like header values
+
+
+@dataclass
+class ShopSource(PaginatedSource):
+    """Items whose own fields equal the values of ordinary request headers, and that echo the caller's token in
+    URLs as Python's `quote` writes it (`/` left as is) and with lower-case escapes."""
+
+    def page_items(self, start: int, limit: int, echo: dict[str, Any] | None = None) -> list[Any]:
+        lower_case = re.sub("%[0-9A-F]{2}", lambda escape: escape[0].lower(), quote(ESCAPED_TOKEN, safe=""))
+        urls = {"avatar": f"https://cdn.test/a.png?for={quote(ESCAPED_TOKEN)}", "next": f"/items?for={lower_case}"}
+        return [item | SHOP_FIELDS | urls for item in super().page_items(start, limit, echo)]
+
+
+def test_items_keep_data_that_equals_ordinary_header_values_and_lose_the_token_however_encoded(
+    storage: Storage,
+) -> None:
+    """Headers `Accept: application/json`, `Accept-Language: en-US` and `X-Shop-Id: 1234`, and items with
+    `"format": "application/json"`, `"locale": "en-US"` and `"sku": "SKU-12345"`: the items keep them. The token
+    (Authorization) is hidden in the items however encoded. Killed right after its 2nd push, then restarted: the
+    page read again is hidden as the landed items were."""
+    source = ShopSource(total=60, echo_request=True, required_headers={"Authorization": SHOP_HEADERS["Authorization"]})
+    with source:
+        storage.write_input(source.input_for(headers=SHOP_HEADERS, pageSize=20))
+        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2", timeout=60)
+        assert crashed.returncode == -signal.SIGKILL
+        assert storage.state()["pending"]  # the 2nd push landed after the last checkpoint
+        result = run_actor(storage, timeout=60)
+    assert result.returncode == 0, result.stdout
+    items = storage.items()
+    assert [{"id": item["id"], "name": item["name"]} for item in items] == expected_items(60)
+    shown = {(item["caller"], item["avatar"], item["next"]) for item in items}
+    assert shown == {("***", "https://cdn.test/a.png?for=***", "/items?for=***")}
+    assert [{name: item[name] for name in SHOP_FIELDS} for item in items] == [SHOP_FIELDS] * 60
+    assert not [item for item in items if "SENTINEL" in str(item)]
 
 
 @pytest.mark.parametrize("allowed", [False, True])

@@ -172,6 +172,66 @@ def test_items_lose_the_runs_credentials_and_keep_the_sources_own_data() -> None
     }
 
 
+# Headers of every kind: ordinary ones (their values are data an item may hold too), ones named for a credential
+# (Authorization's token after any scheme, X-Api-Key, the session cookie), and a long opaque one named for nothing.
+REQUEST_HEADERS = {
+    "Accept-Language": "en-US",
+    "X-Shop-Id": "1234",
+    "Accept": "application/vnd.shop.v2+json",
+    "X-Api-Version": "2024-06-01.preview-23",
+    "X-Api-Key": "k3y-v4lue",
+    "Authorization": "SSWS t0k3n-o1",
+    "Cookie": "theme=dark; sid=9f3ac2e1b7d04f6a8c5e2b1d3a7f9e0c",
+    "X-Signer": "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OQ",
+}
+
+
+def test_items_keep_ordinary_header_values_and_lose_only_credentials() -> None:
+    """Ordinary header values that items hold as data stay there; messages and saved URLs still lose them."""
+    secrets = credentials.Secrets.of_request("https://api.test/items", REQUEST_HEADERS, None)
+    item = {
+        "locale": "en-US",
+        "sku": "SKU-12345",
+        "format": "application/vnd.shop.v2+json",
+        "release": "2024-06-01.preview-23",
+        "theme": "dark",
+        "caller": "SSWS t0k3n-o1",
+        "echo": {"key": "k3y-v4lue", "token": "t0k3n-o1", "signer": "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OQ"},
+        "session": "sid=9f3ac2e1b7d04f6a8c5e2b1d3a7f9e0c",
+    }
+    assert secrets.hide_in(item) == {
+        "locale": "en-US",
+        "sku": "SKU-12345",
+        "format": "application/vnd.shop.v2+json",
+        "release": "2024-06-01.preview-23",
+        "theme": "dark",
+        "caller": "***",
+        "echo": {"key": "***", "token": "***", "signer": "***"},
+        "session": "sid=***",
+    }
+    shown = secrets.hide("en-US SKU-12345 application/vnd.shop.v2+json 2024-06-01.preview-23 dark")
+    assert shown == "*** SKU-***5 *** *** dark"  # every header value of 4 characters or more, as before
+    saved = secrets.strip("https://api.test/items?after=x&shop=1234")  # noqa: B005 - not str.strip
+    assert saved == "https://api.test/items?after=x"
+
+
+def test_long_opaque_header_values_are_credentials_and_identifiers_versions_and_media_types_are_not() -> None:
+    assert credentials.header_credentials({"X-Signer": "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OQ"}) == [
+        "Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OQ"
+    ]
+    ordinary = {
+        "X-Tenant-Id": "3f2a9c1e-7b4d-4e8a-9c2f-1a2b3c4d5e6f",  # an identifier: data the items hold
+        "X-Api-Version": "2024-06-01.preview-23",
+        "Accept": "application/vnd.github.v3+json",
+        "Content-Type": "application/json;charset=utf-8",
+        "User-Agent": "python-requests/2.31.0",
+        "X-Shop": "main-store-with-a-long-name",  # no digit: a name, not a token
+        "X-Account": "123456789012345678901234",  # digits only: a number, not a token
+        "X-Note": "a sentence of twenty or more characters",
+    }
+    assert credentials.header_credentials(ordinary) == []
+
+
 # A token with characters that URLs escape, as items may echo it: raw, Python's `quote` (which keeps `/`), with no
 # safe character, `quote_plus`, JavaScript's encodeURIComponent, and any of them with lower-case escapes.
 ENCODED_TOKEN = "ab/cd+ef== x"

@@ -29,7 +29,7 @@ import impit
 from apify import Actor
 from crawlee.http_clients import ImpitHttpClient
 
-from .credentials import Secrets, body_secrets, body_without_secrets, header_secrets, origin
+from .credentials import Secrets, body_without_secrets, origin
 from .pagination import NoNextPosition, Response, SourceError, Style, items_at, style_for, value_at
 from .state_record import Position, position_key
 
@@ -102,8 +102,8 @@ class JsonApiSource:
         """`seen`: the keys (`position_key`) of positions an earlier start of the run has read past; `query`:
         parameters every request carries."""
         self._http, self._input, self._proxy, self._stripe = http, actor_input, proxy, stripe
-        headers, body = header_secrets(actor_input.headers), actor_input.request_body
-        self.secrets = Secrets(actor_input.api_url, [*headers, *body_secrets(body)], actor_input.credential_origins)
+        body, api_url = actor_input.request_body, actor_input.api_url
+        self.secrets = Secrets.of_request(api_url, actor_input.headers, body, actor_input.credential_origins)
         self._secret_body = body_without_secrets(body) != body  # a POST body that names a credential
         oauth2 = actor_input.oauth2_token_url
         self._oauth2 = OAuth2ClientCredentials(http, actor_input, self.secrets) if oauth2 else None

@@ -17,16 +17,13 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from apify import Actor
 
 from .ledger import StateError
 from .state_record import StateRecord, Transform
 from .stops import StopRequests
-
-if TYPE_CHECKING:
-    from .incremental import IncrementalJob
 
 __all__ = ["GroupCommits", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
 
@@ -36,6 +33,16 @@ STATUS_INTERVAL_SECS = 5.0
 MIGRATION_WAIT_SECS = 600.0
 
 T = TypeVar("T")
+
+
+class Job(Protocol):
+    """What `restore` needs of an incremental job (incremental.IncrementalJob). incremental.py builds on this module,
+    not the other way round: a run that is not incremental imports none of it."""
+
+    name: str  # its storages' name
+    code_may_change: bool  # a new build may go on with the job (no pass left half-pushed)
+
+    async def begin(self, run: ResumableRun) -> None: ...
 
 
 class ResumableRun(StateRecord):
@@ -51,7 +58,7 @@ class ResumableRun(StateRecord):
         self.status_message = StatusMessages(self)
 
     async def restore(
-        self, source: dict[str, Any], code: Transform | ModuleType | None, *, job: IncrementalJob | None = None
+        self, source: dict[str, Any], code: Transform | ModuleType | None, *, job: Job | None = None
     ) -> None:
         """Load the state record for this `source` and `code` and reconcile it with the dataset (see
         StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit): the run's

@@ -1,0 +1,105 @@
+"""The generated package's imports, as a reader (and the interpreter) meets them: no module imports one that imports
+it back, type-checking imports and imports inside functions included; a single run over your own source loads no
+scale-out code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+KINDS = ["json_api", "website", "browser", "custom"]
+
+
+def module_name(package: Path, path: Path) -> str:
+    """`engine.reading` for package/engine/reading.py, `engine` for its __init__.py."""
+    parts = path.relative_to(package).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(package: Path, path: Path, *, at_load_only: bool = False) -> set[str]:
+    """The package's modules that `path` imports (relative imports; `at_load_only`: those run when it is loaded,
+    leaving out imports under TYPE_CHECKING and inside functions)."""
+    name = module_name(package, path)
+    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    here = [part for part in here if part]
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if at_load_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = here[: len(here) - (node.level - 1)]
+        if node.module:
+            found.add(".".join([*base, node.module]))
+        else:  # from . import ledger: each name a module of the package (or a name its __init__ gives)
+            for alias in node.names:
+                candidate = ".".join([*base, alias.name])
+                found.add(candidate if module_path(package, candidate) else ".".join(base))
+    return {module for module in found if module and module_path(package, module)}
+
+
+def module_path(package: Path, module: str) -> Path | None:
+    path = package.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def import_graph(package: Path, *, at_load_only: bool = False) -> dict[str, set[str]]:
+    return {
+        module_name(package, path): imports_of(package, path, at_load_only=at_load_only)
+        for path in package.rglob("*.py")
+    }
+
+
+def a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Some cycle of the graph (its modules, the first again at the end), or None."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = "open"
+        stack.append(module)
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == "open":
+                return [*stack[stack.index(imported) :], imported]
+            if imported not in state and (cycle := visit(imported)):
+                return cycle
+        stack.pop()
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_module_of_the_package_imports_one_that_imports_it_back(bake, kind: str) -> None:
+    package = bake({"source": kind}) / "my_actor"
+    assert a_cycle(import_graph(package)) is None
+
+
+def test_the_graph_finds_a_cycle_through_a_type_checking_import(tmp_path: Path) -> None:
+    package = tmp_path / "my_actor"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "run.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .job import Job\n")
+    (package / "job.py").write_text("from . import run\n")
+    assert a_cycle(import_graph(package)) in (["job", "run", "job"], ["run", "job", "run"])
+
+
+def test_a_single_run_over_your_own_source_loads_no_scale_out_code(bake) -> None:
+    package = bake({"source": "custom"}) / "my_actor"
+    graph, loaded, waiting = import_graph(package, at_load_only=True), set(), ["main"]
+    while waiting:
+        module = waiting.pop()
+        if module not in loaded:
+            loaded.add(module)
+            waiting += graph[module]
+    assert "page_commits" in {module.rsplit(".", 1)[-1] for module in loaded}
+    assert not [module for module in loaded if "scale_out" in module]

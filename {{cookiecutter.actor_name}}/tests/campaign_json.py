@@ -169,7 +169,10 @@ def _first_items_once(items: list[Any], count: int) -> str:
 
 SHOP_HEADER = "X-Shop"
 ENTRY = "tests/linger_at_exit.py"  # the Actor, which can pause before its exit (PAUSE_BEFORE_EXIT) or take another host
-FAST = {"CLAIM_SETTLE_SECS": "0.2", "LEASE_SECS": "2"}  # waits a test entry point may shorten (harness.TUNABLE_WAITS)
+# Waits a test entry point may shorten (harness.TUNABLE_WAITS): a lease of 10 s (a run that stalls for half of it,
+# on a loaded machine, stops and another takes the job over: a draw of its own; a run killed on another host holds
+# the job that long).
+FAST = {"CLAIM_SETTLE_SECS": "0.2", "LEASE_SECS": "10"}
 SCHEDULE_DISRUPTIONS = ("none", "kill", "overlap", "pause", "other-host")
 BASE_TIME = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC)
 
@@ -242,8 +245,11 @@ def schedule_ground(seed: int, root: Path) -> Ground:
             share a storage folder)."""
 
             job = ""
+            before: frozenset[str] = frozenset()  # the named stores before the run under way (its job not known yet)
 
             def job_name(self) -> str:
+                if not self.job and len(made := stores() - self.before) == 1:
+                    self.job = made.pop()
                 return self.job or "(no job yet)"
 
         def stores() -> set[str]:
@@ -260,12 +266,11 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         for number, run in enumerate(drawn["runs"]):
             for shop, schedule in tasks.items():
                 schedule.input["maxItems"] = run["maxItems"]
-                before = stores()
+                schedule.before = frozenset(stores())
                 _scheduled_run(
                     ground, schedule, run["disruptions"][shop], f"{shop}{number + 1}", root=root, chance=chance
                 )
-                if not schedule.job and len(made := stores() - before) == 1:
-                    schedule.job = made.pop()
+                schedule.job_name()  # found once a run of the task made it
                 add(shop, run["new"])
         for shop, schedule in tasks.items():  # the next scheduled run hands over what is left
             schedule.input["maxItems"] = 0

@@ -414,7 +414,9 @@ async def _failing_worker(ground: Ground, root: Path, drawn: dict[str, Any], cha
             storage.write_input(source.input_for(maxRequestRetries=0, **job_input))
             said = await _resurrected_until_done(ground, storage, attempt)
             items = storage.items()
-            ground.check(_first_items_once(items, len(items)), f"{attempt}: {'Done' if said else 'a failure'} over holes")
+            ground.check(
+                _first_items_once(items, len(items)), f"{attempt}: {'Done' if said else 'a failure'} over holes"
+            )
             if said is not None:
                 if len(items) != drawn["total"] and not (attempt == "failing" and len(items) >= drawn["ending_page"]):
                     ground.problems.append(f"{attempt}: {said!r} with {len(items)} of {drawn['total']} items")

@@ -504,3 +504,34 @@ def test_a_restart_with_another_parallel_runs_is_refused_with_one_message_and_wr
     refused = [(1, f"parallelRuns is {n}, but this job started with 2 parallel runs: {advice}") for n in (3, 1)]
     assert refusals == refused
     assert storage.item_count() == 0
+
+
+@pytest.mark.skipif(not is_crawler() or is_browser(), reason="a crawl's worker killed as an out-of-memory kill does")
+def test_a_coordinator_killed_and_resurrected_gives_its_workers_a_fresh_budget(tmp_path: Path) -> None:
+    """Worker 1 is killed -9 three times (the count saved), then the coordinator is killed -9 (no end of its own to
+    reset the count at) and resurrected, and worker 1 is killed once more: its first failure in this run of the
+    coordinator, which resurrects it and finishes the job with every page once."""
+
+    async def play(platform: PlatformStandIn) -> None:
+        await platform.start()
+        await once_the_workers_are_at_work(platform)
+        victim = platform.others[list(platform.others)[1]]
+
+        async def kill_the_victim(after_resurrections: int) -> None:
+            while victim.resurrections < after_resurrections or victim.process.poll() is not None:
+                assert platform.process.poll() is None, platform.status_messages()[-1][1]
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(platform.kill_run, victim.run_id)
+
+        for kill in range(3):
+            await kill_the_victim(kill)
+        while platform.storage.state()["resurrections"] != [0, 3]:  # saved with a merge
+            assert platform.process.poll() is None, platform.status_messages()[-1][1]
+            await asyncio.sleep(0.02)
+        platform.kill()
+        await resurrect_coordinator(platform)
+        await kill_the_victim(4)
+        assert await platform.wait_for_exit(within=120) == 0, platform.status_messages()[-1][1]
+
+    platform = two_worker_job(tmp_path, play)
+    assert platform.others[list(platform.others)[1]].resurrections == 5

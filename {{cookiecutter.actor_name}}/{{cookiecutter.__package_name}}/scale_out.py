@@ -27,7 +27,8 @@ what maxItems and the run's maximum total charge allow before it is pushed (a cr
 JSON kind's marker batch too, when a limit was lowered since), and the merge moves on only past what it pushed: a
 run resumed with a higher limit merges the rest. The limits are the job's: workers get none (maxItems,
 maxRequestsPerCrawl 0). A failed or aborted worker is resurrected (at most MAX_RESURRECTIONS times in one run of
-the coordinator: the coordinator's resurrection gives each worker as many again); a migrated one reboots by itself.
+the coordinator: its resurrection, also after a kill -9, gives each worker as many again; its migration does not);
+a migrated worker reboots by itself.
 A restarted coordinator re-attaches to its workers by the IDs in its state record: a worker registers itself in the
 coordinator's key-value store (WORKER-<n>), so one started just before a crash is found, not started twice. An
 aborted coordinator aborts its workers; at the end no worker is left running.
@@ -323,8 +324,11 @@ async def coordinate(run: ResumableRun, actor_input: Any, merge_class: type[Merg
     store = await Actor.open_key_value_store()
     readers: list[WorkerDataset] = [RegisteredDataset(store, worker, info) for worker, info in enumerate(workers)]
     ids = [info["id"] for info in workers]
-    if not run.state["resurrections"]:
+    # The budget is one run's: a start that does not follow a migration (one saved by stops.py counts a reboot) is
+    # a resurrection, also after a kill -9 that left no end to reset it at: every worker gets its tries again.
+    if not run.state["resurrections"] or run.state["budgetReboots"] == run.state["reboots"]:
         run.state["resurrections"] = [0] * len(ids)
+    run.state["budgetReboots"] = run.state["reboots"]
     try:
         while not run.stopping:
             statuses = [await _worker_status(info) for info in workers]

@@ -56,6 +56,7 @@ STATE_DEFAULTS: dict[str, Any] = {
     "workers": [],
     "starting": None,
     "resurrections": [],
+    "budgetReboots": 0,  # `reboots` when the coordinator's run last started counting `resurrections` (scale_out.py)
     "merge": {},
     # An incremental job (incremental.py): its passes over the source, its runs and their deliveries.
     "incremental": {},

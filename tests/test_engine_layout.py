@@ -32,12 +32,27 @@ def imports_of(package: Path, path: Path, *, at_load_only: bool = False) -> set[
             continue
         base = here[: len(here) - (node.level - 1)]
         if node.module:
-            found.add(".".join([*base, node.module]))
+            module = ".".join([*base, node.module])
+            found.add(module)
+            found |= {defining(package, module, alias.name) for alias in node.names}  # a package's face (lazy)
         else:  # from . import ledger: each name a module of the package (or a name its __init__ gives)
             for alias in node.names:
                 candidate = ".".join([*base, alias.name])
                 found.add(candidate if module_path(package, candidate) else ".".join(base))
     return {module for module in found if module and module_path(package, module)}
+
+
+def defining(package: Path, module: str, name: str) -> str:
+    """The module of a subpackage that defines `name` at its top (`engine.source_run` for `from .engine import
+    SourceRun`: a face its __init__ loads when asked), or "" (a name of a module, or given otherwise)."""
+    path = module_path(package, module)
+    if path is None or path.name != "__init__.py":
+        return ""
+    for candidate in sorted(path.parent.glob("*.py")):
+        for node in ast.parse(candidate.read_text()).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+                return module_name(package, candidate)
+    return ""
 
 
 def module_path(package: Path, module: str) -> Path | None:

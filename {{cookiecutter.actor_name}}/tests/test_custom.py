@@ -275,3 +275,29 @@ def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path:
     rows = [{"id": i, "name": f"row-{i}"} for i in ids]
     assert schedule.delivered_by_succeeded_runs() == rows
     assert schedule.job_items() == rows
+
+
+@pytest.mark.parametrize(
+    ("dsn", "rotated", "password"),
+    [
+        ("host=db user=me password=pw-0ld-1234 dbname=x", "host=db user=me password=pw-n3w dbname=x", "pw-0ld-1234"),
+        ("host=db password='pw 0ld-1234' dbname=x", "host=db password='pw n3w' dbname=x", "pw 0ld-1234"),
+        ("Server=db;Uid=me;Password=pw-0ld-1234;Database=x", "Server=db;Uid=me;Password=n3w;Database=x", "pw-0ld-1234"),
+        ("Driver={PG};Server=db;PWD={pw;0ld-1234};", "Driver={PG};Server=db;PWD={pw;n3w};", "pw;0ld-1234"),
+    ],
+)
+def test_a_key_value_connection_string_keeps_its_password_secret(dsn: str, rotated: str, password: str) -> None:
+    """libpq's keyword/value DSN and ODBC/ADO.NET connection strings (no URL) hide their password as a URL DSN does:
+    in messages and saved positions, and out of the source's identity (a rotated password resumes the run)."""
+    engine = module("engine")
+
+    class Model(engine.SourceInput):
+        connection_string: str = ""
+
+    given = Model.model_validate({"connectionString": dsn})
+    assert password in given.secret_fields().values()
+    assert password not in given.secrets().hide(f"cannot connect with {dsn}")
+    assert password not in json.dumps(given.source())
+    assert given.source() == Model.model_validate({"connectionString": rotated}).source()
+    other_host = Model.model_validate({"connectionString": dsn.replace("db", "db2")})
+    assert other_host.source() != given.source()

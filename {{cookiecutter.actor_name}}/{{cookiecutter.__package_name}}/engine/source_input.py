@@ -3,13 +3,15 @@ own, and what of that input is secret and what defines the source.
 
 A field is secret when its name says so (`password`, `apiKey`, `accessToken`: credentials.looks_secret) or the model
 marks it (`Field(json_schema_extra={"isSecret": True})`, as `isSecret` in the input schema); a URL in any text field
-has its password and credential query parameters secret too (a DSN such as `postgresql://user:pw@host/db`). Secret
+has its password and credential query parameters secret too (a DSN such as `postgresql://user:pw@host/db`), and so
+has a connection string of `key=value` pairs (libpq's `host=db password=pw`, ODBC's `Server=db;Pwd=pw;`). Secret
 values are hidden in logs, status messages and saved positions, and are no part of the source's identity: a rotated
 password resumes the same run and the same incremental job.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,6 +21,55 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ..credentials import Secrets, looks_secret, without_secrets
 from ..incremental import IncrementalInput
+
+# A connection string of key=value pairs: libpq's (separated by spaces; a value in single quotes may hold them) or
+# ODBC's and ADO.NET's (separated by semicolons; a value in braces may hold them; an unbraced one ends at =: base64).
+LIBPQ_PAIR = re.compile(r"\s*([A-Za-z_][\w.-]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s*")
+ODBC_PAIR = re.compile(r"\s*([A-Za-z][\w .-]*?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;{=]*?=*)\s*(?:;|$)")
+CONNECTION_CREDENTIALS = frozenset({"accountkey"})  # Azure Storage's, which looks_secret does not take for one
+
+
+def connection_string_credentials(text: str) -> list[tuple[str, str, tuple[int, int]]]:
+    """(name, value, span of the value in `text`) of each pair of a key=value connection string whose name says it is
+    a credential (`password`, `Pwd`, `AccountKey`), the value unquoted; none when `text` is no such string."""
+    for pair, unquote, separator in ((ODBC_PAIR, _unquote_odbc, ";"), (LIBPQ_PAIR, _unquote_libpq, "=")):
+        if separator in text and (pairs := _pairs(text, pair)):
+            return [
+                (match[1], unquote(match[2]), match.span(2))
+                for match in pairs
+                if (looks_secret(match[1]) or match[1].lower() in CONNECTION_CREDENTIALS) and match[2]
+            ]
+    return []
+
+
+def _pairs(text: str, pair: re.Pattern[str]) -> list[re.Match[str]] | None:
+    """`text` as a sequence of `pair`s, matched one after the other (one regular expression for all of them would
+    backtrack for ages over a long text that is not one); None when it is not."""
+    pairs: list[re.Match[str]] = []
+    at = 0
+    while at < len(text):
+        match = pair.match(text, at)
+        if match is None or match.end() == at:
+            return None
+        pairs.append(match)
+        at = match.end()
+    return pairs
+
+
+def _unquote_libpq(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value[1:-1]) if value.startswith("'") else value
+
+
+def _unquote_odbc(value: str) -> str:
+    return value[1:-1].replace("}}", "}") if value.startswith("{") else value
+
+
+def without_credentials(text: str) -> str:
+    """A text field as the source's identity holds it: a URL without its user, password and credential parameters; a
+    connection string without its credential values."""
+    for _name, _value, (start, end) in reversed(connection_string_credentials(text)):
+        text = text[:start] + text[end:]
+    return without_secrets(text) if "://" in text else text
 
 
 class SourceInput(IncrementalInput):
@@ -55,7 +106,10 @@ class SourceInput(IncrementalInput):
                 continue
             if secret:
                 named[alias] = value
-            elif "://" in value:
+                continue
+            for name, credential, _span in connection_string_credentials(value):
+                named[f"{alias}.{name}"] = credential
+            if "://" in value:
                 parts = urlsplit(value)
                 if parts.password:
                     named[f"{alias}.password"] = parts.password
@@ -83,7 +137,7 @@ class SourceInput(IncrementalInput):
         """What defines the source: its own fields, less the secret ones and the credentials of URLs (which may change
         between runs). A run resumes, and an incremental job goes on, only with the same."""
         identity = {
-            alias: without_secrets(value) if isinstance(value, str) and "://" in value else value
+            alias: without_credentials(value) if isinstance(value, str) else value
             for alias, secret, value in self._own_fields()
             if not secret
         }

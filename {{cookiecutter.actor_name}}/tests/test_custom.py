@@ -277,6 +277,26 @@ def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path:
     assert schedule.job_items() == rows
 
 
+def test_an_unnamed_incremental_job_is_another_one_for_another_account() -> None:
+    """Two tasks reading one source as different accounts (another API key, another database user) never share an
+    unnamed incremental job: the second would go on at the first's position and never deliver its own older rows."""
+    engine, job_name = module("engine"), module("incremental").job_name
+
+    class Model(engine.SourceInput):
+        dsn: str = ""
+        api_key: str = ""
+
+    def name(**fields: str) -> str:
+        return job_name(Model.model_validate({**fields, "incremental": True}))
+
+    assert name(apiKey="sk-account-a") != name(apiKey="sk-account-b")
+    assert name(dsn="postgresql://tenant_a:pw-1234@db/x") != name(dsn="postgresql://tenant_b:pw-1234@db/x")
+    assert "sk-account-a" not in name(apiKey="sk-account-a")
+    # a rotated password is the same account: the same job
+    assert name(dsn="postgresql://me:pw-0ld-1234@db/x") == name(dsn="postgresql://me:pw-n3w-5678@db/x")
+    assert name(dsn="host=db user=me password=pw-0ld-1234") == name(dsn="host=db user=me password=pw-n3w-5678")
+
+
 @pytest.mark.parametrize(
     ("dsn", "rotated", "password"),
     [

@@ -6,7 +6,9 @@ marks it (`Field(json_schema_extra={"isSecret": True})`, as `isSecret` in the in
 has its password and credential query parameters secret too (a DSN such as `postgresql://user:pw@host/db`), and so
 has a connection string of `key=value` pairs (libpq's `host=db password=pw`, ODBC's `Server=db;Pwd=pw;`). Secret
 values are hidden in logs, status messages and saved positions, and are no part of the source's identity: a rotated
-password resumes the same run and the same incremental job.
+password resumes the same run and the same incremental job. The secrets other than passwords (an API key, a token)
+and a URL's user name an unnamed incremental job, hashed (`account`): two tasks reading one source as different
+accounts have different jobs (datasetName keeps a job across another key).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..incremental import IncrementalInput
 # ODBC's and ADO.NET's (separated by semicolons; a value in braces may hold them; an unbraced one ends at =: base64).
 LIBPQ_PAIR = re.compile(r"\s*([A-Za-z_][\w.-]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s*")
 ODBC_PAIR = re.compile(r"\s*([A-Za-z][\w .-]*?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;{=]*?=*)\s*(?:;|$)")
+PASSWORD_WORDS = frozenset({"password", "passwd", "pwd", "passphrase"})  # a password's rotation keeps the account
 CONNECTION_CREDENTIALS = frozenset({"accountkey"})  # Azure Storage's, which looks_secret does not take for one
 
 
@@ -142,3 +145,22 @@ class SourceInput(IncrementalInput):
             if not secret
         }
         return {**identity, **({"incremental": True} if self.incremental else {})}
+
+    def account(self) -> dict[str, Any]:
+        """Who the source is read as: the users of URLs and the secret values other than passwords (an API key, a
+        token), which `source` leaves out. Only for the name of an unnamed incremental job, hashed
+        (incremental.job_name): never saved, logged or shown. A rotated password keeps the job; another key is
+        another account, and another job."""
+        users = {
+            f"{alias}.user": urlsplit(value).username
+            for alias, _secret, value in self._own_fields()
+            if isinstance(value, str) and "://" in value and urlsplit(value).username
+        }
+        keys = {name: value for name, value in self.secret_fields().items() if not _names_a_password(name)}
+        return {**keys, **users}
+
+
+def _names_a_password(name: str) -> bool:
+    """Whether a secret's name (`password`, `dsn.password`, `dbPassword`, `Pwd`) says it is a password."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name.rpartition(".")[2]).lower())
+    return bool(PASSWORD_WORDS.intersection(words))

@@ -383,8 +383,11 @@ def test_a_run_paused_after_it_released_the_job_succeeds_and_writes_nothing_more
         ("2024-05-01T10:00:00.1Z", "2024-05-01T12:00:00.100+02:00", "2024-05-01T10:00:00.15Z"),  # Go: fractions trimmed
         ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.0Z", "2024-05-01T10:00:00.5Z"),  # Go: no fraction at all
         ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000000Z", "2024-05-01T10:00:00.500000Z"),  # isoformat(), Z
+        # RFC 2822 / HTTP dates (a Last-Modified, an e-mail's Date) and Twitter's created_at: "Thu" sorts before "Wed"
+        ("Wed, 01 May 2024 10:00:00 GMT", "Wed, 01 May 2024 12:00:00 +0200", "Thu, 02 May 2024 09:00:00 GMT"),
+        ("Wed May 01 10:00:00 +0000 2024", "2024-05-01T10:00:00Z", "Thu May 02 09:00:00 +0000 2024"),
     ],
-    ids=["trimmed-fraction", "no-fraction", "isoformat"],
+    ids=["trimmed-fraction", "no-fraction", "isoformat", "rfc2822", "twitter"],
 )
 def test_timestamps_compare_as_instants(storage: Storage, first: str, same_instant: str, later: str) -> None:
     """RFC 3339 timestamps written with fractions of different lengths (or none) and other offsets: an item later
@@ -401,6 +404,21 @@ def test_timestamps_compare_as_instants(storage: Storage, first: str, same_insta
         assert schedule.run().returncode == 0
     assert [len(items) for _ended, items in schedule.runs] == [1, 1, 1, 0]
     assert versions(schedule.delivered_by_succeeded_runs()) == versions(transformed(everything))
+
+
+def test_dates_whose_text_does_not_sort_are_refused(storage: Storage) -> None:
+    """Dates written day or month first ("12/31/2023", "01.05.2024") sort as text neither by year nor one way:
+    compared as text, items of a later year would be lost. The run stops with one line naming the value, before
+    anything of its page is pushed."""
+    with ChangingSource(order="id") as source:
+        source.add(updated="12/31/2023 10:00")  # type: ignore[arg-type]
+        source.add(updated="01/02/2024 09:00")  # type: ignore[arg-type]
+        schedule = Schedule(storage, source.input_for(datasetName=JOB))
+        refused = schedule.run()
+    assert refused.returncode == 1
+    (line,) = [line for line in refused.stdout.splitlines() if "do not sort as text" in line]
+    assert "12/31/2023 10:00" in line or "01/02/2024 09:00" in line
+    assert schedule.job_items() == []
 
 
 def test_tasks_that_differ_only_in_their_headers_have_different_jobs(storage: Storage) -> None:

@@ -11,8 +11,10 @@ the pass's items, not the source's keys.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime
+import email.utils
 import json
 import re
 from collections import Counter
@@ -32,6 +34,10 @@ HELD_BATCH = 1000  # items of the job's dataset read at once (a pass read again:
 TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
+
+
+# A date written day or month first ("12/31/2023", "01.05.2024 10:00"): its text sorts neither by year nor one way.
+UNSORTED_DATE = re.compile(r"\d{1,2}([/.])\d{1,2}\1\d{2,4}(?:[T ,]+\d{1,2}:\d{2}.*)?")
 
 
 class NewItems:
@@ -141,6 +147,12 @@ class NewItems:
                 f"A source item's incrementalField {self._field!r} is {json.dumps(value)}, not a number or a string: "
                 f"{_preview(item)}"
             )
+        if isinstance(value, str) and UNSORTED_DATE.fullmatch(value.strip()):
+            raise ledger.StateError(
+                f"A source item's incrementalField {self._field!r} is the date {value!r}, written day or month first: "
+                "such dates do not sort as text (nor is it known which comes first). Use a field with RFC 3339 "
+                f"timestamps, RFC 2822 dates or numbers: {_preview(item)}"
+            )
         return value
 
     def _key(self, item: Any) -> str:
@@ -179,10 +191,12 @@ def _order(a: Any, b: Any, field: str) -> int:
 
 def _instant(text: str) -> tuple[int, Decimal] | None:
     """The instant a date or timestamp stands for (whole seconds since the epoch, and the fraction), or None;
-    without an offset it is taken as UTC (a source writes all its values one way)."""
+    without an offset it is taken as UTC (a source writes all its values one way). RFC 3339 / ISO 8601, or RFC 2822
+    (HTTP dates, Twitter's created_at: 'Wed May 01 10:00:00 +0000 2024')."""
     match = TIMESTAMP.fullmatch(text.strip())
     if match is None:
-        return None
+        parsed = email.utils.parsedate_tz(text)  # (needs a month's name: ids and other text are not dates)
+        return None if parsed is None else (calendar.timegm(parsed[:6]) - (parsed[9] or 0), Decimal(0))
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     try:
         moment = datetime.datetime(

@@ -110,6 +110,25 @@ def baked(request, bake) -> tuple[str, Path]:
     return request.param, bake(MUST_BAKE[request.param])
 
 
+# Each kind's long tier (`-m long`, which its README names), once per run of this suite, collected first (the longest
+# tests); the fast tier runs in test_the_projects_own_tests_pass. Scale-out shares the crawl core: the browser kind
+# leaves it to the website kind.
+LONG_TIER = {
+    "defaults": ["-m", "long"],
+    "website": ["-m", "long"],
+    "browser": ["-m", "long and not scale_out"],
+    "custom": ["-m", "long"],
+}
+
+
+@pytest.mark.parametrize("name", LONG_TIER)
+def test_the_projects_long_tier_passes(name: str, bake, kind_python, tmp_path: Path) -> None:
+    project = bake(MUST_BAKE[name])
+    assert "pytest -n 3 -m long`" in (project / "README.md").read_text()  # the command the README names
+    result = run_projects_tests(name, project, kind_python, tmp_path, LONG_TIER[name])
+    assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
+
+
 @pytest.mark.parametrize("case", MUST_REFUSE)
 def test_refused_answers_stop_with_one_error_line_and_leave_nothing(case: str, tmp_path: Path) -> None:
     answers, message = MUST_REFUSE[case]
@@ -351,6 +370,16 @@ def test_the_workflow_tests_with_the_readme_command_and_deploys_after(baked) -> 
     test, deploy = workflow["jobs"]["test"], workflow["jobs"]["deploy"]
     (step,) = [step for step in test["steps"] if step.get("name", "").startswith("Test (README.md's test command")]
     assert step["run"] == readme_test_command(project) + "\n"
+    # The long tier: weekly and by hand, the same environment, then the command the README names after the block.
+    assert {"schedule", "workflow_dispatch"} <= set(workflow[True])  # (YAML reads the key `on` as true)
+    assert "'push'" in test["if"]
+    assert "'schedule'" in workflow["jobs"]["long"]["if"]
+    (long,) = [step for step in workflow["jobs"]["long"]["steps"] if step.get("name", "").startswith("Test (the long")]
+    *make_environment, fast = readme_test_command(project).splitlines()
+    assert long["run"] == "\n".join([*make_environment, f"{fast} -m long"]) + "\n"
+    assert f"`{fast} -m long`" in (project / "README.md").read_text()
+    if answers["source"] == "browser":  # fresh runners lack Chromium's libraries (Playwright's CI guide)
+        assert "playwright install --with-deps chromium" in step["run"]
     assert bool(step.get("env", {}).get("CRAWLEE_DISABLE_BROWSER_SANDBOX")) is (answers["source"] == "browser")
     uses = {step["uses"].split("@")[0]: step.get("with", {}) for step in test["steps"] if "uses" in step}
     if answers["package_manager"] == "uv":
@@ -456,22 +485,30 @@ def test_the_projects_own_tests_pass(baked, kind_python, tmp_path: Path) -> None
     if name in SUITE_SPARED:
         pytest.skip("same code and interpreter as the defaults' full suite")
     source = answers_of(name)["source"]
-    # A part is a few tests: no workers for it (`-n 0` overrides the command's `-n 3`).
+    # Its fast tier (the README command's default), or a part of it: a part is a few tests, with no workers
+    # (`-n 0` overrides the command's `-n 3`).
     quick = [] if name in FULL_SUITE else ["-n", "0", *QUICK_PART[source]]
-    if source == "browser":  # scale-out shares the crawl core: its suite runs once, in the website kind
-        quick += ["-m", "not scale_out"]
+    if answers_of(name)["package_manager"] == "uv" and not (project / "uv.lock").exists():
+        pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
+    result = run_projects_tests(name, project, kind_python, tmp_path, quick)
+    assert re.search(r"\d+ passed", result.stdout)
+
+
+def run_projects_tests(
+    name: str, project: Path, kind_python, tmp_path: Path, arguments: list[str]
+) -> subprocess.CompletedProcess:
+    """The project's README test command with these arguments added, in a copy of the project; it must pass."""
+    source = answers_of(name)["source"]
     # The README's test command: its last line runs the tests; the lines before it make the environment (and
     # download Playwright's Chromium, which cannot be done here). `uv run --locked` makes a uv project's
     # environment; a pip project's is the kind's, made the same way (requirements and dev group), linked in as
     # .venv. Both in a copy of the project: the bake is shared with the other tests, which read it meanwhile.
     test_line = readme_test_command(project).splitlines()[-1]
-    if answers_of(name)["package_manager"] == "uv" and not (project / "uv.lock").exists():
-        pytest.skip("no Python of this project's version here to lock and sync it (see the uv-lock tests)")
     project = shutil.copytree(project, tmp_path / project.name)
     if answers_of(name)["package_manager"] != "uv":
         (project / ".venv").symlink_to(kind_python(source).parent.parent, target_is_directory=True)
     result = subprocess.run(
-        ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(quick)}"],
+        ["bash", "-c", f"{test_line} -q -p no:cacheprovider {shlex.join(arguments)}"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -479,4 +516,4 @@ def test_the_projects_own_tests_pass(baked, kind_python, tmp_path: Path) -> None
         env={**os.environ, "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ['PATH']}"},
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert re.search(r"\d+ passed", result.stdout)
+    return result

@@ -321,3 +321,35 @@ def test_a_key_value_connection_string_keeps_its_password_secret(dsn: str, rotat
     assert given.source() == Model.model_validate({"connectionString": rotated}).source()
     other_host = Model.model_validate({"connectionString": dsn.replace("db", "db2")})
     assert other_host.source() != given.source()
+
+
+def source_pages(model_input: dict[str, Any], source: Any = None, retries: int = 0) -> Any:
+    """The engine's pages of `source` for an input of a model with a password and an API key."""
+    engine, reading = module("engine"), module("engine.reading")
+
+    class Model(engine.SourceInput):
+        api_key: str = ""
+        password: str = ""
+
+    given = Model.model_validate(model_input)
+    return reading.SourcePages(source, given.secrets(), given.secret_fields(), retries=retries, seen=[])
+
+
+def test_a_position_holding_a_secret_comes_back_whatever_the_other_secrets_are() -> None:
+    """The placeholder of one secret in a saved position is not taken apart by another secret it contains ("secret",
+    "api"): the position read back after a restart holds the key again, not a placeholder."""
+    for password in ("secret", "api", "Key"):
+        pages = source_pages({"apiKey": "my-api-key-1234", "password": password})
+        position = {"token": "my-api-key-1234", "user": password}
+        saved = pages.encode(position)
+        assert "my-api-key-1234" not in saved
+        assert pages.decode(saved) == position, password
+
+
+def test_a_position_with_keys_that_are_not_text_is_saved_as_json_gives_them_back() -> None:
+    """A dict position whose keys are numbers (JSON makes them text) is saved, also with secrets in the input."""
+    for model_input in ({}, {"apiKey": "my-api-key-1234"}):
+        pages = source_pages(model_input)
+        for position in ({1: "a"}, {1: "a", "b": 2}, {"n": {2: [1, {3: None}]}}):
+            assert pages.decode(pages.encode(position)) == json.loads(json.dumps(position))
+

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -36,6 +37,7 @@ READ_BACKOFF_SECS = 0.5  # before the 2nd attempt (full jitter), doubled before 
 READ_BACKOFF_MAX_SECS = 60.0
 BLOCKED_LOOP_SECS = 2.0  # a read that keeps the event loop this long is warned about
 SECRET_PLACEHOLDER = "\u2063secret:{}\u2063"  # in a saved position, for the value of the input field it names
+PLACEHOLDER = re.compile("\u2063secret:([^\u2063]*)\u2063")
 
 
 class SourceError(Exception):
@@ -81,6 +83,13 @@ class SourcePages:
         """`named_secrets`: the input's secret values by field name (placeholders in saved positions); `retries`:
         attempts after a failed read; `seen`: keys of the positions read past before a restart."""
         self._source, self._secrets, self._named = source, secrets, named_secrets
+        # Each secret value names its field; matched in one pass, longest first (no value is found inside a
+        # placeholder put in for another: "secret" or "api" in "\u2063secret:apiKey\u2063").
+        self._names_by_value: dict[str, str] = {}
+        for name, value in named_secrets.items():
+            self._names_by_value.setdefault(value, name)
+        by_length = sorted(self._names_by_value, key=lambda value: (-len(value), value))
+        self._named_values = re.compile("|".join(map(re.escape, by_length))) if by_length else None
         self._retries = retries
         self._seen = set(seen)
         self._name = type(source).__qualname__
@@ -165,7 +174,8 @@ class SourcePages:
         """The position as the state record keeps it: JSON text, with the input's secrets as placeholders."""
         if position is None:
             return None
-        return json.dumps(_replace_strings(position, self._hide_named), sort_keys=True)
+        as_json = json.loads(json.dumps(position))  # as a restart reads it back: keys as text, tuples as lists
+        return json.dumps(_replace_strings(as_json, self._hide_named), sort_keys=True)
 
     def decode(self, cursor: str | None) -> Any:
         """The position a saved `cursor` stands for, the placeholders filled with the input's values."""
@@ -181,14 +191,12 @@ class SourcePages:
         return text if len(text) <= 200 else f"{text[:200]}..."
 
     def _hide_named(self, text: str) -> str:
-        for name, value in sorted(self._named.items(), key=lambda pair: -len(pair[1])):
-            text = text.replace(value, SECRET_PLACEHOLDER.format(name))
-        return text
+        if self._named_values is None:
+            return text
+        return self._named_values.sub(lambda match: SECRET_PLACEHOLDER.format(self._names_by_value[match[0]]), text)
 
     def _fill_named(self, text: str) -> str:
-        for name, value in self._named.items():
-            text = text.replace(SECRET_PLACEHOLDER.format(name), value)
-        return text
+        return PLACEHOLDER.sub(lambda match: self._named.get(match[1], match[0]), text)
 
 
 def _replace_strings(value: Any, change: Any) -> Any:

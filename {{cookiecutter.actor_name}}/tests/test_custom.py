@@ -353,3 +353,26 @@ def test_a_position_with_keys_that_are_not_text_is_saved_as_json_gives_them_back
         for position in ({1: "a"}, {1: "a", "b": 2}, {"n": {2: [1, {3: None}]}}):
             assert pages.decode(pages.encode(position)) == json.loads(json.dumps(position))
 
+
+def test_a_position_field_named_for_a_credential_is_hidden_in_messages() -> None:
+    """A server's signed page token in a position (`accessToken`, `signature`) is saved (a restart needs it) but never
+    shown: not in the position the log and status message name, nor in the error a read at it raises."""
+    token, signature = "tok-3c8f0a11d2", "9f2e77aa01"
+
+    class Expired:
+        async def read(self, position: Any) -> Any:
+            raise PermissionError(f"page token {position['accessToken']} (signed {position['signature']}) expired")
+
+    pages = source_pages({}, Expired())
+    saved = pages.encode({"after": 20, "accessToken": token, "signature": signature})
+    assert token in saved  # the state record keeps what a restart needs
+    shown = pages.shown(saved)
+    assert token not in shown
+    assert signature not in shown
+    assert '"after": 20' in shown
+    with pytest.raises(module("engine").SourceError) as failure:
+        asyncio.run(pages.page_at(module("state_record").Position(cursor=saved)))
+    assert token not in str(failure.value)
+    assert signature not in str(failure.value)
+    assert "PermissionError: page token *** (signed ***) expired" in str(failure.value)
+

@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from apify import Actor
 
+from ..credentials import HIDDEN, Secrets, body_secrets
 from ..state_record import Position, position_key
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
-
-    from ..credentials import Secrets
 
 READ_BACKOFF_SECS = 0.5  # before the 2nd attempt (full jitter), doubled before each next one
 READ_BACKOFF_MAX_SECS = 60.0
 BLOCKED_LOOP_SECS = 2.0  # a read that keeps the event loop this long is warned about
 SECRET_PLACEHOLDER = "\u2063secret:{}\u2063"  # in a saved position, for the value of the input field it names
 PLACEHOLDER = re.compile("\u2063secret:([^\u2063]*)\u2063")
+PLACEHOLDER_IN_JSON = re.compile(r"\\u2063secret:[^\\\"]*\\u2063")  # as json.dumps writes one
 
 
 class SourceError(Exception):
@@ -119,11 +119,12 @@ class SourcePages:
     async def _read(self, position: Any) -> tuple[list[Any], Any]:
         """The source's answer at `position`, checked; a failed read retried with backoff, then SourceError."""
         shown = self.shown(self.encode(position) if position is not None else None)
+        hide = self._hiding(position)
         for attempt in range(self._retries + 1):
             try:
                 answer = await self._timed_read(position)
             except Exception as error:  # whatever the user's driver raises: retried, then one line
-                failure = self._secrets.hide(f"{type(error).__name__}: {error}")
+                failure = hide(f"{type(error).__name__}: {error}")
                 if attempt == self._retries:
                     raise SourceError(
                         f"{self._name}.read({shown}) failed {attempt + 1} times; last: {failure}. The state is saved: "
@@ -184,11 +185,21 @@ class SourcePages:
         return _replace_strings(json.loads(cursor), self._fill_named)
 
     def shown(self, cursor: str | None) -> str:
-        """A position for people: its JSON text with every secret hidden, cut short."""
+        """A position for people: its JSON text with every secret hidden (the input's, and the values of the fields
+        named for a credential: a server's signed page token), cut short."""
         if cursor is None:
             return "None"
-        text = self._secrets.hide(cursor)
+        text = PLACEHOLDER_IN_JSON.sub(HIDDEN, self._hiding(json.loads(cursor))(cursor))
         return text if len(text) <= 200 else f"{text[:200]}..."
+
+    def _hiding(self, position: Any) -> Any:
+        """What hides secrets in a message about `position`: the input's, and those of the position's own fields
+        named for a credential (`accessToken`, `signature`), which its read may repeat in an error."""
+        own = body_secrets(position)
+        if not own:
+            return self._secrets.hide
+        position_secrets = Secrets("", own)
+        return lambda text: position_secrets.hide(self._secrets.hide(text))
 
     def _hide_named(self, text: str) -> str:
         if self._named_values is None:

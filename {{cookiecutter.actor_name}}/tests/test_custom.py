@@ -376,3 +376,28 @@ def test_a_position_field_named_for_a_credential_is_hidden_in_messages() -> None
     assert signature not in str(failure.value)
     assert "PermissionError: page token *** (signed ***) expired" in str(failure.value)
 
+
+def test_a_read_that_breaks_the_contract_fails_at_once_saying_how() -> None:
+    """A `read` that is no coroutine (def, not async def), or that returns something other than (list, position),
+    fails the run at once with a line that says what is wrong: it is not retried as a failing read."""
+    calls = []
+
+    class Sync:
+        def read(self, position: Any) -> Any:
+            calls.append(position)
+            return [{"n": 1}], None
+
+    with pytest.raises(module("engine").SourceError) as failure:
+        asyncio.run(source_pages({}, Sync(), retries=3).page_at(module("state_record").Position()))
+    assert calls == [None]
+    assert "async def" in str(failure.value)
+
+    for answer, says in (((None, None), "items"), (([{"n": 1}], None, 3), "3 values"), ({"items": []}, "dict")):
+
+        class Odd:
+            async def read(self, position: Any, answer: Any = answer) -> Any:
+                return answer
+
+        with pytest.raises(module("engine").SourceError) as failure:
+            asyncio.run(source_pages({}, Odd(), retries=3).page_at(module("state_record").Position()))
+        assert says in str(failure.value), str(failure.value)

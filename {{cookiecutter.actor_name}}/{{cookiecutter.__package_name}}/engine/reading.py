@@ -17,6 +17,7 @@ the pages PageCommits commits (page_commits.py), and keeps the state record free
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import random
 import re
@@ -123,6 +124,8 @@ class SourcePages:
         for attempt in range(self._retries + 1):
             try:
                 answer = await self._timed_read(position)
+            except SourceError:
+                raise
             except Exception as error:  # whatever the user's driver raises: retried, then one line
                 failure = hide(f"{type(error).__name__}: {error}")
                 if attempt == self._retries:
@@ -143,7 +146,13 @@ class SourcePages:
     async def _timed_read(self, position: Any) -> Any:
         """The read, each of its steps on the event loop timed: a read that blocks the loop (a synchronous driver
         called in place of `asyncio.to_thread`) delays the platform's `migrating`, and is warned about once."""
-        steps = StepTimes(self._source.read(position))
+        reading = self._source.read(position)
+        if not inspect.isawaitable(reading):
+            raise SourceError(
+                f"{self._name}.read returned a {type(reading).__name__}, not a coroutine: make it `async def read` "
+                "(call a synchronous driver through asyncio.to_thread, see source.py)."
+            )
+        steps = StepTimes(reading)
         try:
             return await steps
         finally:
@@ -156,10 +165,17 @@ class SourcePages:
                 )
 
     def _checked(self, answer: Any, shown: str) -> tuple[list[Any], Any]:
-        if not isinstance(answer, tuple | list) or len(answer) != 2 or not isinstance(answer[0], list | tuple):
+        wrong = None
+        if not isinstance(answer, tuple | list):
+            wrong = f"returned a {type(answer).__name__}"
+        elif len(answer) != 2:
+            wrong = f"returned {len(answer)} values"
+        elif not isinstance(answer[0], list | tuple):
+            wrong = f"returned items that are a {type(answer[0]).__name__}"
+        if wrong:
             raise SourceError(
-                f"{self._name}.read({shown}) returned a {type(answer).__name__}, not (items, next_position): a list "
-                "of items and the position of the next page (None after the last)."
+                f"{self._name}.read({shown}) {wrong}, not (items, next_position): a list of items and the position "
+                "of the next page (None after the last)."
             )
         items, following = answer
         try:

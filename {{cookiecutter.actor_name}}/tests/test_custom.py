@@ -172,6 +172,8 @@ def test_input_model_and_input_schema_agree_on_each_field() -> None:
             assert field["type"] == spec["type"], name
         for rule in ("default", "minimum", "maximum", "minLength", "pattern", "enum"):
             assert field.get(rule) == spec.get(rule), f"{name}: {rule}"
+        # A field secret in the schema only (or in the model only) would be shown in logs and kept in the identity.
+        assert bool(field.get("isSecret")) == bool(spec.get("isSecret")), f"{name}: isSecret (in the model too?)"
 
 
 @pytest.mark.long

@@ -578,12 +578,33 @@ def start_actor(
         log.close()
 
 
+class Patience:
+    """How long to wait before taking a wait for a hang, counted in the time this machine gives a process: a second
+    of wall time counts in full on an idle machine and as cores / load average on a loaded one (a CI runner, the
+    tests' own workers, other work), where everything is slower but no more hung."""
+
+    def __init__(self, secs: float) -> None:
+        self.secs, self.left, self._at = secs, secs, time.monotonic()
+
+    def spent(self) -> bool:
+        now = time.monotonic()
+        share = min(1.0, (os.cpu_count() or 1) / max(os.getloadavg()[0], 0.01))
+        self.left -= (now - self._at) * share
+        self._at = now
+        return self.left <= 0
+
+
 def run_actor(storage: Storage, *, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
-    """Run the Actor to its end; return its exit code and output."""
+    """Run the Actor to its end (killed if it has not ended within `timeout` s of Patience); return its exit code
+    and output."""
     log_path = storage.root.parent / f"actor-{time.monotonic_ns()}.log"
     process = start_actor(storage, log_path=log_path, **kwargs)
+    patience = Patience(timeout)
     try:
-        process.wait(timeout=timeout)
+        while process.poll() is None:
+            if patience.spent():
+                raise TimeoutError(f"the Actor did not end within {timeout} s of Patience (harness.Patience)")
+            time.sleep(0.02)
     finally:
         if process.poll() is None:
             process.kill()
@@ -602,10 +623,10 @@ def kill_once_working(
     process: subprocess.Popen, working: Callable[[], bool], chance: random.Random, within_secs: float
 ) -> bool:
     """Wait until the Actor's `process` is `working()` (new work landed: so that a slow start-up on a busy
-    machine does not make it a kill before any work; a minute at most), then SIGKILL it at a random moment within
-    `within_secs`, unless it ends first. Returns whether it was killed."""
-    deadline = time.monotonic() + 60
-    while not working() and process.poll() is None and time.monotonic() < deadline:
+    machine does not make it a kill before any work; a minute of Patience at most), then SIGKILL it at a random moment
+    within `within_secs`, unless it ends first. Returns whether it was killed."""
+    patience = Patience(60)
+    while not working() and process.poll() is None and not patience.spent():
         time.sleep(0.01)
     try:
         process.wait(timeout=chance.uniform(0, within_secs))

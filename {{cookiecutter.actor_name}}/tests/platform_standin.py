@@ -54,7 +54,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import brotli
 from apify.storage_clients._apify._utils import unique_key_to_request_id
 from crawlee.storage_clients._file_system import FileSystemRequestQueueClient
-from harness import LoopbackServer, Storage, start_actor
+from harness import LoopbackServer, Patience, Storage, start_actor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -199,8 +199,8 @@ class StorageApi:
         self._in_flight = threading.Lock()
 
     def wait_for_writes_in_flight(self, within: float = 30) -> None:
-        deadline = time.monotonic() + within
-        while self.writes_in_flight and time.monotonic() < deadline:
+        patience = Patience(within)
+        while self.writes_in_flight and not patience.spent():
             time.sleep(0.01)
 
     def answer(
@@ -640,10 +640,10 @@ class PlatformStandIn:
             await asyncio.sleep(0.02)
 
     async def wait_for_exit(self, within: float = 60) -> int:
-        deadline = time.monotonic() + within
+        patience = Patience(within)
         while self.process.poll() is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Actor did not end within {within} s")
+            if patience.spent():
+                raise TimeoutError(f"the Actor did not end within {within} s of Patience")
             await asyncio.sleep(0.02)
         self._reap()
         if self.process.returncode == -signal.SIGABRT:  # not a way the platform ends a run: show why it happened
@@ -652,9 +652,9 @@ class PlatformStandIn:
         return self.process.returncode
 
     async def wait_for_items(self, count: int, within: float = 60) -> None:
-        deadline = time.monotonic() + within
+        patience = Patience(within)
         while self.storage.item_count() < count:
-            if time.monotonic() > deadline or self.process.poll() is not None:
+            if patience.spent() or self.process.poll() is not None:
                 raise TimeoutError(f"the dataset did not reach {count} items (it has {self.storage.item_count()})")
             await asyncio.sleep(0.01)
 
@@ -681,8 +681,8 @@ class PlatformStandIn:
         migration = Migration(sent_at=time.monotonic())
         self.migrations.append(migration)
         await self.send("migrating", {"timeRemainingSecs": time_remaining_secs})
-        deadline = migration.sent_at + time_remaining_secs
-        while time.monotonic() < deadline:
+        remaining = Patience(time_remaining_secs)  # the platform's seconds, on a machine that may be loaded
+        while not remaining.spent():
             if len(self.reboot_calls()) > reboots_before:
                 call = self.reboot_calls()[reboots_before]
                 migration.reboot_after_secs = call.at - migration.sent_at
@@ -770,27 +770,29 @@ class PlatformStandIn:
         process = other.process
         process.send_signal(signal.SIGKILL)
         process.wait()
+        patience = Patience(10)
         with other.changed:
-            other.changed.wait_for(lambda: other.process is not process or len(other.exit_codes) >= other.starts, 10)
+            while not (other.process is not process or len(other.exit_codes) >= other.starts) and not patience.spent():
+                other.changed.wait(0.1)
 
     async def migrate_run(self, run_id: str, time_remaining_secs: float = 5) -> None:
         """Migrate another run: `migrating`, then a kill at its reboot request or when the time is up, and a
         restart on the same storages."""
         other = self.others[run_id]
         process = other.process
-        connected_by = time.monotonic() + 10
-        while not self._connections.get(run_id) and process.poll() is None and time.monotonic() < connected_by:
+        connecting = Patience(10)
+        while not self._connections.get(run_id) and process.poll() is None and not connecting.spent():
             await asyncio.sleep(0.02)
         await self.send("migrating", {"timeRemainingSecs": time_remaining_secs}, run_id=run_id)
-        deadline = time.monotonic() + time_remaining_secs
-        while time.monotonic() < deadline and process.poll() is None and not other.reboot_asked:
+        remaining = Patience(time_remaining_secs)  # the platform's seconds, on a machine that may be loaded
+        while not remaining.spent() and process.poll() is None and not other.reboot_asked:
             await asyncio.sleep(0.01)
         with other.changed:
             if process.poll() is None:
                 other.reboot_asked = True
                 process.send_signal(signal.SIGKILL)
-        restarted_by = time.monotonic() + 30
-        while other.process is process and other.status not in TERMINAL and time.monotonic() < restarted_by:
+        restarting = Patience(30)
+        while other.process is process and other.status not in TERMINAL and not restarting.spent():
             await asyncio.sleep(0.01)  # returns once the run runs again (or, having exited by itself, has ended)
 
     # --- scheduled runs -----------------------------------------------------------------------------------
@@ -812,12 +814,16 @@ class PlatformStandIn:
 
     async def wait_for_run(self, run_id: str, within: float = 60) -> str:
         """Wait until the run has ended (restarts after migrations are not ends); return its status."""
-        deadline = time.monotonic() + within
+        patience = Patience(within)
         while (status := self.others[run_id].status) not in TERMINAL:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} did not end within {within} s (it is {status})")
+            if patience.spent():
+                raise TimeoutError(f"run {run_id} did not end within {within} s of Patience (it is {status})")
             await asyncio.sleep(0.02)
         return status
+
+    def log_of(self, run_id: str) -> str:
+        """The end of another run's log (all its starts), to show why it ended as it did."""
+        return (self.others[run_id].storage.root.parent / "actor.log").read_text(errors="replace")[-6000:]
 
     def default_dataset_items(self, run_id: str) -> list[Any]:
         return (self.storage if run_id == RUN_ID else self.others[run_id].storage).items()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from harness import Storage
+from harness import Patience, Storage
 from platform_standin import TERMINAL, PlatformStandIn
 
 ENTRY = "tests/scheduled_at_home.py"  # opens the job's named storages, reports what it saw
@@ -16,25 +16,33 @@ JOB = "nightly-job"
 
 async def report_of(platform: PlatformStandIn, run_id: str, within: float = 60) -> dict:
     """What the run saw: the one item of its default dataset, once there."""
-    for _ in range(int(within / 0.02)):
+    patience = Patience(within)
+    while not patience.spent():
         if items := platform.default_dataset_items(run_id):
             return items[0]
         if (status := platform.status_of(run_id)) in TERMINAL:
-            raise AssertionError(f"run {run_id} ended {status} without a report")
+            raise AssertionError(f"run {run_id} ended {status} without a report:\n{platform.log_of(run_id)}")
         await asyncio.sleep(0.02)
-    raise TimeoutError(f"run {run_id} reported nothing within {within} s")
+    raise TimeoutError(f"run {run_id} reported nothing within {within} s of Patience:\n{platform.log_of(run_id)}")
+
+
+async def succeeded(platform: PlatformStandIn, run_id: str) -> bool:
+    """Whether the run ended SUCCEEDED; if not, the assertion shows its log."""
+    status = await platform.wait_for_run(run_id)
+    assert status == "SUCCEEDED", f"run {run_id} ended {status}:\n{platform.log_of(run_id)}"
+    return True
 
 
 def test_scheduled_runs_share_named_storages_and_see_how_earlier_runs_ended(storage: Storage) -> None:
     async def play() -> tuple[PlatformStandIn, list[str], list[dict]]:
         async with PlatformStandIn(storage) as platform:
             first = platform.start_scheduled_run({"job": JOB}, entry=ENTRY)
-            assert await platform.wait_for_run(first) == "SUCCEEDED"
+            assert await succeeded(platform, first)
             second = platform.start_scheduled_run({"job": JOB, "hang": True, "askAbout": [first]}, entry=ENTRY)
             second_saw = await report_of(platform, second)
             # The schedule fires again while the second run still runs.
             third = platform.start_scheduled_run({"job": JOB, "askAbout": [first, second]}, entry=ENTRY)
-            assert await platform.wait_for_run(third) == "SUCCEEDED"
+            assert await succeeded(platform, third)
             await platform.migrate_run(second)  # restarted on its own storages
             assert platform.status_of(second) == "RUNNING"
             # Saving its state as it migrated, the second run (still running) overwrote what the third saved since:
@@ -43,7 +51,7 @@ def test_scheduled_runs_share_named_storages_and_see_how_earlier_runs_ended(stor
             platform.kill_run(second)  # for good
             assert platform.status_of(second) == "FAILED"
             fourth = platform.start_scheduled_run({"job": JOB, "askAbout": [first, second, third]}, entry=ENTRY)
-            assert await platform.wait_for_run(fourth) == "SUCCEEDED"
+            assert await succeeded(platform, fourth)
             runs = [first, second, third, fourth]
             return platform, runs, [second_saw, *(platform.default_dataset_items(run) for run in runs)]
 

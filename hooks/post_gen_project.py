@@ -34,6 +34,7 @@ JSON_API_FILES = [
     "tests/test_parts.py",
     "tests/test_redirects.py",
     "tests/odd_values.py",
+    "tests/new_build.py",
     "tests/campaign_json.py",
 ]
 CRAWL_FILES = [  # what both crawler kinds use

@@ -178,11 +178,11 @@ BASE_TIME = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC)
 
 
 def stamp(value: int, style: str) -> str:
-    """RFC 3339 for `value` twentieths of a second past BASE_TIME, as Go's encoding/json writes it (fractions
-    trimmed, none at all on a whole second, Z) or as Python's isoformat() does (no fraction when it is zero)."""
-    at = BASE_TIME + datetime.timedelta(milliseconds=50 * value)
+    """RFC 3339 for `value` halves of a second past BASE_TIME, as Go's encoding/json writes it (fractions trimmed,
+    none at all on a whole second, Z) or as Python's isoformat() does (no fraction when it is zero), with Z."""
+    at = BASE_TIME + datetime.timedelta(milliseconds=500 * value)
     if style == "python":
-        return at.isoformat()
+        return at.isoformat().replace("+00:00", "Z")
     fraction = f"{at.microsecond:06d}".rstrip("0")
     return at.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
@@ -196,11 +196,11 @@ def schedule_ground(seed: int, root: Path) -> Ground:
     # numbers or timestamps.
     orders = dict(zip("abc", chance.sample(["field", "id", "newest"], 3), strict=True))
     stamps = chance.choice(["numbers", "go", "python"])
-    # Three runs of each task (and one more to hand over): every disruption in some later run of some task (a first
-    # run has no earlier one to overlap, nor a job for another container to mount), the other later runs drawn.
+    # Three runs of each task (and one more to hand over). The first goes through, cut by maxItems: a pass left
+    # half-done, then new items. Every disruption is in some later run of some task, the other later runs drawn.
     later = [*SCHEDULE_DISRUPTIONS[1:], *(chance.choice(SCHEDULE_DISRUPTIONS) for _ in range(2))]
     chance.shuffle(later)
-    plan = {shop: [chance.choice(SCHEDULE_DISRUPTIONS[:2]), later.pop(), later.pop()] for shop in orders}
+    plan = {shop: ["none", later.pop(), later.pop()] for shop in orders}
     drawn = {
         "orders": orders,
         "stamps": stamps,
@@ -209,15 +209,15 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         "runs": [
             {
                 "disruptions": {shop: plan[shop][number] for shop in orders},
-                "maxItems": chance.choice([0, chance.randint(2, 5)]),
-                "new": chance.randint(0, 6),
+                "maxItems": chance.randint(2, 3) if number == 0 else chance.choice([0, chance.randint(2, 5)]),
+                "new": chance.randint(1 if number == 0 else 0, 6),
             }
             for number in range(3)
         ],
     }
     ground = Ground("schedule", drawn)
     added: dict[str, list[dict[str, Any]]] = {shop: [] for shop in orders}
-    highest = 0
+    highest = dict.fromkeys(orders, 0)  # each shop's: its next items come right after its highest value
 
     class ShopsSource(ChangingSource):
         """ChangingSource serving each shop's items in the shop's own order."""
@@ -229,15 +229,17 @@ def schedule_ground(seed: int, root: Path) -> Ground:
     with ShopsSource(order="id", account_header=SHOP_HEADER) as source:  # by id first: the values' types differ
 
         def add(shop: str, count: int) -> None:
-            nonlocal highest
-            values = [highest + 1 + n for n in range(count)]
+            timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
+            # Timestamps: each batch ends on a whole second, so that the next starts half a second later, in the
+            # same second ('10:00:05Z', then '10:00:05.5Z').
+            count += (highest[shop] + count) % 2 if timestamp and count else 0
+            values = [highest[shop] + 1 + n for n in range(count)]
             if orders[shop] == "id":
                 chance.shuffle(values)  # as 10, 50, 20, 30, 40: new items in no order of their values
             elif values and chance.random() < 0.5:
-                values[0] = highest  # a tie with the highest value so far
-            highest = max([highest, *values])
+                values[0] = highest[shop]  # a tie with the highest value so far
+            highest[shop] = max([highest[shop], *values])
             for value in values:
-                timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
                 added[shop] += source.add(stamp(value, stamps) if timestamp else value, account=shop)
 
         class TaskSchedule(Schedule):

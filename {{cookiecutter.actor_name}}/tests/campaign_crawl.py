@@ -6,8 +6,9 @@
   one-time address (a new token every time); the run killed -9 at a random instant once it works, then run to its
   end. Checks: each request saves the page it loaded once; Done, exit 0.
 - `incremental` (website kind): incremental crawls of a site that grows between runs, whose pages link back home
-  (a Home link) and to a listing: with the generated routes.py, or listing_routes.py's revisitLabels listing; some
-  runs killed for good. Checks: the runs that succeeded deliver each page's item once, taken together.
+  (a Home link) and to a listing: with the generated routes.py, or home_link_routes.py's revisitLabels listing
+  (reached by unlabelled links too); some runs killed for good. Checks: the runs that succeeded deliver each page's
+  item once, taken together.
 - `scale-out` (website kind): parallelRuns 2, one worker killed -9 at its start and at each resurrection until the
   job fails naming it, then the coordinator resurrected; some coordinators killed -9 on the way. Checks: a failed
   job fails with one line, its resurrection finishes it, every page once.
@@ -115,9 +116,9 @@ def incremental_ground(seed: int, root: Path) -> Ground:
     from schedule import Schedule  # noqa: PLC0415 - shared with the incremental tests
 
     chance = random.Random(seed)
-    # The generated routes.py (its pages link back home); listing_routes.py (revisitLabels LIST); home_link_routes.py
-    # (revisitLabels LIST, also reached by unlabelled links, and Home links).
-    routes = chance.choice(["generated", "listing", "home-link"])
+    # The generated routes.py (its pages link back home), or home_link_routes.py (revisitLabels LIST, also reached by
+    # unlabelled links, and Home links).
+    routes = chance.choice(["generated", "home-link"])
     drawn = {"routes": routes, "runs": [chance.choice(["none", "none", "kill"]) for _ in range(3)]}
     ground = Ground("incremental", drawn)
     with LocalSite(pages=chance.randint(4, 8), listing=True, latency_secs=0.02) as site:
@@ -148,8 +149,7 @@ def incremental_ground(seed: int, root: Path) -> Ground:
         if routes == "home-link" and len(versions) != len(set(versions)):
             ground.problems.append(f"the listing's versions delivered: {versions} (one twice)")
         urls = sorted(path for item in delivered if (path := urlsplit(item["url"]).path) != "/list")
-        home = {"generated": ["/"], "listing": [], "home-link": ["/"]}[routes]
-        want = sorted([*(f"/page/{n}" for n in range(site.pages)), *home])
+        want = sorted([*(f"/page/{n}" for n in range(site.pages)), "/"])
         if routes == "generated" and versions != [None]:
             ground.problems.append(f"the listing delivered {len(versions)} times")
         if urls != want:

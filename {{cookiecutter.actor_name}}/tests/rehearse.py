@@ -39,6 +39,7 @@ from harness import (
     PROJECT_ROOT,
     STYLE_INPUTS,
     PaginatedSource,
+    Patience,
     Storage,
     duplicates_and_missing,
     expected_items,
@@ -158,8 +159,8 @@ async def rehearse(args: argparse.Namespace, storage: Storage) -> tuple[Platform
 
 async def _wait_for_the_workers(platform: PlatformStandIn, within: float = 40) -> None:
     """Give runs the coordinator aborted gracefully their time to end (as the platform does) before counting."""
-    deadline = time.monotonic() + within
-    while platform.running_runs() and time.monotonic() < deadline:
+    patience = Patience(within)
+    while platform.running_runs() and not patience.spent():
         await asyncio.sleep(0.05)
 
 
@@ -213,7 +214,7 @@ def report(
 
 def is_crawler() -> bool:
     """Whether this project is a crawler (the website or browser kind) rather than the JSON API kind."""
-    return (PROJECT_ROOT / package_name() / "crawling.py").exists()
+    return (PROJECT_ROOT / package_name() / "engine" / "crawling.py").exists()
 
 
 def is_custom() -> bool:

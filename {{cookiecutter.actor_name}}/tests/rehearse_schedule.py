@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from changing_source import SINCE_PARAM, ChangingSource
-from harness import Storage, duplicates_and_missing, package_name
+from harness import Patience, Storage, duplicates_and_missing, package_name
 from platform_standin import TERMINAL, PlatformStandIn
 
 DISRUPTIONS = ("none", "kill", "migrate", "abort", "killed-at-done", "overlap")
@@ -99,8 +99,8 @@ class ScheduleRehearsal:
     async def _working(self, run_id: str, within: float = 60) -> None:
         """Wait until the run has pushed into the job's dataset (or set its status message, or ended)."""
         job, before = self.platform.named_storage(JOB), self.platform.named_storage(JOB).item_count()
-        deadline = time.monotonic() + within
-        while job.item_count() == before and time.monotonic() < deadline:
+        patience = Patience(within)
+        while job.item_count() == before and not patience.spent():
             if self.platform.status_of(run_id) in TERMINAL or self.platform.others[run_id].status_message:
                 return
             await asyncio.sleep(0.01)

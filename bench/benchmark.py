@@ -178,7 +178,7 @@ def measure(project: Path, quick: bool) -> dict:
     variant.write_text(
         "import asyncio, importlib, os, sys\n"
         "sys.path.insert(0, os.getcwd())\n"
-        f"resumable = importlib.import_module('{package}.resumable')\n"
+        f"resumable = importlib.import_module('{package}.engine.resumable')\n"
         "persist = resumable.ResumableRun.persist\n"
         "async def persist_at_end(self):\n"
         "    if self.state.get('finished'):\n"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 JSON_API_FILES = [
     "{package}/actor_input.py",
-    "{package}/incremental_items.py",
-    "{package}/json_api.py",
-    "{package}/pagination.py",
-    "{package}/credentials.py",
-    "{package}/page_commits.py",
-    "{package}/scale_out_chunks.py",
+    "{package}/engine/incremental_items.py",
+    "{package}/engine/json_api.py",
+    "{package}/engine/pagination.py",
+    "{package}/engine/credentials.py",
+    "{package}/engine/page_commits.py",
+    "{package}/engine/scale_out_chunks.py",
     "tests/test_resume.py",
     "tests/test_ledger.py",
     "tests/test_migration.py",
@@ -39,9 +39,9 @@ JSON_API_FILES = [
 ]
 CRAWL_FILES = [  # what both crawler kinds use
     "{package}/crawl_input.py",
-    "{package}/incremental_pages.py",
-    "{package}/crawling.py",
-    "{package}/scale_out_pages.py",
+    "{package}/engine/incremental_pages.py",
+    "{package}/engine/crawling.py",
+    "{package}/engine/scale_out_pages.py",
     "tests/local_site.py",
     "tests/campaign_routes.py",
     "tests/listing_routes.py",
@@ -66,11 +66,13 @@ BROWSER_FILES = [
     "tests/test_browser.py",
     "tests/browser_routes.py",
 ]
-CUSTOM_FILES = [  # your own source: the engine's face (engine/) and its user's files
+CUSTOM_FILES = [  # your own source: the engine's face (its modules in engine/) and its user's files
     "{package}/main_custom.py",
     "{package}/source.py",
     "{package}/custom_input.py",
-    "{package}/engine",
+    "{package}/engine/reading.py",
+    "{package}/engine/source_input.py",
+    "{package}/engine/source_run.py",
     "tests/test_custom.py",
     "tests/custom_source.py",
     "tests/custom_entry.py",
@@ -78,10 +80,10 @@ CUSTOM_FILES = [  # your own source: the engine's face (engine/) and its user's 
 ]
 # What the custom kind runs of the JSON kind's files (the commit path and the credentials machinery), and of those
 # the other kinds share (the rest of them is scale-out and crawling, which one run over a source never uses).
-JSON_API_FILES_CUSTOM_RUNS = ["{package}/credentials.py", "{package}/page_commits.py"]
+JSON_API_FILES_CUSTOM_RUNS = ["{package}/engine/credentials.py", "{package}/engine/page_commits.py"]
 NOT_IN_CUSTOM = [
-    "{package}/scale_out.py",
-    "{package}/web_urls.py",
+    "{package}/engine/scale_out.py",
+    "{package}/engine/web_urls.py",
     "tests/test_merge.py",
     "tests/test_scale_out.py",
     "tests/test_campaign.py",

@@ -230,8 +230,8 @@ def test_python_files_are_copied_verbatim(baked) -> None:
         module = relative.removeprefix("PKG/").removesuffix(".py").removesuffix("/__init__")
         if module not in {"__init__", "__main__", "main"}:
             name = module.rsplit("/", 1)[-1]  # a subpackage's module (engine/reading) is imported by its name
-            imported = re.compile(
-                rf"^\s*from \.+(?:\w+\.)*(?:{name} import | import (?:\w+, )*{name}\b)", re.MULTILINE
+            imported = re.compile(  # a subpackage (engine) by any import from it (from .engine.resumable import)
+                rf"^\s*from \.+(?:\w+\.)*(?:{name}(?:\.\w+)* import | import (?:\w+, )*{name}\b)", re.MULTILINE
             )
             assert any(imported.search(text) for other, text in sources.items() if other != relative), relative
 

@@ -41,12 +41,12 @@ def package_name() -> str:
 
 
 TUNABLE_WAITS = {
-    "STATUS_INTERVAL_SECS": "resumable",
-    "PUSH_SETTLE_SECS": "ledger",
-    "PUSH_BACKOFF_SECS": "ledger",
-    "COORDINATOR_CHECK_SECS": "scale_out",
-    "CLAIM_SETTLE_SECS": "incremental",
-    "LEASE_SECS": "incremental",
+    "STATUS_INTERVAL_SECS": "engine.resumable",
+    "PUSH_SETTLE_SECS": "engine.ledger",
+    "PUSH_BACKOFF_SECS": "engine.ledger",
+    "COORDINATOR_CHECK_SECS": "engine.scale_out",
+    "CLAIM_SETTLE_SECS": "engine.incremental",
+    "LEASE_SECS": "engine.incremental",
 }
 # A crawler's test may run it with a router of the tests' own (a module in tests/) in place of routes.py; a JSON
 # kind's test with a transform of its own ("module:function", the module in tests/) in place of main.transform.
@@ -70,7 +70,7 @@ def run_main_of_the_actor() -> None:
     if transform := os.environ.get(TRANSFORM_VARIABLE):
         module, name = transform.split(":")
         main.transform = getattr(importlib.import_module(module), name)
-    run_to_the_end = importlib.import_module(f"{package}.resumable").run_to_the_end
+    run_to_the_end = importlib.import_module(f"{package}.engine.resumable").run_to_the_end
     run_to_the_end(main.main)  # as __main__.py does
 
 

@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
 from harness import package_name, run_main_of_the_actor
 
-resumable = importlib.import_module(f"{package_name()}.resumable")
+resumable = importlib.import_module(f"{package_name()}.engine.resumable")
 stop = resumable.ResumableRun.stop
 
 

@@ -232,7 +232,7 @@ def test_the_source_identity_leaves_secrets_out_and_positions_keep_none() -> Non
 
     refusing = reading.SourcePages(Refusing(), given.secrets(), given.secret_fields(), retries=0, seen=[])
     with pytest.raises(reading.SourceError) as failure:
-        asyncio.run(refusing.page_at(module("state_record").Position(cursor=saved)))
+        asyncio.run(refusing.page_at(module("engine.state_record").Position(cursor=saved)))
     assert "pw-0ld-1234" not in str(failure.value)
     assert "key-1234" not in str(failure.value)
     assert "ConnectionError: cannot log in to postgresql://me:***@db/x" in str(failure.value)
@@ -282,7 +282,7 @@ def test_incremental_runs_deliver_only_new_rows_once(storage: Storage, tmp_path:
 def test_an_unnamed_incremental_job_is_another_one_for_another_account() -> None:
     """Two tasks reading one source as different accounts (another API key, another database user) never share an
     unnamed incremental job: the second would go on at the first's position and never deliver its own older rows."""
-    engine, job_name = module("engine"), module("incremental").job_name
+    engine, job_name = module("engine"), module("engine.incremental").job_name
 
     class Model(engine.SourceInput):
         dsn: str = ""
@@ -373,7 +373,7 @@ def test_a_position_field_named_for_a_credential_is_hidden_in_messages() -> None
     assert signature not in shown
     assert '"after": 20' in shown
     with pytest.raises(module("engine").SourceError) as failure:
-        asyncio.run(pages.page_at(module("state_record").Position(cursor=saved)))
+        asyncio.run(pages.page_at(module("engine.state_record").Position(cursor=saved)))
     assert token not in str(failure.value)
     assert signature not in str(failure.value)
     assert "PermissionError: page token *** (signed ***) expired" in str(failure.value)
@@ -390,7 +390,7 @@ def test_a_read_that_breaks_the_contract_fails_at_once_saying_how() -> None:
             return [{"n": 1}], None
 
     with pytest.raises(module("engine").SourceError) as failure:
-        asyncio.run(source_pages({}, Sync(), retries=3).page_at(module("state_record").Position()))
+        asyncio.run(source_pages({}, Sync(), retries=3).page_at(module("engine.state_record").Position()))
     assert calls == [None]
     assert "async def" in str(failure.value)
 
@@ -401,5 +401,5 @@ def test_a_read_that_breaks_the_contract_fails_at_once_saying_how() -> None:
                 return answer
 
         with pytest.raises(module("engine").SourceError) as failure:
-            asyncio.run(source_pages({}, Odd(), retries=3).page_at(module("state_record").Position()))
+            asyncio.run(source_pages({}, Odd(), retries=3).page_at(module("engine.state_record").Position()))
         assert says in str(failure.value), str(failure.value)

@@ -217,8 +217,8 @@ def test_the_generated_routes_save_the_start_page_once_although_pages_link_back_
 def test_links_added_as_text_to_a_page_loaded_again_get_the_passs_key() -> None:
     """A handler may add a Home link as text, relative or absolute (context.add_requests(["/"])): it is the start
     page's request of the pass, as a link enqueued from the page is."""
-    crawling = importlib.import_module(f"{package_name()}.crawling")
-    revisits = importlib.import_module(f"{package_name()}.incremental_pages").Revisits(2, frozenset({"LIST"}), 0)
+    crawling = importlib.import_module(f"{package_name()}.engine.crawling")
+    revisits = importlib.import_module(f"{package_name()}.engine.incremental_pages").Revisits(2, frozenset({"LIST"}), 0)
     home = "http://127.0.0.1:8000/"
     home_key = Request.from_url(home).unique_key
     revisits.pages.add(home_key)

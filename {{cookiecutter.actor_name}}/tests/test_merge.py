@@ -19,8 +19,8 @@ from crawlee.storage_clients import FileSystemStorageClient
 from crawlee.storages import Dataset, KeyValueStore
 from harness import package_name
 
-scale_out = importlib.import_module(f"{package_name()}.scale_out")
-state_record = importlib.import_module(f"{package_name()}.state_record")
+scale_out = importlib.import_module(f"{package_name()}.engine.scale_out")
+state_record = importlib.import_module(f"{package_name()}.engine.state_record")
 
 
 def kind_module(name: str) -> Any:
@@ -29,7 +29,7 @@ def kind_module(name: str) -> Any:
     return importlib.import_module(found.name) if found else None
 
 
-chunk_kind, page_kind = kind_module("scale_out_chunks"), kind_module("scale_out_pages")
+chunk_kind, page_kind = kind_module("engine.scale_out_chunks"), kind_module("engine.scale_out_pages")
 needs_chunks = pytest.mark.skipif(chunk_kind is None, reason="the JSON kind's merge")
 needs_pages = pytest.mark.skipif(page_kind is None, reason="the crawlers' merge")
 DONE = scale_out.DONE

@@ -18,11 +18,11 @@ from crawlee.http_clients import ImpitHttpClient
 from harness import OAUTH2_SECRET, PROJECT_ROOT, PaginatedSource, assert_model_matches_schema, package_name
 from pydantic import ValidationError
 
-json_api = importlib.import_module(f"{package_name()}.json_api")
-pagination = importlib.import_module(f"{package_name()}.pagination")
-credentials = importlib.import_module(f"{package_name()}.credentials")
-ledger = importlib.import_module(f"{package_name()}.ledger")
-state_record = importlib.import_module(f"{package_name()}.state_record")
+json_api = importlib.import_module(f"{package_name()}.engine.json_api")
+pagination = importlib.import_module(f"{package_name()}.engine.pagination")
+credentials = importlib.import_module(f"{package_name()}.engine.credentials")
+ledger = importlib.import_module(f"{package_name()}.engine.ledger")
+state_record = importlib.import_module(f"{package_name()}.engine.state_record")
 ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 INPUT_SCHEMA = json.loads((PROJECT_ROOT / ".actor" / "input_schema.json").read_text())
 
@@ -540,8 +540,8 @@ def test_read_back_items_compare_numbers_as_the_dataset_api_gives_them_back() ->
 
 
 def test_a_worker_stripe_takes_every_nth_chunk_of_pages_from_where_it_is() -> None:
-    scale_out = importlib.import_module(f"{package_name()}.scale_out")
-    chunks = importlib.import_module(f"{package_name()}.scale_out_chunks")
+    scale_out = importlib.import_module(f"{package_name()}.engine.scale_out")
+    chunks = importlib.import_module(f"{package_name()}.engine.scale_out_chunks")
     Position = state_record.Position
     part = scale_out.JobPart(coordinatorRunId="c", coordinatorStoreId="s", worker=1, workers=3, chunkPages=2)
     offsets = chunks.Stripe.of(part, ActorInput(apiUrl="https://api.test/items", pageSize=10))

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from harness import OAUTH2_SECRET, STYLE_INPUTS, PaginatedSource, Storage, expected_items, package_name, run_actor
 
-json_api = importlib.import_module(f"{package_name()}.json_api")
-credentials = importlib.import_module(f"{package_name()}.credentials")
+json_api = importlib.import_module(f"{package_name()}.engine.json_api")
+credentials = importlib.import_module(f"{package_name()}.engine.credentials")
 ActorInput = importlib.import_module(f"{package_name()}.actor_input").ActorInput
 
 SECRET_HEADER = "SENTINEL-header-5c07e3"

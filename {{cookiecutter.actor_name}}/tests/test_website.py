@@ -472,7 +472,7 @@ def test_a_crash_between_a_handlers_adds_and_its_mark_adds_the_same_requests_aga
 def test_always_enqueue_keys_do_not_depend_on_the_order_of_the_adds() -> None:
     """A handler run again after a crash may add the same requests in another order (a set's order changes between
     processes): it must add the same keys, which the queue then takes once."""
-    with_keys = importlib.import_module(f"{package_name()}.crawling")._with_keys_of_the_page
+    with_keys = importlib.import_module(f"{package_name()}.engine.crawling")._with_keys_of_the_page
     urls = [f"http://127.0.0.1/page/{n}" for n in (1, 2, 3, 2)]  # page 2 twice: two requests, two keys
 
     def keys(order: list[str], page: str = "parent") -> list[str]:
@@ -487,7 +487,7 @@ def test_always_enqueue_keys_do_not_depend_on_the_order_of_the_adds() -> None:
 def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> None:
     """A handler's own unique key of 17 letters and digits and "|" (as crawlee's always_enqueue keys look) is the
     key of one request, whichever page adds it."""
-    crawling = importlib.import_module(f"{package_name()}.crawling")
+    crawling = importlib.import_module(f"{package_name()}.engine.crawling")
     old, new = "http://127.0.0.1/old/1", "http://127.0.0.1/page/1"
 
     def added(request: Request, page: str) -> list[str]:
@@ -505,7 +505,7 @@ def test_a_key_of_your_own_that_looks_like_an_always_enqueue_one_is_kept() -> No
 
 
 def test_a_crawl_fails_if_crawlee_draws_always_enqueue_ids_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    crawling = importlib.import_module(f"{package_name()}.crawling")
+    crawling = importlib.import_module(f"{package_name()}.engine.crawling")
     crawling.check_always_enqueue_ids_are_drawn_here()
     monkeypatch.setattr("crawlee._request.crypto_random_object_id", crawling.crypto_random_object_id)  # crawlee's own
     with pytest.raises(crawling.StateError, match="pin crawlee"):

@@ -1,4 +1,4 @@
+from .engine.resumable import run_to_the_end
 from .main import main
-from .resumable import run_to_the_end
 
 run_to_the_end(main)

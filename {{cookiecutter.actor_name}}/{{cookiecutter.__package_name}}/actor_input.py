@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .credentials import body_secrets, body_without_secrets, looks_secret, without_secrets
-from .incremental import IncrementalInput
-from .scale_out import ParallelRunsInput
-from .scale_out_chunks import CHUNK_PAGES
-from .web_urls import WebUrl, check_web_url
+from .engine.credentials import body_secrets, body_without_secrets, looks_secret, without_secrets
+from .engine.incremental import IncrementalInput
+from .engine.scale_out import ParallelRunsInput
+from .engine.scale_out_chunks import CHUNK_PAGES
+from .engine.web_urls import WebUrl, check_web_url
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]
 SEQUENTIAL: tuple[Pagination, ...] = ("cursor", "nextUrl", "linkHeader")  # each page's position is in the one before

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .incremental import IncrementalInput
-from .scale_out import ParallelRunsInput
-from .web_urls import check_web_url
+from .engine.incremental import IncrementalInput
+from .engine.scale_out import ParallelRunsInput
+from .engine.web_urls import check_web_url
 
 
 class CrawlInput(ParallelRunsInput, IncrementalInput):

@@ -15,13 +15,13 @@ from apify import Actor
 from pydantic import ValidationError
 
 from .actor_input import ActorInput
-from .incremental import IncrementalJob
-from .incremental_items import NewItems, restart_a_half_done_pass
-from .json_api import JsonApiSource, SourceError, http_client
-from .page_commits import PageCommits
-from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset, take_part
-from .scale_out_chunks import ChunkMerge, Stripe
+from .engine.incremental import IncrementalJob
+from .engine.incremental_items import NewItems, restart_a_half_done_pass
+from .engine.json_api import JsonApiSource, SourceError, http_client
+from .engine.page_commits import PageCommits
+from .engine.resumable import ResumableRun, StateError, fail, unexpected
+from .engine.scale_out import check_parallel_runs_kept, coordinate, open_part_dataset, take_part
+from .engine.scale_out_chunks import ChunkMerge, Stripe
 
 
 def transform(item: Any) -> Any | None:

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from . import routes
 from .crawl_input import CrawlInput
-from .crawling import crawl
-from .incremental import IncrementalJob
-from .incremental_pages import Revisits
-from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
-from .scale_out_pages import PageMerge, take_page_part
+from .engine.crawling import crawl
+from .engine.incremental import IncrementalJob
+from .engine.incremental_pages import Revisits
+from .engine.resumable import ResumableRun, StateError, fail, unexpected
+from .engine.scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
+from .engine.scale_out_pages import PageMerge, take_page_part
 
 
 async def main() -> None:

@@ -1,7 +1,8 @@
-"""The engine: what makes a run exactly once, whatever happens to it. Yours are main.py (what each item becomes),
-source.py (where the items come from) and the input model; nothing in here should need a change.
+"""The engine: what makes a run exactly once, whatever happens to it. Yours are main.py (what each item becomes), the
+input model, and where the items come from (source.py, or routes.py for a crawler); nothing in here should need a
+change.
 
-Its face, for a source of your own:
+Its face, for a source of your own (source=custom):
 
 - `Source`: the protocol a source keeps: `async with source`, then `await source.read(position)` gives
   `(items, next_position)`; position None is the start, a next position None ends the source. A position is any
@@ -13,13 +14,30 @@ Its face, for a source of your own:
   migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
 
-The template's other kinds (a JSON API, the crawlers) do not run through this face yet, and the machinery it is
-built on (resumable.py, state_record.py, page_commits.py, ledger.py, stops.py, incremental.py, credentials.py)
-still sits beside main.py: it is to move in here unchanged.
+The machinery under it, shared by every kind: resumable.py (the run: restore, stops, status, the end), state_record.py
+(the state record and its checks), ledger.py (the dataset as the ledger), stops.py (migrating, aborting, the charge
+limit), page_commits.py (pages committed in groups), credentials.py (secrets hidden everywhere), incremental.py (an
+incremental job's claim and delivery). A kind's own: json_api.py, pagination.py and incremental_items.py (a JSON
+API), crawling.py and incremental_pages.py (the crawlers), scale_out*.py (parallelRuns) and web_urls.py. A bake holds
+only what its kind runs.
 """
 
-from .reading import Source, SourceError
-from .source_input import SourceInput
-from .source_run import SourceRun
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .reading import Source, SourceError
+    from .source_input import SourceInput
+    from .source_run import SourceRun
 
 __all__ = ["Source", "SourceError", "SourceInput", "SourceRun"]
+_FACE = {"Source": "reading", "SourceError": "reading", "SourceInput": "source_input", "SourceRun": "source_run"}
+
+
+def __getattr__(name: str) -> Any:
+    """The face, loaded when it is asked for: a kind that does not use it (a JSON API, a crawler) loads none of it."""
+    if name not in _FACE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_FACE[name]}", __name__), name)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from apify import Actor
 
-from ..credentials import HIDDEN, Secrets, body_secrets
-from ..state_record import Position, position_key
+from .credentials import HIDDEN, Secrets, body_secrets
+from .state_record import Position, position_key
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable

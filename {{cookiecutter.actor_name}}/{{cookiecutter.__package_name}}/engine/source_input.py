@@ -21,8 +21,8 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from ..credentials import Secrets, looks_secret, without_secrets
-from ..incremental import IncrementalInput
+from .credentials import Secrets, looks_secret, without_secrets
+from .incremental import IncrementalInput
 
 # A connection string of key=value pairs: libpq's (separated by spaces; a value in single quotes may hold them) or
 # ODBC's and ADO.NET's (separated by semicolons; a value in braces may hold them; an unbraced one ends at =: base64).

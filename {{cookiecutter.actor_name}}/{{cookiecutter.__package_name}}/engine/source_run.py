@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, TypeVar
 from apify import Actor
 from pydantic import BaseModel, ValidationError
 
-from ..page_commits import PageCommits
-from ..resumable import ResumableRun, StateError, fail, unexpected
-from ..state_record import Transform, code_identity
+from .page_commits import PageCommits
 from .reading import Source, SourceError, SourcePages
+from .resumable import ResumableRun, StateError, fail, unexpected
+from .state_record import Transform, code_identity
 
 if TYPE_CHECKING:
-    from ..incremental import IncrementalJob
+    from .incremental import IncrementalJob
     from .source_input import SourceInput
 
 InputModel = TypeVar("InputModel", bound=BaseModel)
@@ -77,7 +77,7 @@ class SourceRun:
 
 async def _claim_job(actor_input: SourceInput) -> IncrementalJob:
     """The incremental job of this input, claimed (incremental code is imported by incremental runs only)."""
-    from ..incremental import IncrementalJob  # noqa: PLC0415 - a run that is not incremental runs none of it
+    from .incremental import IncrementalJob  # noqa: PLC0415 - a run that is not incremental runs none of it
 
     class GoingOnJob(IncrementalJob):
         """A job whose next pass goes on where the last one ended (the last page read again, past what it gave): a

@@ -27,7 +27,7 @@ from .state_record import Position
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .actor_input import ActorInput
+    from ..actor_input import ActorInput
 
 
 class SourceError(Exception):

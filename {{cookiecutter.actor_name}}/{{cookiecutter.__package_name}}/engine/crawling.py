@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from crawlee.crawlers import BasicCrawler
     from crawlee.router import Router
 
-    from .crawl_input import CrawlInput
+    from ..crawl_input import CrawlInput
     from .incremental_pages import Revisits
     from .resumable import ResumableRun
     from .scale_out_pages import PagePart

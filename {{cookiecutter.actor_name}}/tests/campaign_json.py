@@ -228,14 +228,20 @@ def schedule_ground(seed: int, root: Path) -> Ground:
 
     with ShopsSource(order="id", account_header=SHOP_HEADER) as source:  # by id first: the values' types differ
 
-        def add(shop: str, count: int) -> None:
+        def add(shop: str, count: int, head: int = 0) -> None:
+            """`count` new items of `shop`; in a shop in no order, the first `head` ascending up to the highest of the
+            batch, the rest lower (10, 50, 20, 30, 40 read `head` = 2 at a time: the order looks ascending)."""
             timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
             # Timestamps: each batch ends on a whole second, so that the next starts half a second later, in the
             # same second ('10:00:05Z', then '10:00:05.5Z').
             count += (highest[shop] + count) % 2 if timestamp and count else 0
             values = [highest[shop] + 1 + n for n in range(count)]
             if orders[shop] == "id":
-                chance.shuffle(values)  # as 10, 50, 20, 30, 40: new items in no order of their values
+                chance.shuffle(values)  # new items in no order of their values
+                if 1 < head < len(values):
+                    rest = sorted(values)[:-1]
+                    chance.shuffle(rest)
+                    values = [*sorted(rest[: head - 1]), max(values), *rest[head - 1 :]]
             elif values and chance.random() < 0.5:
                 values[0] = highest[shop]  # a tie with the highest value so far
             highest[shop] = max([highest[shop], *values])
@@ -260,7 +266,7 @@ def schedule_ground(seed: int, root: Path) -> Ground:
 
         tasks = {}
         for shop in orders:
-            add(shop, chance.randint(4, 8))
+            add(shop, chance.randint(4, 8), head=drawn["runs"][0]["maxItems"])
             # Two tasks whose inputs differ only in a header: two jobs.
             task_input = source.input_for(pageSize=drawn["page_size"], headers={SHOP_HEADER: shop})
             task_input["waitForPreviousRunSecs"] = drawn["waitForPreviousRunSecs"]

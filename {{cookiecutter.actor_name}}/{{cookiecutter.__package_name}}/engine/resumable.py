@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from apify import Actor
+from pydantic import BaseModel, ValidationError
 
 from .ledger import StateError
 from .state_record import StateRecord, Transform
@@ -33,6 +34,7 @@ STATUS_INTERVAL_SECS = 5.0
 MIGRATION_WAIT_SECS = 600.0
 
 T = TypeVar("T")
+InputModel = TypeVar("InputModel", bound=BaseModel)
 
 
 class Job(Protocol):
@@ -56,6 +58,14 @@ class ResumableRun(StateRecord):
         super().__init__(crawl=crawl)
         self.stops = StopRequests(self)
         self.status_message = StatusMessages(self)
+
+    async def read_input(self, model: type[InputModel]) -> InputModel:
+        """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
+        try:
+            return model.model_validate(await Actor.get_input() or {})
+        except ValidationError as error:
+            await fail(f"Invalid input: {describe(error)}")
+            raise SystemExit(1) from None  # (Actor.fail exits the process already)
 
     async def restore(
         self, source: dict[str, Any], code: Transform | ModuleType | None, *, job: Job | None = None
@@ -228,6 +238,11 @@ async def fail(message: str) -> None:
     if Actor.is_at_home():
         Actor.log.error(message)
     await Actor.fail(status_message=message)
+
+
+def describe(error: ValidationError) -> str:
+    """A validation error as one line: each bad field (by its input name) and what is wrong with it."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors())
 
 
 def unexpected(error: Exception) -> str:

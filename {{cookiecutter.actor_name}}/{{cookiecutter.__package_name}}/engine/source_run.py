@@ -16,8 +16,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, TypeVar
 
-from apify import Actor
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .page_commits import PageCommits
 from .reading import Source, SourceError, SourcePages
@@ -41,11 +40,7 @@ class SourceRun:
 
     async def read_input(self, model: type[InputModel]) -> InputModel:
         """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
-        try:
-            return model.model_validate(await Actor.get_input() or {})
-        except ValidationError as error:
-            await fail(f"Invalid input: {describe(error)}")
-            raise SystemExit(1) from None  # (Actor.fail exits the process already)
+        return await self.run.read_input(model)
 
     async def read_all(self, source: Source, actor_input: SourceInput, *, transform: Transform) -> None:
         """Read `source` from where the last start of this run (or the incremental job) stopped to its end into the
@@ -114,8 +109,3 @@ async def _walk(
             at = page.next
     if commits.read_to_the_end and not run.stopping:
         await run.finish()
-
-
-def describe(error: ValidationError) -> str:
-    """A validation error as one line: each bad field (by its input name) and what is wrong with it."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors())

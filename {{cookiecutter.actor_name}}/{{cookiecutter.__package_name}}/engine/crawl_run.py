@@ -1,0 +1,70 @@
+"""A run of a crawler (the website or browser kind), every mode behind one call (`crawl_site`): main.py reads the
+input and hands it over, with your routes and the crawler class.
+
+- restore: the counts of the last start, reconciled with the dataset (an incremental crawl's, claimed first);
+- crawl (crawling.py): what each page pushed is saved with the request that loaded it (pages waiting to be saved go
+  together, in one save and one push); with parallelRuns > 1 this run coordinates worker runs that crawl from its
+  queue, shared, and merges their pages (scale_out.py, scale_out_pages.py);
+- an incremental run delivers the job's items since the last run that succeeded;
+- stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .crawling import crawl
+from .incremental import IncrementalJob
+from .incremental_pages import Revisits
+from .resumable import ResumableRun, StateError, fail, unexpected
+from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
+from .scale_out_pages import PageMerge, take_page_part
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from crawlee.crawlers import BasicCrawler
+
+    from ..crawl_input import CrawlInput
+
+
+async def crawl_site(
+    run: ResumableRun, crawl_input: CrawlInput, routes: ModuleType, crawler_class: type[BasicCrawler], **options: Any
+) -> None:
+    """Crawl from `crawl_input`'s start URLs with the handlers of `routes` (its `router`) in a crawler of
+    `crawler_class` made with `options`, every page's items exactly once, from where the last start of this run (or
+    the incremental job) stopped; then end the run. A failure ends it with one line: the state is kept, and a new
+    start goes on from the last checkpoint."""
+    try:
+        # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
+        #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
+        job = await IncrementalJob.claim(crawl_input) if crawl_input.incremental else None
+        part = crawl_input.part_of_job
+        if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
+            run.dataset = await open_part_dataset(part)
+        await check_parallel_runs_kept(crawl_input)  # the job's parallel runs are fixed at its start
+        await run.restore(crawl_input.source(), routes, job=job)
+
+        # 2. Crawl, or coordinate the worker runs, or be one of them.
+        if run.finished:
+            pass  # the crawl ended before this start: nothing is left to crawl
+        elif crawl_input.parallel_runs > 1:
+            await coordinate(run, crawl_input, PageMerge)
+        elif part is None:
+            revisits = Revisits.of_the_pass(run, crawl_input.revisit_labels) if job else None
+            await crawl(run, crawl_input, routes.router, crawler_class, revisits=revisits, **options)
+        elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
+            await crawl(run, crawl_input, routes.router, crawler_class, part=page_part, **options)
+
+        # 3. Deliver: an incremental run's dataset gets the job's items since the last run that succeeded.
+        if job is not None and not run.stopping:
+            await job.deliver(run)
+    except StateError as error:
+        await fail(str(error))
+        return
+    except Exception as error:  # a bug (in a handler or the template): one line, not a traceback
+        await fail(unexpected(error))
+        return
+
+    # 4. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
+    await run.stop()

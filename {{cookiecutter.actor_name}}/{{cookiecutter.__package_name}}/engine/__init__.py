@@ -14,6 +14,10 @@ Its face, for a source of your own (source=custom):
   migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
 
+Each kind's main.py hands its run to one function here, which holds the modes (restore, a single run, the
+coordinator and workers of parallelRuns, an incremental job's claim and delivery, the stop): source_run.py for your
+own source, json_run.py for a JSON API, crawl_run.py for the crawlers.
+
 The machinery under it, shared by every kind: resumable.py (the run: restore, stops, status, the end), state_record.py
 (the state record and its checks), ledger.py (the dataset as the ledger), stops.py (migrating, aborting, the charge
 limit), page_commits.py (pages committed in groups), credentials.py (secrets hidden everywhere), incremental.py (an

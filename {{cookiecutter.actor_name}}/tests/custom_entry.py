@@ -5,7 +5,8 @@ too, and the rehearsal's; this one names the variables):
 READ_DELAY_SECS: each read takes this much longer (so that kills and migrations land mid-run);
 READ_FAILS="N:K": reads N to N+K-1 (counted from 1 in this process) raise before they reach the source;
 READ_BLOCKS_SECS: the first read holds the event loop this long (a synchronous call made in place);
-REPEAT_POSITION_AT=N: read N answers with the position it was asked for as the next one (a source stuck on a page).
+REPEAT_POSITION_AT=N: read N answers with the position it was asked for as the next one (a source stuck on a page);
+SOURCE_INIT_FAILS: making the source (`Source(actor_input)`) raises, naming the input's `database`.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ import time
 sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package is
 from harness import package_name, run_main_of_the_actor
 
-READ_VARIABLES = ("READ_DELAY_SECS", "READ_FAILS", "READ_BLOCKS_SECS", "REPEAT_POSITION_AT")
+READ_VARIABLES = ("READ_DELAY_SECS", "READ_FAILS", "READ_BLOCKS_SECS", "REPEAT_POSITION_AT", "SOURCE_INIT_FAILS")
 reads = 0
 
 
@@ -37,10 +38,16 @@ async def disturbed_read(self: object, position: object) -> object:
     return items, following
 
 
+def failing_init(self: object, actor_input: object) -> None:
+    raise ValueError(f"test: cannot use {actor_input.database}")
+
+
 def disturb_reads() -> None:
     """Make the source's `read` the disturbed one, when the environment asks for a disturbance."""
     global ORIGINAL_READ  # the read before it was disturbed, once a process
     source = importlib.import_module(f"{package_name()}.source").Source
+    if "SOURCE_INIT_FAILS" in os.environ:
+        source.__init__ = failing_init
     if any(name in os.environ for name in READ_VARIABLES) and source.read is not disturbed_read:
         ORIGINAL_READ, source.read = source.read, disturbed_read
 

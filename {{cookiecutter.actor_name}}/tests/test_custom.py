@@ -145,6 +145,16 @@ def test_a_read_that_keeps_raising_fails_with_one_line_and_a_restart_goes_on(sto
     assert_exact(storage)
 
 
+def test_a_source_that_cannot_be_made_fails_with_one_line_hiding_the_inputs_secrets(storage: Storage) -> None:
+    """`Source(actor_input)` raising (a DSN it cannot use) ends the run like a read that raises: one line, exit 1, no
+    traceback, the DSN's password hidden."""
+    failed = run(storage, {"database": "postgresql://me:hunter22@db.example/x"}, SOURCE_INIT_FAILS="1")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert "hunter22" not in failed.stdout + failed.stderr
+    assert "ValueError: test: cannot use postgresql://me:***@db.example/x" in one_line(failed.stdout, "cannot use")
+
+
 def test_a_source_that_gives_the_same_position_twice_is_stopped(storage: Storage) -> None:
     result = run(storage, REPEAT_POSITION_AT="3")
     if len(expected_items()) and storage.state()["finished"]:

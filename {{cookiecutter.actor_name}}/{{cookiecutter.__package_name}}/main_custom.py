@@ -32,4 +32,4 @@ async def main() -> None:
     run = SourceRun()  # hears migrating and aborting from the very start: made before the Actor starts
     async with Actor:
         actor_input = await run.read_input(ActorInput)  # bad input: the run fails with one line
-        await run.read_all(Source(actor_input), actor_input, transform=transform)
+        await run.read_all(Source, actor_input, transform=transform)

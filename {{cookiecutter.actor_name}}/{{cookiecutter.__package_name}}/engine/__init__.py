@@ -10,8 +10,9 @@ Its face, for a source of your own (source=custom):
 - `SourceInput`: the input fields the engine reads (maxItems, maxReadRetries, incremental, datasetName,
   waitForPreviousRunSecs); your input model extends it with your source's fields (secret ones hidden everywhere).
 - `SourceRun`: made before `async with Actor`; `await run.read_input(ActorInput)` (bad input: one line), then
-  `await run.read_all(source, actor_input, transform=transform)`: restore, read with checkpoints, stop for
-  migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental run, end the run.
+  `await run.read_all(Source, actor_input, transform=transform)`: make `Source(actor_input)`, restore, read with
+  checkpoints, stop for migrating (save and reboot), aborting, the charge limit and maxItems, deliver an incremental
+  run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
 
 Each kind's main.py hands its run to one function here, which holds the modes (restore, a single run, the

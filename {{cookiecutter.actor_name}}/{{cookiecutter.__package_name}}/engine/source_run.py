@@ -42,13 +42,14 @@ class SourceRun:
         """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
         return await self.run.read_input(model)
 
-    async def read_all(self, source: Source, actor_input: SourceInput, *, transform: Transform) -> None:
-        """Read `source` from where the last start of this run (or the incremental job) stopped to its end into the
-        dataset, each item as `transform` makes it (None: dropped), exactly once; then end the run. A failure ends it
-        with one line: the state is kept, and a new start goes on from the last checkpoint."""
+    async def read_all(self, source_class: type[Source], actor_input: SourceInput, *, transform: Transform) -> None:
+        """Read the source `source_class(actor_input)` from where the last start of this run (or the incremental job)
+        stopped to its end into the dataset, each item as `transform` makes it (None: dropped), exactly once; then end
+        the run. A failure ends it with one line (a source that cannot even be made too): the state is kept, and a new
+        start goes on from the last checkpoint."""
         secrets = actor_input.secrets()
         try:
-            await self._read_all(source, actor_input, transform)
+            await self._read_all(source_class(actor_input), actor_input, transform)
         except (StateError, SourceError) as error:
             await fail(secrets.hide(str(error)))
             return

@@ -195,12 +195,14 @@ def schedule_ground(seed: int, root: Path) -> Ground:
     # Each shop's order: ascending, none (values drawn in no order), descending; the values of the unordered one
     # numbers or timestamps.
     orders = dict(zip("abc", chance.sample(["field", "id", "newest"], 3), strict=True))
-    stamps = chance.choice(["numbers", "go", "python"])
+    stamps = chance.choice(["go", "python"])  # the unordered shop's values (the others' are numbers)
     # Three runs of each task (and one more to hand over). The first goes through, cut by maxItems: a pass left
     # half-done, then new items. Every disruption is in some later run of some task, the other later runs drawn.
-    later = [*SCHEDULE_DISRUPTIONS[1:], *(chance.choice(SCHEDULE_DISRUPTIONS) for _ in range(2))]
+    # The unordered shop's second run goes through and ends its pass: its next one starts in the same second (I7).
+    unordered = next(shop for shop, order in orders.items() if order == "id")
+    later = [*SCHEDULE_DISRUPTIONS[1:], chance.choice(SCHEDULE_DISRUPTIONS)]
     chance.shuffle(later)
-    plan = {shop: ["none", later.pop(), later.pop()] for shop in orders}
+    plan = {shop: ["none", "none" if shop == unordered else later.pop(), later.pop()] for shop in orders}
     drawn = {
         "orders": orders,
         "stamps": stamps,
@@ -209,8 +211,8 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         "runs": [
             {
                 "disruptions": {shop: plan[shop][number] for shop in orders},
-                "maxItems": chance.randint(2, 3) if number == 0 else chance.choice([0, chance.randint(2, 5)]),
-                "new": chance.randint(1 if number == 0 else 0, 6),
+                "maxItems": [chance.randint(2, 3), 0, chance.choice([0, chance.randint(2, 5)])][number],
+                "new": chance.randint(1 if number < 2 else 0, 6),
             }
             for number in range(3)
         ],
@@ -231,7 +233,7 @@ def schedule_ground(seed: int, root: Path) -> Ground:
         def add(shop: str, count: int, head: int = 0) -> None:
             """`count` new items of `shop`; in a shop in no order, the first `head` ascending up to the highest of the
             batch, the rest lower (10, 50, 20, 30, 40 read `head` = 2 at a time: the order looks ascending)."""
-            timestamp = orders[shop] == "id" and stamps != "numbers"  # (the others are sorted by the value)
+            timestamp = orders[shop] == "id"  # (the others are sorted by the value)
             # Timestamps: each batch ends on a whole second, so that the next starts half a second later, in the
             # same second ('10:00:05Z', then '10:00:05.5Z').
             count += (highest[shop] + count) % 2 if timestamp and count else 0

@@ -82,8 +82,8 @@ def source_item(index: int, odd_every: int) -> dict[str, Any]:
 class CampaignSource(PaginatedSource):
     odd_every: int = 0
 
-    def page_items(self, start: int, limit: int) -> list[Any]:
-        return [source_item(i, self.odd_every) for i in range(start, min(start + limit, self.total))]
+    def page_items(self, start: int, limit: int, echo: dict[str, Any] | None = None) -> list[Any]:
+        return [source_item(i, self.odd_every) | (echo or {}) for i in range(start, min(start + limit, self.total))]
 
 
 _SHAPE = json.loads(os.environ.get(SCENARIO_VARIABLE, '{"dropped": [], "odd_values": false}'))

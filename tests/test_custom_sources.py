@@ -26,7 +26,10 @@ def with_source(bake, tmp_path: Path, source: str) -> Path:
 
 # The keyset source through both tiers (kills at random instants, incremental runs); the page-token one through the
 # fast tier (restore, the crash window, a migration, reads that raise), to keep the suite's time.
-@pytest.mark.parametrize(("name", "tests"), [("gaps_keyset", "not example"), ("page_token", "not example and not long")])
+TIERS = [("gaps_keyset", "not example"), ("page_token", "not example and not long")]
+
+
+@pytest.mark.parametrize(("name", "tests"), TIERS)
 def test_a_replaced_source_passes_the_projects_own_tests(
     bake, tmp_path: Path, kind_python, name: str, tests: str
 ) -> None:

@@ -79,5 +79,6 @@ def test_the_readme_starts_where_a_user_starts() -> None:
     lines = README.splitlines()
     assert len(lines) <= 250
     assert any(line.startswith("cookiecutter ") for line in lines[:40])
-    assert (TEMPLATE / "bench" / "README.md").is_file() and "(bench/README.md)" in README
+    assert (TEMPLATE / "bench" / "README.md").is_file()
+    assert "(bench/README.md)" in README
     assert "| measure | result | target |" not in README

@@ -9,6 +9,7 @@ while a run reads. With `account_header`, a request sees only the items added fo
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -33,6 +34,8 @@ class ChangingSource(LocalServer):
     order: Literal["field", "id", "newest"] = "field"
     account_header: str = ""  # a request header that selects the account whose items are served
     accounts: dict[int, str] = field(default_factory=dict)  # item id -> the account it was added for
+    hold_from: int | None = None  # pages at or past this offset wait for `gate` (a run kept working meanwhile)
+    gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -76,6 +79,8 @@ class ChangingSource(LocalServer):
                 offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
                 if source.latency_secs:
                     time.sleep(source.latency_secs)
+                if source.hold_from is not None and offset >= source.hold_from:
+                    source.gate.wait(timeout=600)  # (bounded: a test that forgot to open it ends anyway)
                 account = self.headers.get(source.account_header, "") if source.account_header else None
                 page = source.served(None if since is None else int(since), account)[offset : offset + limit]
                 send_payload(self, 200, json.dumps(page).encode(), "application/json", {})

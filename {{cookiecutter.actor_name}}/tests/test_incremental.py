@@ -106,7 +106,8 @@ def pay_per_event(max_total_charge_usd: str) -> dict[str, str]:
 
 def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> None:
     """A run started while another works on the job refuses, writes nothing, and the first goes on."""
-    with ChangingSource(latency_secs=0.5) as source:  # one page at a time: the first run works for 4 s or more
+    # The first run's pages past the first 40 items wait until the second run has ended: it works all that time.
+    with ChangingSource(latency_secs=0.1, hold_from=40) as source:
         source.add(updated=1, count=80)
         actor_input = source.input_for(datasetName=JOB, waitForPreviousRunSecs=0, prefetchPages=1)
         storage.write_input(actor_input)
@@ -129,6 +130,8 @@ def test_two_runs_at_once_never_both_work(storage: Storage, tmp_path: Path) -> N
         assert "writing anything" in line
         assert second_storage.item_count() == 0
         assert json.loads(owner.read_text())["runId"] == owner_before
+        assert first.poll() is None
+        source.gate.set()
         assert first.wait(timeout=120) == 0
     assert storage.items() == transformed(source.served(None))
 

@@ -16,11 +16,12 @@ import pytest
 from harness import OAUTH2_SECRET, STYLE_INPUTS, PaginatedSource, Storage, expected_items, run_actor
 from platform_standin import PlatformStandIn
 
-# Each style, and OAuth2 in front of one read page by page: tokens that the source refuses after 0.2 s, sooner
-# than it tells the client (a run outlives many, and sees both renewals: before the expiry it knows, and on a 401).
+# Each style, and OAuth2 in front of one read page by page: tokens that the source refuses after 0.6 s, sooner
+# than it tells the client (a run outlives several, and sees both renewals: before the expiry it knows, and on a 401).
+# (0.2 s was shorter than a renewal and the request after it take beside two CPU hogs: every retry was refused.)
 SHAPES: dict[str, dict[str, Any]] = {
     **{style: {"style": style} for style in STYLE_INPUTS},
-    "oauth2": {"style": "cursor", "token_lifetime_secs": 0.2},
+    "oauth2": {"style": "cursor", "token_lifetime_secs": 0.6},
 }
 CRASH_ENTRY = "tests/crash_after_push.py"
 CLIENT_IN_THE_FORM = {"style": "graphqlPage", "token_lifetime_secs": 0.25, "client_auth": "form"}
@@ -83,7 +84,7 @@ def test_each_style_is_exact_through_the_crash_window_a_kill_a_migration_and_an_
     assert len(platform.reboot_calls()) == 1
     assert storage.items() == expected_items(700, source.style)
     if source.token_lifetime_secs:
-        assert len(source.tokens) >= 6  # the run outlived several (35 pages one after another: 1.75 s at least)
+        assert len(source.tokens) >= 3  # the run outlived several (35 pages one after another: 1.75 s at least)
         assert source.refused_tokens  # some were refused before the client meant to renew them: renewed then
         assert not leaks(storage, platform, [OAUTH2_SECRET, *source.tokens])
 

@@ -27,6 +27,14 @@ CRASH_ENTRY = "tests/crash_after_push.py"
 CLIENT_IN_THE_FORM = {"style": "graphqlPage", "token_lifetime_secs": 0.25, "client_auth": "form"}
 
 
+def killed_after_its_second_push_then_restarted(storage: Storage) -> Any:
+    """The Actor killed right after its 2nd push (before the checkpoint after it), then run again: the restart."""
+    crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2", timeout=60)
+    assert crashed.returncode == -signal.SIGKILL
+    assert storage.state()["pending"]  # the 2nd push landed after the last checkpoint
+    return run_actor(storage, timeout=60)
+
+
 def log_of(storage: Storage) -> str:
     return (storage.root.parent / "actor.log").read_text(errors="replace")
 
@@ -299,10 +307,7 @@ def test_credentials_that_items_echo_are_hidden_in_the_dataset_and_a_resume_stay
         storage.write_input(
             source.input_for(apiUrl=f"{source.url}?api_key={SECRET_KEY}&sort=id", headers=headers, pageSize=20)
         )
-        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2", timeout=60)
-        assert crashed.returncode == -signal.SIGKILL
-        assert storage.state()["pending"]  # the 2nd push landed after the last checkpoint
-        result = run_actor(storage, timeout=60)
+        result = killed_after_its_second_push_then_restarted(storage)
     assert result.returncode == 0, result.stdout
     items = storage.items()
     assert [{"id": item["id"], "name": item["name"]} for item in items] == expected_items(100)
@@ -342,10 +347,7 @@ def test_items_keep_data_that_equals_ordinary_header_values_and_lose_the_token_h
     source = ShopSource(total=60, echo_request=True, required_headers={"Authorization": SHOP_HEADERS["Authorization"]})
     with source:
         storage.write_input(source.input_for(headers=SHOP_HEADERS, pageSize=20))
-        crashed = run_actor(storage, entry=CRASH_ENTRY, CRASH_AFTER_PUSH="2", timeout=60)
-        assert crashed.returncode == -signal.SIGKILL
-        assert storage.state()["pending"]  # the 2nd push landed after the last checkpoint
-        result = run_actor(storage, timeout=60)
+        result = killed_after_its_second_push_then_restarted(storage)
     assert result.returncode == 0, result.stdout
     items = storage.items()
     assert [{"id": item["id"], "name": item["name"]} for item in items] == expected_items(60)

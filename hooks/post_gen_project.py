@@ -21,6 +21,7 @@ JSON_API_FILES = [
     "{package}/engine/pagination.py",
     "{package}/engine/credentials.py",
     "{package}/engine/page_commits.py",
+    "{package}/engine/paged_run.py",
     "{package}/engine/scale_out_chunks.py",
     "{package}/engine/json_run.py",
     "tests/test_resume.py",
@@ -80,9 +81,14 @@ CUSTOM_FILES = [  # your own source: the engine's face (its modules in engine/) 
     "tests/custom_entry.py",
     "tests/rehearse_custom.py",
 ]
-# What the custom kind runs of the JSON kind's files (the commit path and the credentials machinery), and of those
-# the other kinds share (the rest of them is scale-out and crawling, which one run over a source never uses).
-JSON_API_FILES_CUSTOM_RUNS = ["{package}/engine/credentials.py", "{package}/engine/page_commits.py"]
+# What the custom kind runs of the JSON kind's files (the face and its walk, the commit path and the credentials
+# machinery), and of those the other kinds share (the rest of them is scale-out and crawling, which one run over a
+# source never uses).
+JSON_API_FILES_CUSTOM_RUNS = [
+    "{package}/engine/credentials.py",
+    "{package}/engine/page_commits.py",
+    "{package}/engine/paged_run.py",
+]
 NOT_IN_CUSTOM = [
     "{package}/engine/scale_out.py",
     "{package}/engine/web_urls.py",

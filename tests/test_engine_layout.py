@@ -108,13 +108,23 @@ def test_the_graph_finds_a_cycle_through_a_type_checking_import(tmp_path: Path) 
     assert a_cycle(import_graph(package)) in (["job", "run", "job"], ["run", "job", "run"])
 
 
-def test_a_single_run_over_your_own_source_loads_no_scale_out_code(bake) -> None:
-    package = bake({"source": "custom"}) / "my_actor"
+def loaded_by_main(package: Path) -> set[str]:
+    """The package's modules loaded when main.py is (imports at load time, followed)."""
     graph, loaded, waiting = import_graph(package, at_load_only=True), set(), ["main"]
     while waiting:
         module = waiting.pop()
         if module not in loaded:
             loaded.add(module)
             waiting += graph[module]
-    assert "page_commits" in {module.rsplit(".", 1)[-1] for module in loaded}
+    return loaded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_single_run_loads_no_scale_out_or_incremental_code(bake, kind: str) -> None:
+    """A single run (the usual one) loads no code of parallelRuns or of incremental jobs: the runs that use them
+    import them. The JSON kind and your own source read through the one face and walk (paged_run.py)."""
+    loaded = loaded_by_main(bake({"source": kind}) / "my_actor")
     assert not [module for module in loaded if "scale_out" in module]
+    assert "engine.incremental" not in loaded and "engine.incremental_items" not in loaded
+    if kind in ("json_api", "custom"):
+        assert {"engine.paged_run", "engine.page_commits"} <= loaded

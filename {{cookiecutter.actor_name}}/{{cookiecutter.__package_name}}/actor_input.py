@@ -10,9 +10,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .engine.credentials import body_secrets, body_without_secrets, looks_secret, without_secrets
-from .engine.incremental import IncrementalInput
-from .engine.scale_out import ParallelRunsInput
-from .engine.scale_out_chunks import CHUNK_PAGES
+from .engine.mode_input import CHUNK_PAGES, IncrementalInput, ParallelRunsInput
 from .engine.web_urls import WebUrl, check_web_url
 
 Pagination = Literal["offset", "page", "cursor", "nextUrl", "linkHeader"]

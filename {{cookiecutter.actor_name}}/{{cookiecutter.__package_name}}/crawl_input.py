@@ -7,8 +7,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .engine.incremental import IncrementalInput
-from .engine.scale_out import ParallelRunsInput
+from .engine.mode_input import IncrementalInput, ParallelRunsInput
 from .engine.web_urls import check_web_url
 
 

@@ -3,7 +3,7 @@
 The story of a run: read the input, and hand it to the engine, which restores where the last start stopped, walks
 the source page by page with checkpoints (or coordinates parallel runs, or goes on with an incremental job), stops
 cleanly for a migration, an abort or a limit, and ends the run. A migration or a crash at any instant loses no item
-and duplicates none (see engine/json_run.py and engine/state_record.py).
+and duplicates none (see engine/__init__.py and engine/json_run.py).
 
 Customize `transform` (what each item becomes) and the input (actor_input.py with .actor/input_schema.json).
 """
@@ -15,8 +15,8 @@ from typing import Any
 from apify import Actor
 
 from .actor_input import ActorInput
-from .engine.json_run import read_json_api
-from .engine.resumable import ResumableRun
+from .engine.json_api import JsonApiSource
+from .engine.json_run import JsonApiRun
 
 
 def transform(item: Any) -> Any | None:
@@ -29,7 +29,7 @@ def transform(item: Any) -> Any | None:
 
 
 async def main() -> None:
-    run = ResumableRun()  # hears migrating and aborting from the very start: made before the Actor starts
+    run = JsonApiRun()  # hears migrating and aborting from the very start: made before the Actor starts
     async with Actor:
         actor_input = await run.read_input(ActorInput)  # bad input: the run fails with one line
-        await read_json_api(run, actor_input, transform=transform)
+        await run.read_all(JsonApiSource, actor_input, transform=transform)

@@ -14,11 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .crawling import crawl
-from .incremental import IncrementalJob
-from .incremental_pages import Revisits
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .scale_out import check_parallel_runs_kept, coordinate, open_part_dataset
-from .scale_out_pages import PageMerge, take_page_part
+from .state_record import check_parallel_runs_kept
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -26,6 +23,7 @@ if TYPE_CHECKING:
     from crawlee.crawlers import BasicCrawler
 
     from ..crawl_input import CrawlInput
+    from .incremental import IncrementalJob
 
 
 async def crawl_site(
@@ -38,9 +36,11 @@ async def crawl_site(
     try:
         # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
         #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
-        job = await IncrementalJob.claim(crawl_input) if crawl_input.incremental else None
+        job = await _claim_job(crawl_input) if crawl_input.incremental else None
         part = crawl_input.part_of_job
         if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
+            from .scale_out import open_part_dataset  # noqa: PLC0415 - scale-out only
+
             run.dataset = await open_part_dataset(part)
         await check_parallel_runs_kept(crawl_input)  # the job's parallel runs are fixed at its start
         await run.restore(crawl_input.source(), routes, job=job)
@@ -49,12 +49,22 @@ async def crawl_site(
         if run.finished:
             pass  # the crawl ended before this start: nothing is left to crawl
         elif crawl_input.parallel_runs > 1:
+            from .scale_out import coordinate  # noqa: PLC0415 - scale-out only
+            from .scale_out_pages import PageMerge  # noqa: PLC0415
+
             await coordinate(run, crawl_input, PageMerge)
         elif part is None:
-            revisits = Revisits.of_the_pass(run, crawl_input.revisit_labels) if job else None
+            revisits = None
+            if job is not None:
+                from .incremental_pages import Revisits  # noqa: PLC0415 - incremental runs only
+
+                revisits = Revisits.of_the_pass(run, crawl_input.revisit_labels)
             await crawl(run, crawl_input, routes.router, crawler_class, revisits=revisits, **options)
-        elif page_part := await take_page_part(run, part):  # a worker (unless another run has its part)
-            await crawl(run, crawl_input, routes.router, crawler_class, part=page_part, **options)
+        else:  # a worker (unless another run has its part)
+            from .scale_out_pages import take_page_part  # noqa: PLC0415 - scale-out only
+
+            if page_part := await take_page_part(run, part):
+                await crawl(run, crawl_input, routes.router, crawler_class, part=page_part, **options)
 
         # 3. Deliver: an incremental run's dataset gets the job's items since the last run that succeeded.
         if job is not None and not run.stopping:
@@ -68,3 +78,10 @@ async def crawl_site(
 
     # 4. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
     await run.stop()
+
+
+async def _claim_job(crawl_input: CrawlInput) -> IncrementalJob:
+    """The incremental crawl of this input, claimed (incremental code is imported by incremental runs only)."""
+    from .incremental import IncrementalJob  # noqa: PLC0415 - incremental runs only
+
+    return await IncrementalJob.claim(crawl_input)

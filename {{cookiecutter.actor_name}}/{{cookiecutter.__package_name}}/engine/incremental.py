@@ -47,8 +47,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from . import ledger
 from .ledger import StateError
@@ -100,30 +98,6 @@ JOB_DEFAULTS: dict[str, Any] = {
 
 class IncrementalError(StateError):
     """The job cannot be worked on by this run (another run works on it, or its records do not fit)."""
-
-
-class IncrementalInput(BaseModel):
-    """The input fields of incremental runs that every kind's input has (each kind says when it is incremental:
-    its `incremental`)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
-
-    dataset_name: str = Field("", pattern=r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)?$")
-    wait_for_previous_run_secs: int = Field(60, ge=0, le=3600)
-
-    def account(self) -> dict[str, Any]:
-        """What tells apart the accounts one source is read as (a kind with credentials says), for the name of an
-        unnamed job only, hashed: never saved, logged or shown."""
-        return {}
-
-    def check_incremental(self, incremental: bool, parallel_runs: int) -> None:
-        if self.dataset_name and not incremental:
-            raise ValueError("datasetName accumulates the items of incremental runs: it needs incremental input")
-        if incremental and parallel_runs > 1:
-            raise ValueError(
-                "an incremental job cannot use parallelRuns > 1: its position lives in named storages that one run "
-                "at a time goes on from, while parallel workers each keep their own"
-            )
 
 
 def job_name(actor_input: Any) -> str:

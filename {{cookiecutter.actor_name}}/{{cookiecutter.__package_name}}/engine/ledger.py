@@ -39,6 +39,11 @@ class StateError(Exception):
     """The state record or the dataset cannot be trusted: resuming would lose or duplicate items."""
 
 
+class SourceError(Exception):
+    """The source cannot be read on (a refused request, retries used up, a page that breaks the contract): the run
+    ends with this one line, its state kept, and a new start goes on from the last checkpoint."""
+
+
 def outputs(items: Sequence[Any], transform: Callable[[Any], Any], where: Callable[[int], str]) -> Outputs:
     """(index among `items`, dataset item) for each item the transform keeps; they must be objects."""
     kept = []

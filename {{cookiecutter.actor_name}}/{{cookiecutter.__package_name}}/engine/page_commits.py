@@ -31,6 +31,7 @@ class SourcePage(Protocol):
 
     items: list[Any]
     at: Position
+    next: Position  # where the page after it starts
     is_last: bool
     # A worker of parallel runs: the chunk of the source the page is in (its items are tagged). Optional: a page of a
     # single run's source need not have it (a single run's path imports no scale-out code).

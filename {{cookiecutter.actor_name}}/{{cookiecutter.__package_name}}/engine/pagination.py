@@ -22,16 +22,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 from .credentials import Secrets
+from .ledger import SourceError
 from .state_record import Position
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ..actor_input import ActorInput
-
-
-class SourceError(Exception):
-    """The source cannot give the page: a refused request, retries used up, or a body that is not a page."""
 
 
 class NoNextPosition(SourceError):

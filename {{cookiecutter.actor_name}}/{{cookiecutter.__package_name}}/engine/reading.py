@@ -1,7 +1,8 @@
-"""Any source a Python function can page through, as the engine's commit path reads it.
+"""Any source a Python function can page through, as the engine's walk reads it.
 
 The user's source answers `read(position)` with `(items, next_position)`. `SourcePages` turns those answers into
-the pages PageCommits commits (page_commits.py), and keeps the state record free of the source's secrets:
+the engine's `Pages` (paged_run.py), which the walk hands to the commits, and keeps the state record free of the
+source's secrets:
 
 - a position is any JSON value; the state record keeps it as JSON text in `cursor` (None: the start), with
   `offset` counting the source items read before it and `skip` the items of its page already used. The page after
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from apify import Actor
 
 from .credentials import HIDDEN, Secrets, body_secrets
+from .ledger import SourceError
 from .state_record import Position, position_key
 
 if TYPE_CHECKING:
@@ -39,10 +41,6 @@ BLOCKED_LOOP_SECS = 2.0  # a read that keeps the event loop this long is warned 
 SECRET_PLACEHOLDER = "\u2063secret:{}\u2063"  # in a saved position, for the value of the input field it names
 PLACEHOLDER = re.compile("\u2063secret:([^\u2063]*)\u2063")
 PLACEHOLDER_IN_JSON = re.compile(r"\\u2063secret:[^\\\"]*\\u2063")  # as json.dumps writes one
-
-
-class SourceError(Exception):
-    """The source cannot be read on: the run stops with this one line."""
 
 
 @runtime_checkable
@@ -76,7 +74,7 @@ class Page:
 
 
 class SourcePages:
-    """The pages of a `Source`, read one after the other (each position comes from the page before)."""
+    """The pages of a `Source` as the walk reads them (paged_run.Pages), one after the other."""
 
     def __init__(
         self, source: Source, secrets: Secrets, named_secrets: dict[str, str], *, retries: int, seen: Iterable[str]
@@ -95,7 +93,9 @@ class SourcePages:
         self._seen = set(seen)
         self._name = type(source).__qualname__
 
-    async def page_at(self, at: Position) -> Page:
+    async def page_at(self, at: Position, ahead: int = 1) -> Page:
+        """The page at `at` (paged_run.Pages); read one at a time, each position coming from the page before, so
+        `ahead` is not used."""
         position = self.decode(at.cursor)
         items, following = await self._read(position)
         if at.cursor is not None:

@@ -2,9 +2,9 @@
 
 With `parallelRuns` N > 1 the run the user started is the coordinator. It starts N worker runs of the same Actor
 and build, each with its part of the work in its input (`partOfJob`), keeps their run IDs in its state record,
-and merges what they push into its own default dataset. This module is the kind-free part: the job's input
-fields and parts, a worker's registration, and the coordinator (start, attach, resurrect, abort, report, and the
-merge's commit loop). What a worker's part is and how its items merge is its kind's:
+and merges what they push into its own default dataset. This module is the kind-free part: a worker's
+registration, and the coordinator (start, attach, resurrect, abort, report, and the merge's commit loop); the job's
+input fields and parts are in mode_input.py. What a worker's part is and how its items merge is its kind's:
 
 - JSON kind (offset and page numbers), scale_out_chunks.py: each worker reads its stripe of chunks of the source;
   the chunks are merged in source order.
@@ -41,11 +41,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from apify import Actor
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from . import ledger
 from .ledger import StateError
+from .mode_input import JobPart
 
 if TYPE_CHECKING:
     from apify.storages import Dataset
@@ -56,7 +55,6 @@ if TYPE_CHECKING:
 # The tag: {"chunk": c} (JSON kind: the chunk of the source it comes from), or {"page": key, "of": n} (crawlers: the
 # page it comes from and that page's item count; a page with none pushes one marker, with no ITEM_FIELD).
 TAG_FIELD, ITEM_FIELD = "#job", "item"
-MAX_PARALLEL_RUNS = 25
 MAX_RESURRECTIONS = 3  # per worker and run of the coordinator: a worker failing more often fails the job
 POLL_SECS = 0.5  # how often the coordinator looks at its workers and merges (a few API calls each time)
 READ_LIMIT = 1000  # worker items read per call
@@ -75,63 +73,6 @@ DONE = "DONE"  # a worker that succeeded with its part read to the end (its stat
 STOPPED_WITH_COORDINATOR = "STOPPED WITH ITS COORDINATOR"
 COORDINATOR_ENDED = "coordinatorEnded"
 COORDINATOR_CHECK_SECS = 5.0  # how often a worker looks whether its coordinator still runs
-
-
-class JobPart(BaseModel):
-    """A worker's part of a scaled-out job, as the coordinator writes it into the worker's input."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="forbid")
-
-    coordinator_run_id: str
-    coordinator_store_id: str  # the coordinator's key-value store, where workers register
-    worker: int = Field(ge=0)
-    workers: int = Field(ge=2, le=MAX_PARALLEL_RUNS)
-    chunk_pages: int = Field(1, ge=1)
-    request_queue_id: str | None = None  # crawlers: the coordinator's request queue, shared
-
-    def identity(self) -> dict[str, int]:
-        """What defines the work of this part (not the IDs): a restarted worker resumes only with the same."""
-        return {"worker": self.worker, "workers": self.workers, "chunkPages": self.chunk_pages}
-
-
-class ParallelRunsInput(BaseModel):
-    """The input fields of scale-out, shared by every kind's input."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, strict=True, extra="ignore")
-
-    parallel_runs: int = Field(1, ge=1, le=MAX_PARALLEL_RUNS)
-    part_of_job: JobPart | None = None  # set by the coordinator in a worker's input, never by hand
-
-    def job_source(self) -> dict[str, Any]:
-        """What scale-out adds to what defines the source: the number of workers, or the worker's part."""
-        if self.part_of_job is not None:
-            return {"partOfJob": self.part_of_job.identity()}
-        return {"parallelRuns": self.parallel_runs} if self.parallel_runs > 1 else {}
-
-    def check_parallel_runs(self) -> None:
-        if self.parallel_runs > 1 and self.part_of_job is not None:
-            raise ValueError("a worker of parallel runs (partOfJob) must have parallelRuns 1")
-
-
-async def check_parallel_runs_kept(actor_input: Any) -> None:
-    """A job's number of parallel runs is fixed at its start, as the rest of its shape: a restart (a resurrection)
-    with another parallelRuns is refused with one message before anything is written. (A coordinator's record read by
-    a single run would push the merged items again; a single run's offset means nothing to a coordinator.)"""
-    if actor_input.part_of_job is not None:
-        return
-    saved = await (await Actor.open_key_value_store()).get_value(ledger.STATE_KEY)
-    if not isinstance(saved, dict) or not isinstance(saved.get("source"), dict) or not saved["source"]:
-        return  # a new job (a record that is not sound is refused by the restore)
-    workers = saved.get("workers")
-    started = len(workers) if isinstance(workers, list) and workers else 1
-    if "parallelRuns" in saved["source"] and not workers:
-        return  # a coordinator that had not started a worker yet: the restore compares the input it was written for
-    if started != actor_input.parallel_runs:
-        runs = f"{started} parallel runs" if started > 1 else "one run (parallelRuns 1)"
-        raise StateError(
-            f"parallelRuns is {actor_input.parallel_runs}, but this job started with {runs}: a job's shape is fixed "
-            f"at its start. Set parallelRuns back to {started} to go on with it, or start a new job."
-        )
 
 
 # --- the worker's side: its registration ---------------------------------------------------------------

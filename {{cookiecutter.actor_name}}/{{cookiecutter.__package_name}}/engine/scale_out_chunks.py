@@ -21,8 +21,6 @@ from .state_record import Position
 if TYPE_CHECKING:
     from .resumable import ResumableRun
 
-CHUNK_PAGES = 4  # JSON kind: pages of the source in one chunk (at least prefetchPages): small, for an even share
-
 
 @dataclass(frozen=True)
 class Stripe:

@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
 from .credentials import Secrets, looks_secret, without_secrets
-from .incremental import IncrementalInput
+from .mode_input import IncrementalInput
 
 # A connection string of key=value pairs: libpq's (separated by spaces; a value in single quotes may hold them) or
 # ODBC's and ADO.NET's (separated by semicolons; a value in braces may hold them; an unbraced one ends at =: base64).

@@ -2,9 +2,9 @@
 input model, and where the items come from (source.py, or routes.py for a crawler); nothing in here should need a
 change.
 
-Its face, for a source of your own (source=custom):
+Its face, for a source read page by page (your own, source=custom; a JSON API reads through it too):
 
-- `Source`: the protocol a source keeps: `async with source`, then `await source.read(position)` gives
+- `Source`: the protocol your source keeps: `async with source`, then `await source.read(position)` gives
   `(items, next_position)`; position None is the start, a next position None ends the source. A position is any
   JSON value (a tuple comes back as a list after a restart). The same position must give the same items.
 - `SourceInput`: the input fields the engine reads (maxItems, maxReadRetries, incremental, datasetName,
@@ -15,16 +15,21 @@ Its face, for a source of your own (source=custom):
   run, end the run.
 - `SourceError`: a source that cannot be read on; the run ends with its one line (the state is kept).
 
-Each kind's main.py hands its run to one function here, which holds the modes (restore, a single run, the
-coordinator and workers of parallelRuns, an incremental job's claim and delivery, the stop): source_run.py for your
-own source, json_run.py for a JSON API, crawl_run.py for the crawlers.
+Under it, one engine for every paged source (paged_run.py): `PagedRun`, the run main.py holds (`read_input`,
+`read_all`, a failure in one line), and one `walk` over `Pages`, a source as the engine reads it (`page_at(position,
+ahead)`: a page, and how many after it may be fetched meanwhile). Your `Source` becomes `Pages` through
+reading.SourcePages (one page at a time; retries, positions saved without secrets, the checks of the contract); the
+JSON kind's json_api.JsonApiSource is `Pages` itself (it fetches ahead). SourceRun (source_run.py) and JsonApiRun
+(json_run.py) are the two `PagedRun`s: each says only how its kind restores and which modes it has (an incremental
+job; parallelRuns for a JSON API). The crawlers hand their router to crawl_run.py instead: crawlee walks a site.
 
 The machinery under it, shared by every kind: resumable.py (the run: restore, stops, status, the end), state_record.py
 (the state record and its checks), ledger.py (the dataset as the ledger), stops.py (migrating, aborting, the charge
-limit), page_commits.py (pages committed in groups), credentials.py (secrets hidden everywhere), incremental.py (an
-incremental job's claim and delivery). A kind's own: json_api.py, pagination.py and incremental_items.py (a JSON
-API), crawling.py and incremental_pages.py (the crawlers), scale_out*.py (parallelRuns) and web_urls.py. A bake holds
-only what its kind runs.
+limit), page_commits.py (pages committed in groups), credentials.py (secrets hidden everywhere), mode_input.py (the
+input fields of the modes), incremental.py (an incremental job's claim and delivery). A kind's own: json_api.py,
+pagination.py and incremental_items.py (a JSON API), crawling.py and incremental_pages.py (the crawlers),
+scale_out*.py (parallelRuns) and web_urls.py. A bake holds only what its kind runs, and a run loads the code of a
+mode (parallelRuns, incremental) only when it uses it.
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ JSON_API_FILES_CUSTOM_RUNS = [
     "{package}/engine/paged_run.py",
 ]
 NOT_IN_CUSTOM = [
+    "{package}/engine/modes.py",
     "{package}/engine/scale_out.py",
     "{package}/engine/web_urls.py",
     "tests/test_merge.py",

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .crawling import crawl
+from .modes import restore_job
 from .resumable import ResumableRun, StateError, fail, unexpected
-from .state_record import check_parallel_runs_kept
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -36,14 +36,8 @@ async def crawl_site(
     try:
         # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
         #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
-        job = await _claim_job(crawl_input) if crawl_input.incremental else None
+        job = await restore_job(run, crawl_input, routes, claim=_claim_job)
         part = crawl_input.part_of_job
-        if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
-            from .scale_out import open_part_dataset  # noqa: PLC0415 - scale-out only
-
-            run.dataset = await open_part_dataset(part)
-        await check_parallel_runs_kept(crawl_input)  # the job's parallel runs are fixed at its start
-        await run.restore(crawl_input.source(), routes, job=job)
 
         # 2. Crawl, or coordinate the worker runs, or be one of them.
         if run.finished:

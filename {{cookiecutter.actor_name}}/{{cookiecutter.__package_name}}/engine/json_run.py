@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from apify import Actor
 
 from .json_api import http_client
+from .modes import restore_job
 from .page_commits import PageCommits
 from .paged_run import PagedRun, walk
-from .state_record import check_parallel_runs_kept
 
 if TYPE_CHECKING:
     from ..actor_input import ActorInput
@@ -40,14 +40,8 @@ class JsonApiRun(PagedRun):
         run = self.run
         # 1. Restore: where the last run stopped, reconciled with what the dataset already holds. An incremental
         #    job (incrementalField) keeps both in storages of its own, and goes on from the runs before it.
-        job = await _claim_job(actor_input) if actor_input.incremental else None
+        job = await restore_job(run, actor_input, transform, claim=_claim_job)
         part = actor_input.part_of_job
-        if part is not None:  # a worker pushes into a dataset of its own (scale_out.py)
-            from .scale_out import open_part_dataset  # noqa: PLC0415 - scale-out only
-
-            run.dataset = await open_part_dataset(part)
-        await check_parallel_runs_kept(actor_input)  # the job's parallel runs are fixed at its start
-        await run.restore(actor_input.source(), transform, job=job)
 
         # 2. Walk the source. With parallelRuns > 1 this run coordinates: worker runs walk it, each its stripe
         #    of the source, and this run merges their items in order (scale_out.py, scale_out_chunks.py).

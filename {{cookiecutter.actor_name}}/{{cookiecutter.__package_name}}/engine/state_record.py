@@ -353,24 +353,3 @@ def _without_docstrings(statement: ast.stmt) -> ast.stmt:
         ):
             node.body = body[1:] or [ast.Pass()]
     return statement
-
-
-async def check_parallel_runs_kept(actor_input: Any) -> None:
-    """A job's number of parallel runs is fixed at its start, as the rest of its shape: a restart (a resurrection)
-    with another parallelRuns is refused with one message before anything is written. (A coordinator's record read by
-    a single run would push the merged items again; a single run's offset means nothing to a coordinator.)"""
-    if actor_input.part_of_job is not None:
-        return
-    saved = await (await Actor.open_key_value_store()).get_value(STATE_KEY)
-    if not isinstance(saved, dict) or not isinstance(saved.get("source"), dict) or not saved["source"]:
-        return  # a new job (a record that is not sound is refused by the restore)
-    workers = saved.get("workers")
-    started = len(workers) if isinstance(workers, list) and workers else 1
-    if "parallelRuns" in saved["source"] and not workers:
-        return  # a coordinator that had not started a worker yet: the restore compares the input it was written for
-    if started != actor_input.parallel_runs:
-        runs = f"{started} parallel runs" if started > 1 else "one run (parallelRuns 1)"
-        raise StateError(
-            f"parallelRuns is {actor_input.parallel_runs}, but this job started with {runs}: a job's shape is fixed "
-            f"at its start. Set parallelRuns back to {started} to go on with it, or start a new job."
-        )

@@ -15,6 +15,9 @@ from its start to its end, with --input too (rehearse_custom.py).
     python tests/rehearse.py --campaign 50 --seed 1   # 50 scenarios of the fault campaign (campaign.py, its grounds)
     python tests/rehearse.py --schedule 5 --seed 3   # 5 runs of an incremental job (rehearse_schedule.py)
 
+Parallel runs and the fault campaign are the JSON and crawler kinds', the schedule the JSON kind's: --help lists
+the options this project has (its kind's files), and one it lacks is refused with one line.
+
 With both --migrate-after and --kill-after, migrations and kills alternate; each counts from the last disruption.
 With --parallel-runs, each disruption hits the coordinator or a worker run, at random (--seed): a migrated run
 reboots, a killed coordinator is restarted (as after a crash the platform restarts it), a killed worker ends
@@ -49,8 +52,22 @@ from harness import (
 from platform_standin import PlatformStandIn
 
 
+class ThisProjectsOptions(argparse.ArgumentParser):
+    """The options, those this project lacks (`lacking`: by their names in the parsed arguments) left out of --help."""
+
+    def __init__(self, lacking: dict[str, str], **settings: Any) -> None:
+        self.lacking = lacking  # (before the parser adds its own --help)
+        super().__init__(**settings)
+
+    def add_argument(self, *names: str, **settings: Any) -> argparse.Action:
+        if names[0].removeprefix("--").replace("-", "_") in self.lacking:
+            settings["help"] = argparse.SUPPRESS
+        return super().add_argument(*names, **settings)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    lacking = lacking_options()
+    parser = ThisProjectsOptions(lacking, description=__doc__.split("\n\n")[0])
     parser.add_argument("--migrate-after", type=float, metavar="SECS", help="send `migrating` SECS after each start")
     parser.add_argument("--kill-after", type=float, metavar="SECS", help="kill -9 the Actor SECS after each start")
     parser.add_argument("--times", type=int, default=3, help="how many migrations and kills in all (default 3)")
@@ -60,17 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="first, kill -9 the Actor right after its Nth push, before that page's checkpoint (the crash window)",
     )
-    parser.add_argument("--input", type=Path, help="your own input JSON (default: the built-in local source)")
-    parser.add_argument(
-        "--total", type=int, default=2000, help="items (pages, for a crawler) in the built-in source (default 2000)"
-    )
+    parser.add_argument("--input", type=Path, help=f"your own input JSON (default: {built_in()})")
+    parser.add_argument("--total", type=int, default=2000, help=f"{built_in('total')} (default 2000)")
     parser.add_argument(
         "--pagination", choices=STYLE_INPUTS, default="offset", help="the built-in JSON API's pagination style"
     )
-    parser.add_argument("--page-size", type=int, default=50, help="pageSize for the built-in JSON API (default 50)")
-    parser.add_argument(
-        "--latency", type=float, default=0.4, help="seconds per page of the built-in JSON API (a tenth for a site)"
-    )
+    parser.add_argument("--page-size", type=int, default=50, help=f"{built_in('page_size')} (default 50)")
+    parser.add_argument("--latency", type=float, default=0.4, help=f"{built_in('latency')} (default 0.4)")
     parser.add_argument(
         "--parallel-runs", type=int, default=1, metavar="N", help="scale the job out over N worker runs (parallelRuns)"
     )
@@ -108,6 +121,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--within", type=float, default=1.0, metavar="SECS", help="with --schedule, kill or migrate within SECS"
     )
     args = parser.parse_args(argv)
+    for name, why in lacking.items():
+        if getattr(args, name) != parser.get_default(name):
+            parser.exit(2, f"rehearse.py: --{name.replace('_', '-')} is not in this project: {why}\n")
     if args.campaign is not None:
         return args  # a campaign draws its own disruptions
     if args.schedule is not None:
@@ -227,6 +243,60 @@ def is_browser() -> bool:
     return (PROJECT_ROOT / package_name() / "browser_input.py").exists()
 
 
+# What the built-in source is, for the help of the options that shape it: by kind.
+BUILT_IN = {
+    "json_api": {
+        None: "the built-in local API",
+        "total": "items in the built-in API",
+        "page_size": "pageSize for the built-in API",
+        "latency": "seconds per page of the built-in API",
+    },
+    "crawler": {
+        None: "the built-in local site",
+        "total": "pages of the built-in site",
+        "latency": "ten times the built-in site's seconds per page",
+    },
+    "custom": {
+        None: "TEST_INPUT of tests/custom_source.py",
+        "total": "without --input: exampleRows, if your input has that field",
+        "page_size": "without --input: pageSize, if your input has that field",
+        "latency": "without --input: seconds added to each read of your source",
+    },
+}
+
+
+def built_in(option: str | None = None) -> str:
+    """What the built-in source is (`option`: what that option sets of it; "": nothing, this project lacks it)."""
+    return BUILT_IN["crawler" if is_crawler() else "custom" if is_custom() else "json_api"].get(option, "")
+
+
+def lacking_options() -> dict[str, str]:
+    """The options this project lacks (by their names in the parsed arguments), each with why, from the files of its
+    kind: the campaign's, the schedule's, the JSON kind's built-in API, parallel runs (engine/scale_out.py)."""
+    tests, engine = PROJECT_ROOT / "tests", PROJECT_ROOT / package_name() / "engine"
+    lacking: dict[str, str] = {}
+    if not (tests / "campaign.py").exists():
+        why = "the fault campaign (tests/campaign.py) is the JSON and crawler kinds'"
+        if is_custom():
+            why += (
+                "; your own source's rehearsal is `python tests/rehearse.py --migrate-after 3 --kill-after 2 --times 5`"
+                " (tests/rehearse_custom.py: it reads source.py plainly for what the dataset must hold)"
+            )
+        lacking.update(dict.fromkeys(("campaign", "campaign_small", "campaign_spare"), why))
+    if not (tests / "rehearse_schedule.py").exists():
+        why = "it rehearses the JSON kind's incremental runs (tests/rehearse_schedule.py)"
+        lacking.update(dict.fromkeys(("schedule", "disruptions", "new_items", "changes", "within"), why))
+    if not (engine / "json_api.py").exists():
+        lacking["pagination"] = "it chooses the pagination of the JSON kind's built-in API"
+    if is_crawler():
+        lacking["page_size"] = "it sets the pageSize of the JSON kind's built-in API (a crawl has no page size)"
+    if not (engine / "scale_out.py").exists():
+        lacking["parallel_runs"] = "your own source is read by one run at a time (parallelRuns is refused above 1)"
+        if "campaign" in lacking and "schedule" in lacking:
+            lacking["seed"] = "it draws which runs disruptions hit, campaign scenarios and a schedule's disruptions"
+    return lacking
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.campaign:
@@ -244,9 +314,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
     storage = Storage(args.storage or Path(tempfile.mkdtemp(prefix="rehearsal-")) / "storage")
     if args.schedule:
-        if is_crawler() or is_custom():
-            print("--schedule rehearses the JSON kind's incremental runs")
-            return 2
         from rehearse_schedule import rehearse_schedule  # noqa: PLC0415 - the JSON kind's own
 
         return rehearse_schedule(args, storage)

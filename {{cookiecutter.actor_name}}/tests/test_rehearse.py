@@ -100,6 +100,27 @@ def test_the_report_counts_duplicates_and_missing_items(tmp_path: Path) -> None:
     assert report(platform, 1, expected, expected)[1]
 
 
+def test_the_help_offers_what_this_project_has_and_refuses_the_rest_in_one_line() -> None:
+    """The fault campaign is the JSON and crawler kinds', the schedule rehearsal and the built-in API's pagination
+    the JSON kind's, parallel runs not your own source's: a project's --help lists only its own options, and one it
+    lacks, given anyway, is refused with one line (your own source's: pointing to its rehearsal)."""
+    json_api = not is_crawler() and not is_custom()
+    offered = {"--campaign": not is_custom(), "--schedule": json_api, "--pagination": json_api}
+    offered["--parallel-runs"] = not is_custom()
+    rehearse = [sys.executable, "tests/rehearse.py"]
+    shown = subprocess.run([*rehearse, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    for option, here in offered.items():
+        assert (option in shown.stdout) is here, option
+        if not here:
+            given = [option, "cursor" if option == "--pagination" else "2"]
+            refused = subprocess.run([*rehearse, *given], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert (refused.stdout, len(refused.stderr.splitlines())) == ("", 1), refused.stderr
+            assert option in refused.stderr
+            if is_custom() and option == "--campaign":
+                assert "tests/rehearse.py --migrate-after" in refused.stderr
+
+
 def expected_of(items: list[dict]) -> list:
     """What the Actor's transform makes of these source items."""
     transform = importlib.import_module(f"{package_name()}.main").transform

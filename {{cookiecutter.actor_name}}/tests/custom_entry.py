@@ -6,11 +6,14 @@ READ_DELAY_SECS: each read takes this much longer (so that kills and migrations 
 READ_FAILS="N:K": reads N to N+K-1 (counted from 1 in this process) raise before they reach the source;
 READ_BLOCKS_SECS: the first read holds the event loop this long (a synchronous call made in place);
 REPEAT_POSITION_AT=N: read N answers with the position it was asked for as the next one (a source stuck on a page);
-SOURCE_INIT_FAILS: making the source (`Source(actor_input)`) raises, naming the input's `database`.
+SOURCE_INIT_FAILS: making the source (`Source(actor_input)`) raises, naming the input's `database`;
+PAGE_TOKENS_EXPIRE: each next position is given as a page token that only this process accepts (a server's token
+that expires within the hour: a later run finds it expired).
 """
 
 import asyncio
 import importlib
+import json
 import os
 import sys
 import time
@@ -19,6 +22,8 @@ sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package i
 from harness import package_name, run_main_of_the_actor
 
 READ_VARIABLES = ("READ_DELAY_SECS", "READ_FAILS", "READ_BLOCKS_SECS", "REPEAT_POSITION_AT", "SOURCE_INIT_FAILS")
+READ_VARIABLES += ("PAGE_TOKENS_EXPIRE",)
+TOKENS_ISSUED_BY = f"{os.getpid()}-{time.time_ns()}"  # this process: the page tokens it gives, only it accepts
 reads = 0
 
 
@@ -32,9 +37,17 @@ async def disturbed_read(self: object, position: object) -> object:
         first, count = map(int, failing.split(":"))
         if first <= reads < first + count:
             raise ConnectionError(f"test: read {reads} failed")
+    tokens = "PAGE_TOKENS_EXPIRE" in os.environ
+    if tokens and position is not None:
+        issued_by, _, wrapped = position["pageToken"].partition(":")
+        if issued_by != TOKENS_ISSUED_BY:
+            raise PermissionError(f"test: the page token {position['pageToken']} has expired")
+        position = json.loads(wrapped)
     items, following = await ORIGINAL_READ(self, position)
     if reads == int(os.environ.get("REPEAT_POSITION_AT", "0")):
         return items, position
+    if tokens and following is not None:
+        following = {"pageToken": f"{TOKENS_ISSUED_BY}:{json.dumps(following)}"}
     return items, following
 
 

@@ -10,9 +10,11 @@ source's secrets:
   (a keyset or append-only source then gives only its new rows);
 - a position that carries a secret of the input is saved with a placeholder naming the field, filled in again with
   the input's value (a rotated password too) when it is read back;
-- a `read` that raises is retried with backoff, then the run stops with one line (SourceError); a position given
-  twice (in this process, or before a restart) stops it too; a `read` that blocks the event loop is warned about
-  once (the platform's `migrating` is not heard meanwhile).
+- a `read` that raises is retried with backoff, then the run stops with one line (SourceError); at the position an
+  incremental job's pass goes on from, the line says that this position must stay readable (a page token that
+  expires fails every later run there); a position given twice (in this process, or before a restart) stops the
+  run too; a `read` that blocks the event loop is warned about once (the platform's `migrating` is not heard
+  meanwhile).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ BLOCKED_LOOP_SECS = 2.0  # a read that keeps the event loop this long is warned 
 SECRET_PLACEHOLDER = "\u2063secret:{}\u2063"  # in a saved position, for the value of the input field it names
 PLACEHOLDER = re.compile("\u2063secret:([^\u2063]*)\u2063")
 PLACEHOLDER_IN_JSON = re.compile(r"\\u2063secret:[^\\\"]*\\u2063")  # as json.dumps writes one
+# What a read that failed for good at the position an incremental job's pass goes on from means, and what to do.
+GOING_ON_FAILED = (
+    "This was the incremental job's going-on read: each pass goes on by reading again the position where the last "
+    "pass ended, so if read() refuses that position for good, every later run fails here too. A position an "
+    "incremental job goes on from must stay readable (a keyset: the last id or a timestamp filter, not a page token "
+    "that expires). Start a new job (another datasetName), or make read() accept the saved position."
+)
 
 
 @runtime_checkable
@@ -77,10 +86,18 @@ class SourcePages:
     """The pages of a `Source` as the walk reads them (paged_run.Pages), one after the other."""
 
     def __init__(
-        self, source: Source, secrets: Secrets, named_secrets: dict[str, str], *, retries: int, seen: Iterable[str]
+        self,
+        source: Source,
+        secrets: Secrets,
+        named_secrets: dict[str, str],
+        *,
+        retries: int,
+        seen: Iterable[str],
+        going_on_from: str | None = None,
     ) -> None:
         """`named_secrets`: the input's secret values by field name (placeholders in saved positions); `retries`:
-        attempts after a failed read; `seen`: keys of the positions read past before a restart."""
+        attempts after a failed read; `seen`: keys of the positions read past before a restart; `going_on_from`: the
+        saved position (`cursor`) where an incremental job's last pass ended, which this pass reads again first."""
         self._source, self._secrets, self._named = source, secrets, named_secrets
         # Each secret value names its field; matched in one pass, longest first (no value is found inside a
         # placeholder put in for another: "secret" or "api" in "\u2063secret:apiKey\u2063").
@@ -91,13 +108,14 @@ class SourcePages:
         self._named_values = re.compile("|".join(map(re.escape, by_length))) if by_length else None
         self._retries = retries
         self._seen = set(seen)
+        self._going_on_from = going_on_from
         self._name = type(source).__qualname__
 
     async def page_at(self, at: Position, ahead: int = 1) -> Page:
         """The page at `at` (paged_run.Pages); read one at a time, each position coming from the page before, so
         `ahead` is not used."""
-        position = self.decode(at.cursor)
-        items, following = await self._read(position)
+        going_on = at.cursor is not None and at.cursor == self._going_on_from
+        items, following = await self._read(self.decode(at.cursor), going_on=going_on)
         if at.cursor is not None:
             self._seen.add(position_key(at.cursor))
         if at.skip > len(items):
@@ -117,8 +135,9 @@ class SourcePages:
             )
         return Page(served, at, Position(at.offset + len(served), cursor, 0), False)
 
-    async def _read(self, position: Any) -> tuple[list[Any], Any]:
-        """The source's answer at `position`, checked; a failed read retried with backoff, then SourceError."""
+    async def _read(self, position: Any, *, going_on: bool = False) -> tuple[list[Any], Any]:
+        """The source's answer at `position`, checked; a failed read retried with backoff, then SourceError (`going_on`:
+        the read an incremental job's pass goes on with, at the position where its last pass ended)."""
         shown = self.shown(self.encode(position) if position is not None else None)
         hide = self._hiding(position)
         for attempt in range(self._retries + 1):
@@ -129,9 +148,11 @@ class SourcePages:
             except Exception as error:  # whatever the user's driver raises: retried, then one line
                 failure = hide(f"{type(error).__name__}: {error}")
                 if attempt == self._retries:
+                    then = (
+                        GOING_ON_FAILED if going_on else "The state is saved: a new start goes on from this position."
+                    )
                     raise SourceError(
-                        f"{self._name}.read({shown}) failed {attempt + 1} times; last: {failure}. The state is saved: "
-                        "a new start goes on from this position."
+                        f"{self._name}.read({shown}) failed {attempt + 1} times; last: {failure}. {then}"
                     ) from None
                 delay = random.uniform(0, min(READ_BACKOFF_MAX_SECS, READ_BACKOFF_SECS * 2**attempt))
                 Actor.log.warning(

@@ -51,6 +51,7 @@ class SourceRun(PagedRun):
             actor_input.secret_fields(),
             retries=actor_input.max_read_retries,
             seen=run.cursors_seen(),
+            going_on_from=_going_on_from(run) if job is not None else None,
         )
         max_items = actor_input.max_items
         if job is not None and max_items:  # an incremental run: maxItems of its own, counted from its start
@@ -62,6 +63,13 @@ class SourceRun(PagedRun):
 
     def _hidden(self, actor_input: SourceInput, message: str) -> str:
         return actor_input.secrets().hide(message)
+
+
+def _going_on_from(run: ResumableRun) -> str | None:
+    """The saved position where the incremental job's last pass ended, while this pass (which goes on from there, see
+    GoingOnJob) has read nothing past it: None in the first pass, or once it has."""
+    at = run.position
+    return at.cursor if run.state["incremental"]["pass"] > 1 and at.offset == 0 else None
 
 
 async def _claim_job(actor_input: SourceInput) -> IncrementalJob:

@@ -457,6 +457,20 @@ def test_the_readme_is_the_actors_page_and_the_manual_holds_the_rest(baked) -> N
     assert not re.search(r"[^\n]\n#+ ", manual), "a heading without a blank line before it"
 
 
+@pytest.mark.parametrize("source", ["json_api", "website", "browser", "custom"])
+def test_the_manuals_prose_keeps_within_120_columns(source: str, bake) -> None:
+    """DEVELOPMENT.md as each kind renders its Jinja branches: no line over 120 columns outside code blocks and
+    tables."""
+    manual = (bake({} if source == "json_api" else {"source": source}) / "DEVELOPMENT.md").read_text()
+    fenced, too_long = False, []
+    for number, line in enumerate(manual.splitlines(), 1):
+        fence = line.lstrip().startswith("```")
+        fenced ^= fence
+        if not (fenced or fence or line.lstrip().startswith("|")) and len(line) > 120:
+            too_long.append(f"line {number} ({len(line)} columns): {line[:60]}...")
+    assert not too_long, "\n".join(too_long)
+
+
 def test_every_project_has_agents_md_with_its_own_commands(baked) -> None:
     name, project = baked
     agents = (project / "AGENTS.md").read_text()

@@ -5,6 +5,9 @@ scale-out code."""
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,6 +128,43 @@ def test_a_single_run_loads_no_scale_out_or_incremental_code(bake, kind: str) ->
     import them. The JSON kind and your own source read through the one face and walk (paged_run.py)."""
     loaded = loaded_by_main(bake({"source": kind}) / "my_actor")
     assert not [module for module in loaded if "scale_out" in module]
-    assert "engine.incremental" not in loaded and "engine.incremental_items" not in loaded
+    assert "engine.incremental" not in loaded
+    assert "engine.incremental_items" not in loaded
     if kind in ("json_api", "custom"):
         assert {"engine.paged_run", "engine.page_commits"} <= loaded
+
+
+FACE_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from my_actor import engine
+found = {}
+for name in engine.__all__:
+    try:
+        found[name] = getattr(engine, name).__module__
+    except AttributeError as error:
+        found[name] = "missing: " + str(error)
+    except ImportError:  # a module of the face that needs the Actor's packages (not installed here): it is there
+        found[name] = "present"
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_engine_face_gives_each_name_or_says_it_is_not_in_this_bake(bake, kind: str) -> None:
+    """Every name of the face is there, or (its module not in this kind's bake) an AttributeError that says so: never
+    an import error, and `hasattr` works."""
+    project = bake({"source": kind})
+    probe = subprocess.run([sys.executable, "-c", FACE_PROBE, str(project)], capture_output=True, text=True, check=True)
+    found = json.loads(probe.stdout)
+    here = {name for name, module in found.items() if not module.startswith("missing")}
+    assert "SourceError" in here
+    if kind == "custom":
+        assert here == set(found)
+    elif kind == "json_api":
+        assert here == {"SourceError", "PagedRun", "Pages"}
+    else:
+        assert here == {"SourceError"}
+    for name, module in found.items():
+        if module.startswith("missing"):
+            assert f"{name} is not in this project" in module

@@ -2,7 +2,9 @@
 input model, and where the items come from (source.py, or routes.py for a crawler); nothing in here should need a
 change.
 
-Its face, for a source read page by page (your own, source=custom; a JSON API reads through it too):
+Its face, for a source read page by page (your own, source=custom; a JSON API reads through the same `PagedRun`
+and `Pages`). A bake holds only what its kind runs: `SourceError` is in every one, `PagedRun` and `Pages` in the JSON
+kind's too, the rest in the custom kind's.
 
 - `Source`: the protocol your source keeps: `async with source`, then `await source.read(position)` gives
   `(items, next_position)`; position None is the start, a next position None ends the source. A position is any
@@ -35,19 +37,37 @@ mode (parallelRuns, incremental) only when it uses it.
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .reading import Source, SourceError
+    from .ledger import SourceError
+    from .paged_run import PagedRun, Pages
+    from .reading import Source
     from .source_input import SourceInput
     from .source_run import SourceRun
 
-__all__ = ["Source", "SourceError", "SourceInput", "SourceRun"]
-_FACE = {"Source": "reading", "SourceError": "reading", "SourceInput": "source_input", "SourceRun": "source_run"}
+__all__ = ["PagedRun", "Pages", "Source", "SourceError", "SourceInput", "SourceRun"]
+_FACE = {
+    "PagedRun": "paged_run",
+    "Pages": "paged_run",
+    "Source": "reading",
+    "SourceError": "ledger",
+    "SourceInput": "source_input",
+    "SourceRun": "source_run",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The face, loaded when it is asked for: a kind that does not use it (a JSON API, a crawler) loads none of it."""
+    """The face, loaded when it is asked for: a kind that does not use it (a crawler) loads none of it. A bake holds
+    only what its kind runs: a name whose module it lacks is no attribute of it (the custom kind's Source, in a
+    JSON API's bake), said in so many words."""
     if name not in _FACE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_FACE[name]}", __name__), name)
+    module = f"{__name__}.{_FACE[name]}"
+    if find_spec(module) is None:
+        raise AttributeError(
+            f"{name} is not in this project: the engine holds only what its kind runs ({_FACE[name]}.py is the "
+            "engine of source=custom, your own read(position); bake a project with it to read a source of yours)"
+        )
+    return getattr(import_module(module), name)

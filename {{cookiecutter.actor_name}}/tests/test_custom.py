@@ -145,6 +145,49 @@ def test_a_read_that_keeps_raising_fails_with_one_line_and_a_restart_goes_on(sto
     assert_exact(storage)
 
 
+def test_a_read_that_cancels_itself_is_a_failed_read_retried_never_a_stop(storage: Storage) -> None:
+    """A CancelledError raised by a read of its own (a driver's timeout) is a failed read: retried, then one line and
+    exit 1, never taken for a stop (a run that ended as done with the source unread)."""
+    assert run(storage, READ_CANCELS="2:1").returncode == 0
+    assert_exact(storage)
+
+
+def test_a_read_that_keeps_cancelling_itself_fails_with_one_line_and_a_restart_goes_on(storage: Storage) -> None:
+    failed = run(storage, {"maxReadRetries": 0}, READ_CANCELS="3:1000")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert "CancelledError: test: read 3 cancelled itself" in one_line(failed.stdout, "failed 1 times")
+    assert not storage.state()["finished"]
+    assert run(storage).returncode == 0
+    assert_exact(storage)
+
+
+def test_a_source_whose_exit_cancels_itself_fails_with_one_line(storage: Storage) -> None:
+    failed = run(storage, SOURCE_EXIT_CANCELS="1")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert "test: the source's exit cancelled itself" in one_line(failed.stdout, "cancelled itself")
+    assert_exact(storage)  # every item had landed before
+
+
+@pytest.mark.parametrize("cursor", ['"{not json"', "7"])
+def test_a_corrupt_position_in_the_state_record_fails_with_one_line_and_touches_nothing(
+    storage: Storage, cursor: str
+) -> None:
+    if len(expected_items()) < 2:
+        pytest.skip("the source has too few items to stop within it")
+    assert run(storage, {"maxItems": 1}).returncode == 0
+    record = {**storage.state(), "cursor": json.loads(cursor)}
+    storage.write_record("APIFY_GLOBAL_STATE", json.dumps(record))
+    storage.write_input(TEST_INPUT)
+    before = storage.snapshot()
+    failed = run_actor(storage)
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert "The state record's position (cursor) is not one this source saved" in failed.stdout
+    assert storage.snapshot() == before
+
+
 def test_a_source_that_cannot_be_made_fails_with_one_line_hiding_the_inputs_secrets(storage: Storage) -> None:
     """`Source(actor_input)` raising (a DSN it cannot use) ends the run like a read that raises: one line, exit 1, no
     traceback, the DSN's password hidden."""

@@ -17,10 +17,12 @@ your own source, JsonApiRun (json_run.py) for a JSON API.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .ledger import SourceError
 from .resumable import ResumableRun, StateError, fail, unexpected
+from .stops import being_cancelled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,6 +67,11 @@ class PagedRun:
             return
         except Exception as error:  # a bug (in a source, a transform or the template): one line, not a traceback
             await fail(self._hidden(actor_input, unexpected(error)))
+            return
+        except asyncio.CancelledError as error:
+            if being_cancelled():
+                raise  # the run's own task is cancelled: the process ends
+            await fail(self._hidden(actor_input, unexpected(error)))  # raised by a source's code, not a cancel
             return
         await self.run.stop()  # done, aborted, or migrating (then the platform reboots the run and it resumes)
 

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from apify import Actor
 
 from .credentials import HIDDEN, Secrets, body_secrets
-from .ledger import SourceError
+from .ledger import SourceError, StateError
 from .state_record import Position, position_key
+from .stops import being_cancelled
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -145,7 +146,9 @@ class SourcePages:
                 answer = await self._timed_read(position)
             except SourceError:
                 raise
-            except Exception as error:  # whatever the user's driver raises: retried, then one line
+            except (Exception, asyncio.CancelledError) as error:  # whatever the driver raises: retried, then one line
+                if isinstance(error, asyncio.CancelledError) and being_cancelled():
+                    raise  # the run stops (migrating, aborting): the read is cancelled, it did not fail
                 failure = hide(f"{type(error).__name__}: {error}")
                 if attempt == self._retries:
                     then = (
@@ -220,6 +223,23 @@ class SourcePages:
         if cursor is None:
             return None
         return _replace_strings(json.loads(cursor), self._fill_named)
+
+    @staticmethod
+    def check_cursor(cursor: Any) -> None:
+        """StateError unless a state record's `cursor` is one `encode` writes (None, or JSON text of a position): a
+        record changed by hand is refused before anything is written."""
+        if cursor is None:
+            return
+        try:
+            position = json.loads(cursor) if isinstance(cursor, str) else None
+        except ValueError:
+            position = None
+        if position is None:
+            raise StateError(
+                f"The state record's position (cursor) is not one this source saved: a {type(cursor).__name__} that "
+                "is no JSON text of a position (a record changed by hand?). Resuming from it could lose or duplicate "
+                "items: fix or delete the record to start over."
+            )
 
     def shown(self, cursor: str | None) -> str:
         """A position for people: its JSON text with every secret hidden (the input's, and the values of the fields

@@ -68,15 +68,21 @@ class ResumableRun(StateRecord):
             raise SystemExit(1) from None  # (Actor.fail exits the process already)
 
     async def restore(
-        self, source: dict[str, Any], code: Transform | ModuleType | None, *, job: Job | None = None
+        self,
+        source: dict[str, Any],
+        code: Transform | ModuleType | None,
+        *,
+        job: Job | None = None,
+        check_cursor: Callable[[Any], None] | None = None,
     ) -> None:
         """Load the state record for this `source` and `code` and reconcile it with the dataset (see
-        StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit): the run's
-        own, or those of an incremental `job`, which then goes on from the runs before. Then finish a migration
-        announced while the Actor started."""
+        StateRecord.load: StateError, before anything is written, when it is corrupt or does not fit, its `cursor`
+        too when `check_cursor` refuses it): the run's own, or those of an incremental `job`, which then goes on from
+        the runs before. Then finish a migration announced while the Actor started."""
         if job is not None:
             await self.keep_in(job.name)
-        await self.load(source, code, code_may_change=job is not None and job.code_may_change)
+        code_may_change = job is not None and job.code_may_change
+        await self.load(source, code, code_may_change=code_may_change, check_cursor=check_cursor)
         if job is not None:
             await job.begin(self)
         await self.stops.after_load()

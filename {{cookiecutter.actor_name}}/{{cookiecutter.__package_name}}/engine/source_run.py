@@ -42,7 +42,7 @@ class SourceRun(PagedRun):
         run = self.run
         job = await _claim_job(actor_input) if actor_input.incremental else None
         identity = {**actor_input.source(), SOURCE_CODE_KEY: code_identity(sys.modules[source_class.__module__])}
-        await run.restore(identity, transform, job=job)
+        await run.restore(identity, transform, job=job, check_cursor=SourcePages.check_cursor)
         if run.finished and job is None:
             return  # a finished run restarted: nothing is read again
         pages = SourcePages(

@@ -150,13 +150,19 @@ class StateRecord:
         self.state["cursorsSeen"] = (self.state["cursorsSeen"] + keys)[-RECENT_CURSORS * POSITION_KEY_LENGTH :]
 
     async def load(
-        self, source: dict[str, Any], code: Transform | ModuleType | None, *, code_may_change: bool = False
+        self,
+        source: dict[str, Any],
+        code: Transform | ModuleType | None,
+        *,
+        code_may_change: bool = False,
+        check_cursor: Callable[[Any], None] | None = None,
     ) -> None:
         """Load the state record, check that it was written for this `source` (the input fields that define
         what the offsets point at) and this `code` (the transform, or the module of a crawl's handlers: what makes
         dataset items; unless `code_may_change`), and reconcile it with the dataset.
 
-        Raises StateError, before anything is written, when the record is corrupt or does not fit.
+        Raises StateError, before anything is written, when the record is corrupt or does not fit (`check_cursor`:
+        the kind's check of the record's cursor, raising StateError).
         """
         await check_push_retries_can_be_turned_off(self.dataset)
         store = await Actor.open_key_value_store(name=self.store_name)
@@ -164,6 +170,8 @@ class StateRecord:
         if saved is None and await store.record_exists(STATE_KEY):
             raise StateError(f"The state record {self.record_name} is not valid JSON: fix or delete it to start over.")
         saved = _checked_state(saved, self.record_name)
+        if check_cursor is not None:
+            check_cursor(saved["cursor"])
         fingerprint = _fingerprint(source, code)
         changed = sorted(  # a field the record has and the input no longer gives (a requestBody dropped) counts too
             key

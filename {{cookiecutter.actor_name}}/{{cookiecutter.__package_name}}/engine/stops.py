@@ -34,17 +34,23 @@ class StopRequests:
         Actor.event_manager.on(event=Event.ABORTING, listener=self._on_aborting)
 
     async def unless_stopping(self, work: Awaitable[T]) -> T | None:
-        """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop."""
+        """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop. Work that
+        cancels itself (a CancelledError raised in it, no stop asked for) is an error, never taken for a stop: the run
+        would end as done with the source unread."""
         task = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self._requested.wait())
+        stopped = False
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
             if not task.done():
+                stopped = True
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if task.cancelled() and not stopped:
+            raise RuntimeError(f"{_name_of(work)} was cancelled from inside (a CancelledError raised in it, no stop)")
         return None if task.cancelled() else task.result()
 
     def stop_soon(self, why: str) -> None:
@@ -93,3 +99,15 @@ class StopRequests:
         if self._record.loaded:  # before the record is loaded, the saved one is already the latest
             await self._record.save()
             Actor.log.info(f"Aborting: state saved ({self._record.where()}).")
+
+
+def _name_of(work: Awaitable[Any]) -> str:
+    """What a piece of work is, for a message: its coroutine's name (`SourcePages.page_at`)."""
+    return getattr(work, "__qualname__", None) or type(work).__name__
+
+
+def being_cancelled() -> bool:
+    """Whether the current task is being cancelled: a CancelledError is then the cancel's (a stop, the process
+    ending), not one that code it runs raised of its own (a driver's timeout)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

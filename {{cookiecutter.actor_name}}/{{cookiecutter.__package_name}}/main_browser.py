@@ -19,17 +19,16 @@ from crawlee.crawlers import PlaywrightCrawler, PlaywrightPreNavCrawlingContext
 
 from . import routes
 from .browser_input import BrowserInput
-from .engine.crawl_run import crawl_site
-from .engine.resumable import ResumableRun
+from .engine.crawl_run import CrawlRun
 
 
 async def main() -> None:
-    run = ResumableRun(crawl=True)  # hears migrating and aborting from the very start: made before the Actor starts
+    run = CrawlRun()  # hears migrating and aborting from the very start: made before the Actor starts
     async with Actor:
         browser_input = await run.read_input(BrowserInput)  # bad input: the run fails with one line
         hooks = [_block_images_fonts_and_styles] if browser_input.block_resources else []
         options = {**browser_input.crawler_options(), "pre_navigation_hooks": hooks}
-        await crawl_site(run, browser_input, routes, PlaywrightCrawler, **options)
+        await run.crawl_site(browser_input, routes, PlaywrightCrawler, **options)
 
 
 async def _block_images_fonts_and_styles(context: PlaywrightPreNavCrawlingContext) -> None:

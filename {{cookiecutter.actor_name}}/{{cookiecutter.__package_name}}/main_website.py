@@ -17,12 +17,11 @@ from crawlee.crawlers import ParselCrawler
 
 from . import routes
 from .crawl_input import CrawlInput
-from .engine.crawl_run import crawl_site
-from .engine.resumable import ResumableRun
+from .engine.crawl_run import CrawlRun
 
 
 async def main() -> None:
-    run = ResumableRun(crawl=True)  # hears migrating and aborting from the very start: made before the Actor starts
+    run = CrawlRun()  # hears migrating and aborting from the very start: made before the Actor starts
     async with Actor:
         crawl_input = await run.read_input(CrawlInput)  # bad input: the run fails with one line
-        await crawl_site(run, crawl_input, routes, ParselCrawler)
+        await run.crawl_site(crawl_input, routes, ParselCrawler)

@@ -23,7 +23,9 @@ ahead)`: a page, and how many after it may be fetched meanwhile). Your `Source` 
 reading.SourcePages (one page at a time; retries, positions saved without secrets, the checks of the contract); the
 JSON kind's json_api.JsonApiSource is `Pages` itself (it fetches ahead). SourceRun (source_run.py) and JsonApiRun
 (json_run.py) are the two `PagedRun`s: each says only how its kind restores and which modes it has (an incremental
-job; parallelRuns for a JSON API). The crawlers hand their router to crawl_run.py instead: crawlee walks a site.
+job; parallelRuns for a JSON API). The crawlers' run is `CrawlRun` (crawl_run.py): crawlee walks a site with your
+router. All three are an `EngineRun` (resumable.py): made before the Actor starts, `read_input`, one call that ends
+the run (done, stopped early, or failed with one line).
 
 The machinery under it, shared by every kind: resumable.py (the run: restore, stops, status, the end), state_record.py
 (the state record and its checks), ledger.py (the dataset as the ledger), stops.py (migrating, aborting, the charge

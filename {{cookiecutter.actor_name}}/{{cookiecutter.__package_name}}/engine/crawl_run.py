@@ -1,5 +1,5 @@
-"""A run of a crawler (the website or browser kind), every mode behind one call (`crawl_site`): main.py reads the
-input and hands it over, with your routes and the crawler class.
+"""A run of a crawler (the website or browser kind), every mode behind one call (`CrawlRun.crawl_site`): main.py
+reads the input and hands it over, with your routes and the crawler class.
 
 - restore: the counts of the last start, reconciled with the dataset (an incremental crawl's, claimed first);
 - crawl (crawling.py): what each page pushed is saved with the request that loaded it (pages waiting to be saved go
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .crawling import crawl
 from .modes import restore_job
-from .resumable import ResumableRun, StateError, fail, unexpected
+from .resumable import EngineRun
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -26,14 +26,25 @@ if TYPE_CHECKING:
     from .incremental import IncrementalJob
 
 
-async def crawl_site(
-    run: ResumableRun, crawl_input: CrawlInput, routes: ModuleType, crawler_class: type[BasicCrawler], **options: Any
-) -> None:
-    """Crawl from `crawl_input`'s start URLs with the handlers of `routes` (its `router`) in a crawler of
-    `crawler_class` made with `options`, every page's items exactly once, from where the last start of this run (or
-    the incremental job) stopped; then end the run. A failure ends it with one line: the state is kept, and a new
-    start goes on from the last checkpoint."""
-    try:
+class CrawlRun(EngineRun):
+    """The run of a crawler as main.py sees it: `read_input`, then `crawl_site(crawl_input, routes, crawler_class)`."""
+
+    def __init__(self) -> None:
+        super().__init__(crawl=True)  # a crawl counts pages, not a source offset
+
+    async def crawl_site(
+        self, crawl_input: CrawlInput, routes: ModuleType, crawler_class: type[BasicCrawler], **options: Any
+    ) -> None:
+        """Crawl from `crawl_input`'s start URLs with the handlers of `routes` (its `router`) in a crawler of
+        `crawler_class` made with `options`, every page's items exactly once, from where the last start of this run
+        (or the incremental job) stopped; then end the run. A failure ends it with one line: the state is kept, and a
+        new start goes on from the last checkpoint."""
+        await self._to_the_end(self._crawl(crawl_input, routes, crawler_class, **options))
+
+    async def _crawl(
+        self, crawl_input: CrawlInput, routes: ModuleType, crawler_class: type[BasicCrawler], **options: Any
+    ) -> None:
+        run = self.run
         # 1. Restore: the counts of the last run, reconciled with what the dataset already holds. An incremental
         #    crawl keeps both, and its queue, in storages of its own, and goes on from the runs before it.
         job = await restore_job(run, crawl_input, routes, claim=_claim_job)
@@ -63,15 +74,6 @@ async def crawl_site(
         # 3. Deliver: an incremental run's dataset gets the job's items since the last run that succeeded.
         if job is not None and not run.stopping:
             await job.deliver(run)
-    except StateError as error:
-        await fail(str(error))
-        return
-    except Exception as error:  # a bug (in a handler or the template): one line, not a traceback
-        await fail(unexpected(error))
-        return
-
-    # 4. Stop: done, aborted, or migrating (then the platform reboots the run and it resumes).
-    await run.stop()
 
 
 async def _claim_job(crawl_input: CrawlInput) -> IncrementalJob:

@@ -17,22 +17,16 @@ your own source, JsonApiRun (json_run.py) for a JSON API.
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .ledger import SourceError
-from .resumable import ResumableRun, StateError, fail, unexpected
-from .stops import being_cancelled
+from .resumable import EngineRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pydantic import BaseModel
-
     from .page_commits import PageCommits, SourcePage
+    from .resumable import ResumableRun
     from .state_record import Position, Transform
-
-InputModel = TypeVar("InputModel", bound="BaseModel")
 
 
 class Pages(Protocol):
@@ -44,36 +38,16 @@ class Pages(Protocol):
         ...
 
 
-class PagedRun:
-    """The run as main.py sees it: `read_input`, then `read_all` of a source. Create it before `async with Actor`: a
-    migration announced while the Actor starts up is then not missed."""
-
-    def __init__(self) -> None:
-        self.run = ResumableRun()  # listens for migrating and aborting from now on
-
-    async def read_input(self, model: type[InputModel]) -> InputModel:
-        """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
-        return await self.run.read_input(model)
+class PagedRun(EngineRun):
+    """The run over a source read page by page, as main.py sees it: `read_input`, then `read_all` of a source."""
 
     async def read_all(self, source: type[Any], actor_input: Any, *, transform: Transform) -> None:
         """Read the source (of the class `source`, made from `actor_input`) into the dataset, each item as `transform`
         makes it (None: dropped), exactly once, from where the last start of this run (or the incremental job)
         stopped; then end the run. A failure ends it with one line: the state is kept, and a new start goes on from
         the last checkpoint."""
-        try:
-            await self._read_all(source, actor_input, transform)
-        except (StateError, SourceError) as error:
-            await fail(self._hidden(actor_input, str(error)))
-            return
-        except Exception as error:  # a bug (in a source, a transform or the template): one line, not a traceback
-            await fail(self._hidden(actor_input, unexpected(error)))
-            return
-        except asyncio.CancelledError as error:
-            if being_cancelled():
-                raise  # the run's own task is cancelled: the process ends
-            await fail(self._hidden(actor_input, unexpected(error)))  # raised by a source's code, not a cancel
-            return
-        await self.run.stop()  # done, aborted, or migrating (then the platform reboots the run and it resumes)
+        work = self._read_all(source, actor_input, transform)
+        await self._to_the_end(work, lambda message: self._hidden(actor_input, message))
 
     async def _read_all(self, source: type[Any], actor_input: Any, transform: Transform) -> None:
         """The kind's reading: restore, then walk the source in the kind's modes."""

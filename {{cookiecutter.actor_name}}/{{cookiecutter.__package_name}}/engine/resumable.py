@@ -22,11 +22,11 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from apify import Actor
 from pydantic import BaseModel, ValidationError
 
-from .ledger import StateError
+from .ledger import SourceError, StateError
 from .state_record import StateRecord, Transform
-from .stops import StopRequests
+from .stops import StopRequests, being_cancelled
 
-__all__ = ["GroupCommits", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
+__all__ = ["EngineRun", "GroupCommits", "ResumableRun", "StateError", "fail", "run_to_the_end", "unexpected"]
 
 STATUS_INTERVAL_SECS = 5.0
 # After a migration the platform kills the container within a minute; a run still alive long after
@@ -131,6 +131,39 @@ class ResumableRun(StateRecord):
 
     async def set_status(self, message: str, *, terminal: bool = False) -> None:
         await self.status_message.set_status(message, terminal=terminal)
+
+
+class EngineRun:
+    """The run as main.py holds it, for every kind: made before `async with Actor` (a migration announced while the
+    Actor starts up is then not missed), `read_input`, then the kind's one call (paged_run.PagedRun.read_all,
+    crawl_run.CrawlRun.crawl_site), which ends the run: done, stopped early, or failed with one line."""
+
+    def __init__(self, *, crawl: bool = False) -> None:
+        self.run = ResumableRun(crawl=crawl)  # listens for migrating and aborting from now on
+
+    async def read_input(self, model: type[InputModel]) -> InputModel:
+        """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
+        return await self.run.read_input(model)
+
+    async def _to_the_end(self, work: Awaitable[None], hide: Callable[[str], str] | None = None) -> None:
+        """Await the kind's `work`, then end the run: done, aborted, or migrating (then the platform reboots it and it
+        resumes). A failure ends it with one line (`hide`: what hides the input's secrets in it); the state is kept,
+        and a new start goes on from the last checkpoint."""
+        shown = hide or (lambda message: message)
+        try:
+            await work
+        except (StateError, SourceError) as error:
+            await fail(shown(str(error)))
+            return
+        except Exception as error:  # a bug (in a source, a transform, a handler or the template): one line
+            await fail(shown(unexpected(error)))
+            return
+        except asyncio.CancelledError as error:
+            if being_cancelled():
+                raise  # the run's own task is cancelled: the process ends
+            await fail(shown(unexpected(error)))  # raised by the kind's code of its own, not a cancel
+            return
+        await self.run.stop()
 
 
 class StatusMessages:

@@ -458,12 +458,13 @@ def test_the_readme_is_the_actors_page_and_the_manual_holds_the_rest(baked) -> N
 
 
 @pytest.mark.parametrize("source", ["json_api", "website", "browser", "custom"])
-def test_the_manuals_prose_keeps_within_120_columns(source: str, bake) -> None:
-    """DEVELOPMENT.md as each kind renders its Jinja branches: no line over 120 columns outside code blocks and
-    tables."""
-    manual = (bake({} if source == "json_api" else {"source": source}) / "DEVELOPMENT.md").read_text()
+@pytest.mark.parametrize("manual", ["DEVELOPMENT.md", "AGENTS.md"])
+def test_the_manuals_prose_keeps_within_120_columns(source: str, manual: str, bake) -> None:
+    """DEVELOPMENT.md and AGENTS.md as each kind renders their Jinja branches: no line over 120 columns outside code
+    blocks and tables."""
+    text = (bake({} if source == "json_api" else {"source": source}) / manual).read_text()
     fenced, too_long = False, []
-    for number, line in enumerate(manual.splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         fence = line.lstrip().startswith("```")
         fenced ^= fence
         if not (fenced or fence or line.lstrip().startswith("|")) and len(line) > 120:

@@ -8,6 +8,7 @@ READ_BLOCKS_SECS: the first read holds the event loop this long (a synchronous c
 REPEAT_POSITION_AT=N: read N answers with the position it was asked for as the next one (a source stuck on a page);
 SOURCE_INIT_FAILS: making the source (`Source(actor_input)`) raises, naming the input's `database`;
 READ_CANCELS="N:K": reads N to N+K-1 raise asyncio.CancelledError of their own (a driver that cancels itself);
+READ_EXITS="N:exit" or "N:interrupt": read N calls sys.exit(0), or raises KeyboardInterrupt;
 SOURCE_EXIT_CANCELS: leaving the source (`__aexit__`) raises asyncio.CancelledError of its own;
 PAGE_TOKENS_EXPIRE: each next position is given as a page token that only this process accepts (a server's token
 that expires within the hour: a later run finds it expired).
@@ -24,7 +25,7 @@ sys.path.insert(0, os.getcwd())  # the project root, where the Actor's package i
 from harness import package_name, run_main_of_the_actor
 
 READ_VARIABLES = ("READ_DELAY_SECS", "READ_FAILS", "READ_BLOCKS_SECS", "REPEAT_POSITION_AT", "SOURCE_INIT_FAILS")
-READ_VARIABLES += ("PAGE_TOKENS_EXPIRE", "READ_CANCELS")
+READ_VARIABLES += ("PAGE_TOKENS_EXPIRE", "READ_CANCELS", "READ_EXITS")
 TOKENS_ISSUED_BY = f"{os.getpid()}-{time.time_ns()}"  # this process: the page tokens it gives, only it accepts
 reads = 0
 
@@ -43,6 +44,12 @@ async def disturbed_read(self: object, position: object) -> object:
         first, count = map(int, cancelling.split(":"))
         if first <= reads < first + count:
             raise asyncio.CancelledError(f"test: read {reads} cancelled itself")
+    if exiting := os.environ.get("READ_EXITS"):
+        at, how = exiting.split(":")
+        if reads == int(at) and how == "exit":
+            sys.exit(0)
+        if reads == int(at):
+            raise KeyboardInterrupt
     tokens = "PAGE_TOKENS_EXPIRE" in os.environ
     if tokens and position is not None:
         issued_by, _, wrapped = position["pageToken"].partition(":")

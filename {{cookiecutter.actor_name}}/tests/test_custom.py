@@ -162,6 +162,21 @@ def test_a_read_that_keeps_cancelling_itself_fails_with_one_line_and_a_restart_g
     assert_exact(storage)
 
 
+@pytest.mark.parametrize(("raised", "said"), [("exit", "SystemExit(0)"), ("interrupt", "KeyboardInterrupt()")])
+def test_a_read_that_exits_fails_with_one_line_never_exit_0_and_a_restart_goes_on(
+    storage: Storage, raised: str, said: str
+) -> None:
+    """sys.exit(0) or a KeyboardInterrupt in a read (run in a task of its own, either would end the event loop at
+    once, exit 0 marking the run done with the source unread) ends the run with one line, exit 1."""
+    failed = run(storage, READ_EXITS=f"3:{raised}")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert f"{said} raised in the run's work" in one_line(failed.stdout, "raised in the run's work")
+    assert not storage.state()["finished"]
+    assert run(storage).returncode == 0
+    assert_exact(storage)
+
+
 def test_a_source_whose_exit_cancels_itself_fails_with_one_line(storage: Storage) -> None:
     failed = run(storage, SOURCE_EXIT_CANCELS="1")
     assert failed.returncode == 1, failed.stdout[-3000:]
@@ -378,6 +393,25 @@ def test_an_unnamed_incremental_job_is_another_one_for_another_account() -> None
     # a rotated password is the same account: the same job
     assert name(dsn="postgresql://me:pw-0ld-1234@db/x") == name(dsn="postgresql://me:pw-n3w-5678@db/x")
     assert name(dsn="host=db user=me password=pw-0ld-1234") == name(dsn="host=db user=me password=pw-n3w-5678")
+
+
+@pytest.mark.parametrize(
+    ("database", "password"),
+    [
+        ("postgresql://me:Tr1cky\\pw!@db.example/x", "Tr1cky\\pw!"),  # a backslash, doubled in a repr
+        ("postgresql://me:p%40ss-w0rd@db.example/x", "p@ss-w0rd"),  # percent-encoded in the URL, decoded by drivers
+        ("postgresql://me:tab%09ed-pw@db.example/x", "tab\ted-pw"),  # a tab, escaped in a repr
+    ],
+)
+def test_a_password_is_hidden_however_an_error_writes_it(database: str, password: str) -> None:
+    """The password of the input's DSN, as the driver uses it and as an exception's message writes it (a KeyError's
+    message is a repr; a JSON error body escapes), is hidden in messages."""
+    given = module("custom_input").ActorInput.model_validate({"database": database})
+    hide = given.secrets().hide
+    for shown in (password, str(KeyError(password)), repr(password), json.dumps(password)):
+        hidden = hide(f"read failed: {shown}")
+        assert password not in hidden
+        assert shown not in hidden, hidden
 
 
 @pytest.mark.parametrize(

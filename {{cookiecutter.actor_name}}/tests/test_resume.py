@@ -194,6 +194,33 @@ def test_a_crash_after_a_push_of_values_json_cannot_encode_natively_is_reconcile
     assert "landed after the last checkpoint" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("bug", "said"),
+    [
+        ("exit", "SystemExit: 0"),  # sys.exit(0) in user code: exit 0 would mark the run done with items missing
+        ("interrupt", "KeyboardInterrupt"),
+        ("lines", "ValueError: first line second line Traceback (most recent call last): a third"),
+        ("message", "MessageThatFails: (its message cannot be shown)"),
+    ],
+)
+def test_any_error_in_the_transform_ends_the_run_with_one_line_and_a_rerun_goes_on(
+    storage: Storage, bug: str, said: str
+) -> None:
+    with PaginatedSource(total=60) as source:
+        storage.write_input({"apiUrl": source.url, "pageSize": 10, "prefetchPages": 1})
+        buggy = {TRANSFORM_VARIABLE: "odd_values:buggy"}
+        failed = run_actor(storage, ODD_BUG=bug, **buggy)
+        assert failed.returncode == 1, failed.stdout[-3000:]
+        assert "Traceback (most recent call last):\n" not in failed.stdout + failed.stderr
+        (line,) = [line for line in failed.stdout.splitlines() if "The run failed on an unexpected error" in line]
+        assert line.endswith(said)
+        assert "(in _" in line  # where it was raised
+        assert storage.item_count() == 40  # the pages before it
+        result = run_actor(storage, **buggy)
+    assert result.returncode == 0, result.stdout
+    assert_exact(storage, 60)
+
+
 def test_state_of_an_older_version_resumes(storage: Storage) -> None:
     with PaginatedSource(total=90) as source:
         storage.write_input({"apiUrl": source.url, "pageSize": 20, "maxItems": 40})

@@ -261,6 +261,22 @@ def test_a_two_label_router_with_several_pushes_a_page_is_exact_under_kills(
     assert storage.state()["pages"] == site.pages  # the start page too, with no items
 
 
+def test_a_handler_that_exits_ends_the_run_non_zero_and_a_restart_goes_on(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sys.exit(0) in a handler (run in a task of crawlee's, it ends the event loop at once, before the run saved and
+    said how it ended) never ends the run with exit 0, which would mark it done with pages unread."""
+    monkeypatch.setenv(ROUTES_VARIABLE, "two_label_routes")
+    with LocalSite(pages=60) as site:
+        storage.write_input(crawl_input(site, maxConcurrency=2))
+        failed = run_actor(storage, EXIT_ON="5")
+        assert failed.returncode == 1, failed.stdout[-3000:]
+        assert "The run ended before its work did" in failed.stdout
+        result = run_actor(storage)
+    assert result.returncode == 0, result.stdout
+    assert duplicates_and_missing(sort_items(storage.items()), two_label_routes.expected_items(site)) == (0, 0)
+
+
 def test_a_two_label_router_through_migrations_on_the_platform(storage: Storage, monkeypatch) -> None:
     monkeypatch.setenv(ROUTES_VARIABLE, "two_label_routes")
 

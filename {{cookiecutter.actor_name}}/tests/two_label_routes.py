@@ -1,10 +1,12 @@
 """A two-label router, as a crawlee user writes one: the start page (no label) enqueues DETAIL pages and saves
 nothing; each DETAIL page pushes two items in two `push_data` calls (a dict, then a list) and enqueues on.
-With RAISE_AFTER_PUSH="3,7", the DETAIL handler of those pages raises after its first push, once each."""
+With RAISE_AFTER_PUSH="3,7", the DETAIL handler of those pages raises after its first push, once each; with
+EXIT_ON="5", that page's handler calls sys.exit(0) after its first push."""
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from crawlee.crawlers import ParselCrawlingContext
@@ -13,6 +15,7 @@ from local_site import LocalSite, sort_items
 
 router = Router[ParselCrawlingContext]()
 RAISE_ONCE_ON = {f"/page/{n}" for n in os.environ.get("RAISE_AFTER_PUSH", "").split(",") if n}
+EXIT_ON = f"/page/{os.environ['EXIT_ON']}" if "EXIT_ON" in os.environ else None
 
 
 @router.default_handler
@@ -24,7 +27,9 @@ async def start_page(context: ParselCrawlingContext) -> None:
 async def detail_page(context: ParselCrawlingContext) -> None:
     url = context.request.loaded_url or context.request.url
     await context.push_data({"url": url, "part": 1})
-    if (path := "/" + url.split("/", 3)[3]) in RAISE_ONCE_ON:
+    if (path := "/" + url.split("/", 3)[3]) == EXIT_ON:
+        sys.exit(0)
+    if path in RAISE_ONCE_ON:
         RAISE_ONCE_ON.discard(path)
         raise RuntimeError(f"the handler failed after a push on {path}")
     heading = context.selector.css("h1::text").get()

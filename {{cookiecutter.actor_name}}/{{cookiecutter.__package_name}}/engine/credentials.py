@@ -24,10 +24,11 @@ written).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 CREDENTIAL_WORDS = frozenset(
     {"token", "secret", "password", "passwd", "pwd", "passphrase", "signature", "sig", "auth", "authorization"}
@@ -182,7 +183,13 @@ class Secrets:
         self._add(values, credentials=True)
 
     def _add(self, values: Iterable[str], *, credentials: bool) -> None:
-        parts = {part for value in values for part in secret_parts(value) if len(part) >= MIN_SECRET_LENGTH}
+        parts = {
+            form
+            for value in values
+            for part in secret_parts(value)
+            for form in _written_forms(part)
+            if len(form) >= MIN_SECRET_LENGTH
+        }
         self._values |= parts
         self._everywhere = _any_of(self._values)
         if credentials:
@@ -218,6 +225,13 @@ class Secrets:
         secret = [_pair(p)[1] in self._values or _pair(p) in self._query_pairs for p in parts.query.split("&")]
         kept = [p for p, is_secret in zip(parts.query.split("&"), secret, strict=True) if p and not is_secret]
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="&".join(kept)))
+
+
+def _written_forms(value: str) -> set[str]:
+    """The forms a secret takes in a message: as given, percent-decoded (a DSN's password as its driver uses it), and
+    each of those escaped as Python's repr and JSON write it (in a KeyError's message a backslash comes doubled)."""
+    forms = {value, unquote(value)}
+    return forms | {escaped for form in forms for escaped in (repr(form)[1:-1], json.dumps(form)[1:-1])}
 
 
 def _any_of(values: Iterable[str]) -> re.Pattern[str] | None:

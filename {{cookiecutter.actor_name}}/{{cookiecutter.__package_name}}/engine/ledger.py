@@ -39,6 +39,15 @@ class StateError(Exception):
     """The state record or the dataset cannot be trusted: resuming would lose or duplicate items."""
 
 
+def error_text(error: BaseException) -> str:
+    """`Type: message` of an error, on one line (a message that cannot even be made, said so)."""
+    try:
+        said = str(error)
+    except Exception:  # an exception whose __str__ fails
+        said = "(its message cannot be shown)"
+    return " ".join(f"{type(error).__name__}: {said}".split()) if said else type(error).__name__
+
+
 class SourceError(Exception):
     """The source cannot be read on (a refused request, retries used up, a page that breaks the contract): the run
     ends with this one line, its state kept, and a new start goes on from the last checkpoint."""

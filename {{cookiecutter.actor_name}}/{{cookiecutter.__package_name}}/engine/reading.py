@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from apify import Actor
 
 from .credentials import HIDDEN, Secrets, body_secrets
-from .ledger import SourceError, StateError
+from .ledger import SourceError, StateError, error_text
 from .state_record import Position, position_key
 from .stops import being_cancelled
 
@@ -149,7 +149,7 @@ class SourcePages:
             except (Exception, asyncio.CancelledError) as error:  # whatever the driver raises: retried, then one line
                 if isinstance(error, asyncio.CancelledError) and being_cancelled():
                     raise  # the run stops (migrating, aborting): the read is cancelled, it did not fail
-                failure = hide(f"{type(error).__name__}: {error}")
+                failure = hide(error_text(error))
                 if attempt == self._retries:
                     then = (
                         GOING_ON_FAILED if going_on else "The state is saved: a new start goes on from this position."

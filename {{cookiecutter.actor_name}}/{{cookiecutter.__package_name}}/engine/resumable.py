@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from apify import Actor
 from pydantic import BaseModel, ValidationError
 
-from .ledger import SourceError, StateError
+from .ledger import SourceError, StateError, error_text
 from .state_record import StateRecord, Transform
 from .stops import StopRequests, being_cancelled
 
@@ -34,6 +35,9 @@ STATUS_INTERVAL_SECS = 5.0
 MIGRATION_WAIT_SECS = 600.0
 
 T = TypeVar("T")
+# Whether an EngineRun of this process started, and ended its work (stopped, or failed with its one line): a process
+# that ends with exit code 0 in between did not run to its end (run_to_the_end).
+_STARTED, _ENDED = threading.Event(), threading.Event()
 InputModel = TypeVar("InputModel", bound=BaseModel)
 
 
@@ -140,6 +144,7 @@ class EngineRun:
 
     def __init__(self, *, crawl: bool = False) -> None:
         self.run = ResumableRun(crawl=crawl)  # listens for migrating and aborting from now on
+        _STARTED.set()
 
     async def read_input(self, model: type[InputModel]) -> InputModel:
         """The run's input, validated by `model`; bad input fails the run with one line naming each bad field."""
@@ -149,7 +154,11 @@ class EngineRun:
         """Await the kind's `work`, then end the run: done, aborted, or migrating (then the platform reboots it and it
         resumes). A failure ends it with one line (`hide`: what hides the input's secrets in it); the state is kept,
         and a new start goes on from the last checkpoint."""
-        shown = hide or (lambda message: message)
+
+        def shown(message: str) -> str:
+            _ENDED.set()  # the run ends with this failure: its exit code says so
+            return hide(message) if hide else message
+
         try:
             await work
         except (StateError, SourceError) as error:
@@ -163,7 +172,11 @@ class EngineRun:
                 raise  # the run's own task is cancelled: the process ends
             await fail(shown(unexpected(error)))  # raised by the kind's code of its own, not a cancel
             return
+        except BaseException as error:  # sys.exit() or a KeyboardInterrupt in the kind's code: it did not end the work
+            await fail(shown(unexpected(error)))
+            return
         await self.run.stop()
+        _ENDED.set()
 
 
 class StatusMessages:
@@ -273,7 +286,8 @@ class GroupCommits:
 
 async def fail(message: str) -> None:
     """End the run as failed, with `message` as its status message and in its log (at home the SDK only sets the
-    status message; locally it logs it)."""
+    status message; locally it logs it), on one line."""
+    message = " ".join(message.split())
     if Actor.is_at_home():
         Actor.log.error(message)
     await Actor.fail(status_message=message)
@@ -284,12 +298,12 @@ def describe(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors())
 
 
-def unexpected(error: Exception) -> str:
+def unexpected(error: BaseException) -> str:
     """One line for an error nobody foresaw (a bug in a transform, a handler, or in this code): what it is and
     where it was raised, instead of a traceback."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (in {frames[-1].name}, {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
-    return f"The run failed on an unexpected error{where}: {type(error).__name__}: {error}"
+    return f"The run failed on an unexpected error{where}: {error_text(error)}"
 
 
 def run_to_the_end(main: Callable[[], Awaitable[None]]) -> NoReturn:
@@ -301,6 +315,13 @@ def run_to_the_end(main: Callable[[], Awaitable[None]]) -> NoReturn:
         code = 0
     except SystemExit as exit_:  # Actor.exit() ends with sys.exit(code)
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 0 and _STARTED.is_set() and not _ENDED.is_set():
+        # The event loop ended under the run: a sys.exit() or KeyboardInterrupt raised in a task of its own (a
+        # crawler's handler) ends it at once, before the run saved and said how it ended. Exit 0 would mark it done.
+        print("The run ended before its work did: an exit raised in a task of the run (sys.exit() in a handler?).")
+        code = 1
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -37,7 +37,7 @@ class StopRequests:
         """Await `work` (a page being fetched), or cancel it and return None as soon as the run must stop. Work that
         cancels itself (a CancelledError raised in it, no stop asked for) is an error, never taken for a stop: the run
         would end as done with the source unread."""
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(_contained(work))
         stop = asyncio.ensure_future(self._requested.wait())
         stopped = False
         try:
@@ -111,3 +111,14 @@ def being_cancelled() -> bool:
     ending), not one that code it runs raised of its own (a driver's timeout)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def _contained(work: Awaitable[Any]) -> Any:
+    """`work`, with a sys.exit() or KeyboardInterrupt raised in it made an error of the run: raised in a task of its
+    own either would end the event loop at once, before the run saved and said how it ended."""
+    try:
+        return await work
+    except (SystemExit, KeyboardInterrupt) as error:
+        raise RuntimeError(f"{type(error).__name__}({error}) raised in the run's work").with_traceback(
+            error.__traceback__
+        ) from None
